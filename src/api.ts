@@ -1,0 +1,84 @@
+// Public types of the library API (`import { loadModel } from 'qllm'`).
+// The implementation lives in src/model-api.ts; this file is the contract that the
+// CLI, the server (src/serve) and embedding apps program against.
+
+export interface LoadOptions {
+  /** KV-cache length in tokens; capped by the model's context length. Default min(model, 2048). */
+  contextLength?: number;
+  /** Called while weights upload: fraction 0..1 and a short label. */
+  onProgress?: (fraction: number, label: string) => void;
+  /** Refuse to load if GPU bytes needed exceed this (bytes). */
+  memoryBudget?: number;
+  signal?: AbortSignal;
+  /** Force the f32 path even when the adapter has shader-f16. */
+  noF16?: boolean;
+  /** Disable subgroup kernels even when the adapter has them. */
+  noSubgroups?: boolean;
+}
+
+export interface SamplerOptions {
+  /** 0 = greedy. Default 0.8. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repeatPenalty?: number;
+  /** Tokens of history the repetition penalty looks at. Default 64. */
+  repeatLastN?: number;
+  seed?: number;
+}
+
+export interface GenerateOptions extends SamplerOptions {
+  /** Maximum new tokens. Default 256 (capped by the context). */
+  maxTokens?: number;
+  /** Stop strings; the text stops before the first match. */
+  stop?: string[];
+  signal?: AbortSignal;
+  /** Add BOS per the model's metadata. Default true for generate(), per template for chat(). */
+  addBos?: boolean;
+}
+
+export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+
+export interface GpuBytes { weights: number; kv: number; activations: number; other: number; total: number }
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  /** ms from the call to the first generated token (prefill included). */
+  ttftMs: number;
+  prefillTokPerS: number;
+  decodeTokPerS: number;
+  stopReason: 'eos' | 'stop' | 'length' | 'abort';
+}
+
+export interface Token { text: string; tokenId: number }
+
+/** An async iterable of tokens that exposes the final stats once iteration ends. */
+export interface Generation extends AsyncIterable<Token> {
+  /** Resolves when generation ends. */
+  readonly stats: Promise<GenerationStats>;
+  /** Token ids of the prompt as fed to the model. */
+  readonly promptIds: Promise<number[]>;
+}
+
+export interface ModelInfo {
+  name: string;
+  architecture: string;
+  contextLength: number;
+  vocabSize: number;
+  fileBytes: number;
+  /** Bytes of the weights if stored as f16, for the memory comparison. */
+  f16WeightBytes: number;
+  adapter: string;
+}
+
+export interface Model {
+  readonly info: ModelInfo;
+  generate(prompt: string, opts?: GenerateOptions): Generation;
+  chat(messages: ChatMessage[], opts?: GenerateOptions): Generation;
+  tokenize(text: string, opts?: { addBos?: boolean }): number[];
+  detokenize(ids: number[]): string;
+  memory(): GpuBytes;
+  dispose(): void;
+}
