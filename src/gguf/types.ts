@@ -35,3 +35,31 @@ export interface TensorInfo {
   /** Absolute byte offset of the data in the file. */
   readonly offset: number;
 }
+
+/** Random-access bytes: a file handle in Node, a Blob/ArrayBuffer elsewhere. */
+export interface ByteSource {
+  readonly size: number;
+  /** Exactly `length` bytes at absolute `offset`; throws GgufError past the end. */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** A parsed GGUF header plus lazy access to tensor data. */
+export interface GgufFile {
+  /** File path, or a label for non-file sources. */
+  readonly path: string;
+  readonly version: number;
+  readonly fileSize: number;
+  /** general.alignment, default 32. */
+  readonly alignment: number;
+  /** Absolute offset where the tensor data section starts. */
+  readonly dataOffset: number;
+  /** Metadata in file order. */
+  readonly kv: ReadonlyMap<string, GgufKV>;
+  /** Tensor infos in file order; offsets are absolute. */
+  readonly tensors: readonly TensorInfo[];
+  tensor(name: string): TensorInfo | undefined;
+  /** Bytes [start, start+length) of a tensor's data (defaults: the whole tensor). */
+  readTensor(t: TensorInfo, start?: number, length?: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
