@@ -1,0 +1,99 @@
+// The figures behind `qllm info`: shape, tokenizer, parameter count, bytes by type,
+// and the memory-savings table (weights as stored vs F16/F32, KV cache at full context).
+import { readConfig, type Config } from './config.ts';
+import type { GgufFile } from './gguf/types.ts';
+
+export interface ModelReport {
+  file: string;
+  file_bytes: number;
+  gguf_version: number;
+  architecture: string;
+  name: string;
+  hyperparameters: {
+    context_length: number; embedding_length: number; block_count: number; feed_forward_length: number;
+    head_count: number; head_count_kv: number; head_dim: number; rope_dim: number; rope_freq_base: number; rms_eps: number;
+  };
+  tokenizer: { model: string; vocab_size: number; bos_id: number | null; eos_id: number | null; chat_template: boolean } | null;
+  vocab_size: number;
+  parameters: number;
+  tensor_count: number;
+  /** Tensor count and bytes per ggml type name. */
+  tensor_types: Record<string, { count: number; bytes: number; parameters: number }>;
+  bits_per_weight: number;
+  memory: {
+    weights_stored_bytes: number;
+    weights_f16_bytes: number;
+    weights_f32_bytes: number;
+    /** stored / f16: how much of the f16 footprint the file needs. */
+    ratio_vs_f16: number;
+    kv_cache_f16_bytes: number;
+    kv_cache_f32_bytes: number;
+  };
+}
+
+/** Bytes of a K+V cache of `ctx` tokens at `bytesPerElem` per element. */
+export function kvCacheBytes(cfg: Config, ctx: number, bytesPerElem: number): number {
+  return 2 * cfg.nLayers * ctx * cfg.nKvHeads * cfg.headDim * bytesPerElem;
+}
+
+export function describeModel(file: GgufFile): ModelReport {
+  const cfg = readConfig(file);
+  const types: ModelReport['tensor_types'] = {};
+  let params = 0;
+  let stored = 0;
+  for (const t of file.tensors) {
+    const e = (types[t.type.name] ??= { count: 0, bytes: 0, parameters: 0 });
+    e.count++;
+    e.bytes += t.nBytes;
+    e.parameters += t.nElements;
+    params += t.nElements;
+    stored += t.nBytes;
+  }
+  const tk = cfg.tokenizer;
+  return {
+    file: file.path,
+    file_bytes: file.fileSize,
+    gguf_version: file.version,
+    architecture: cfg.arch,
+    name: cfg.name,
+    hyperparameters: {
+      context_length: cfg.contextLength, embedding_length: cfg.dim, block_count: cfg.nLayers, feed_forward_length: cfg.ffnDim,
+      head_count: cfg.nHeads, head_count_kv: cfg.nKvHeads, head_dim: cfg.headDim, rope_dim: cfg.ropeDim,
+      rope_freq_base: cfg.ropeTheta, rms_eps: cfg.rmsEps,
+    },
+    tokenizer: tk ? { model: tk.model, vocab_size: tk.tokens.length, bos_id: tk.bosId ?? null, eos_id: tk.eosId ?? null, chat_template: tk.chatTemplate !== undefined } : null,
+    vocab_size: cfg.vocabSize,
+    parameters: params,
+    tensor_count: file.tensors.length,
+    tensor_types: types,
+    bits_per_weight: params ? (stored * 8) / params : 0,
+    memory: {
+      weights_stored_bytes: stored,
+      weights_f16_bytes: params * 2,
+      weights_f32_bytes: params * 4,
+      ratio_vs_f16: params ? stored / (params * 2) : 0,
+      kv_cache_f16_bytes: kvCacheBytes(cfg, cfg.contextLength, 2),
+      kv_cache_f32_bytes: kvCacheBytes(cfg, cfg.contextLength, 4),
+    },
+  };
+}
+
+/** 1536 → "1.50 KiB"; binary units, as memory is counted. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(2)} ${units[i]}`;
+}
+
+/** 1_100_048_384 → "1.10B". */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}
