@@ -3,6 +3,8 @@
 // with an f64 KV cache. Weights are ggml row-major: W[rows][cols], y = W·x.
 import type { Config } from '../../src/config.ts';
 import { tensorNames } from '../../src/config.ts';
+import type { GgufFile } from '../../src/gguf/types.ts';
+import { dequantize } from '../../src/quant/dequant.ts';
 
 /** Dequantized weights by GGUF tensor name (f32 values, ggml row-major). */
 export type RefWeights = ReadonlyMap<string, Float32Array>;
@@ -171,4 +173,11 @@ export function argmax(a: ArrayLike<number>): number {
 /** Indices of the k largest values, largest first. */
 export function topK(a: ArrayLike<number>, k: number): number[] {
   return Array.from({ length: a.length }, (_, i) => i).sort((x, y) => a[y] - a[x]).slice(0, k);
+}
+
+/** Dequantizes every tensor of a GGUF file (test helper; small models only). */
+export async function loadRefWeights(file: GgufFile): Promise<Map<string, Float32Array>> {
+  const w = new Map<string, Float32Array>();
+  for (const t of file.tensors) w.set(t.name, dequantize(t.type.id, await file.readTensor(t), t.nElements));
+  return w;
 }

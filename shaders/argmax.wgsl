@@ -1,0 +1,40 @@
+// Argmax of one row of logits: out[0] = index of the largest of x[ROW*N .. ROW*N+N)
+// (lowest index on ties), with ROW = nTokens-1 (the last token). One workgroup:
+// a strided scan, then a shared-memory tree. WG must be a power of two.
+struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+
+override N: u32;
+override WG: u32 = 64;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+var<workgroup> bestV: array<f32, WG>;
+var<workgroup> bestI: array<u32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) li: u32) {
+  let base = (params.nTokens - 1u) * N;
+  var bv = -3.4e38;
+  var bi = 0xffffffffu;
+  for (var i = li; i < N; i += WG) {
+    let v = x[base + i];
+    if (v > bv) { bv = v; bi = i; }
+  }
+  bestV[li] = bv;
+  bestI[li] = bi;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (li < stride) {
+      let ov = bestV[li + stride];
+      let oi = bestI[li + stride];
+      if (ov > bestV[li] || (ov == bestV[li] && oi < bestI[li])) {
+        bestV[li] = ov;
+        bestI[li] = oi;
+      }
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u) { out[0] = bestI[0]; }
+}

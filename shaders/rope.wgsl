@@ -1,0 +1,65 @@
+// Rotary embedding, llama.cpp "normal" convention (arch llama): each head's
+// adjacent pairs (x[2i], x[2i+1]), i < ROPE_DIM/2, rotate by the angle of
+// position pos+t, looked up in a CPU-built table (f64-exact cos/sin, linear
+// scaling folded in). Fused with the KV-cache store: q rotates in place; k is
+// rotated and written, with v, into the caches at slot pos+t.
+//   q: f32 [nTokens, N_HEADS*HEAD_DIM]   k, v: f32 [nTokens, N_KV*HEAD_DIM]
+//   table: vec2 (cos, sin) [contextLength, ROPE_DIM/2]
+//   kc, vc: [contextLength, N_KV*HEAD_DIM] as u32 words: f16 pairs packed with
+//   pack2x16float when KV_F16, else f32 bit patterns.
+struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+
+override N_HEADS: u32;
+override N_KV: u32;
+override HEAD_DIM: u32;
+override ROPE_DIM: u32;
+override KV_F16: bool;
+override WG: u32 = 64;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> q: array<vec2f>;
+@group(0) @binding(2) var<storage, read> k: array<vec2f>;
+@group(0) @binding(3) var<storage, read> v: array<vec2f>;
+@group(0) @binding(4) var<storage, read> table: array<vec2f>;
+@group(0) @binding(5) var<storage, read_write> kc: array<u32>;
+@group(0) @binding(6) var<storage, read_write> vc: array<u32>;
+
+fn rotate(x: vec2f, p: u32, i: u32) -> vec2f {
+  if (2u * i >= ROPE_DIM) { return x; }
+  let cs = table[p * (ROPE_DIM / 2u) + i];
+  return vec2f(x.x * cs.x - x.y * cs.y, x.x * cs.y + x.y * cs.x);
+}
+
+fn store(pair: u32, a: vec2f, b: vec2f) {
+  if (KV_F16) {
+    kc[pair] = pack2x16float(a);
+    vc[pair] = pack2x16float(b);
+  } else {
+    kc[2u * pair] = bitcast<u32>(a.x);
+    kc[2u * pair + 1u] = bitcast<u32>(a.y);
+    vc[2u * pair] = bitcast<u32>(b.x);
+    vc[2u * pair + 1u] = bitcast<u32>(b.y);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let half = HEAD_DIM / 2u;
+  let perToken = (N_HEADS + N_KV) * half;
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= params.nTokens * perToken) { return; }
+  let t = idx / perToken;
+  let rem = idx % perToken;
+  let h = rem / half;
+  let i = rem % half;
+  let p = params.pos + t;
+  if (h < N_HEADS) {
+    let at = t * N_HEADS * half + h * half + i;
+    q[at] = rotate(q[at], p, i);
+  } else {
+    let kh = h - N_HEADS;
+    let kvHalf = N_KV * half;
+    let at = t * kvHalf + kh * half + i;
+    store(p * kvHalf + kh * half + i, rotate(k[at], p, i), v[at]);
+  }
+}
