@@ -33,14 +33,14 @@ export function formatReport(r: ModelReport): string {
   if (h.block_count > 0) {
     lines.push(
       `  shape         ${h.block_count} blocks, dim ${h.embedding_length}, ffn ${h.feed_forward_length}, ${h.head_count} heads (${h.head_count_kv} KV, head dim ${h.head_dim})`,
-      `  context       ${h.context_length} tokens; rope dim ${h.rope_dim}, base ${h.rope_freq_base}; rms eps ${h.rms_eps}`,
+      `  context       ${h.context_length} tokens; rope dim ${h.rope_dim}, base ${h.rope_freq_base}; rms eps ${+h.rms_eps.toPrecision(4)}`,
     );
   }
   lines.push(
     `  tokenizer     ${r.tokenizer ? `${r.tokenizer.model}, ${r.tokenizer.vocab_size} tokens${r.tokenizer.chat_template ? ', chat template' : ''}` : 'none'}`,
     `  parameters    ${formatCount(r.parameters)} in ${r.tensor_count} tensors, ${r.bits_per_weight.toFixed(2)} bits per weight`,
     '',
-    '  tensor types',
+    r.tensor_count ? '  tensor types' : '  no tensors (a vocabulary-only file)',
     ...Object.entries(r.tensor_types)
       .sort((a, b) => b[1].bytes - a[1].bytes)
       .map(([t, e]) => `    ${t.padEnd(8)} ${String(e.count).padStart(5)} tensors ${formatBytes(e.bytes).padStart(12)}`),

@@ -3,19 +3,20 @@
 // is printed with its stack so that it can be reported.
 import { isQllmError, UsageError } from '../errors.ts';
 
-type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
+// Each command lives in src/cli/<name>.ts and exports run(argv).
+type CommandModule = { run(argv: string[]): Promise<void> };
 
-const commands: Record<string, Command> = {
-  run: { summary: 'generate text from a prompt', load: () => import('./run.ts') },
-  chat: { summary: 'interactive multi-turn chat', load: () => import('./chat.ts') },
-  info: { summary: 'describe a GGUF file and the memory quantization saves', load: () => import('./info.ts') },
-  tokenize: { summary: 'print the token ids of a text', load: () => import('./tokenize.ts') },
-  gpu: { summary: 'show the WebGPU adapter, its features and limits', load: () => import('./gpu.ts') },
-  quantize: { summary: 'quantize an F32/F16 GGUF to Q4_0, Q4_K_M, Q8_0, …', load: () => import('./quantize.ts') },
-  perplexity: { summary: 'measure perplexity (and KL divergence) on a text', load: () => import('./perplexity.ts') },
-  bench: { summary: 'prefill/decode tokens per second and bandwidth', load: () => import('./bench.ts') },
-  serve: { summary: 'OpenAI-compatible HTTP server with a chat page', load: () => import('./serve.ts') },
-  pull: { summary: 'download a GGUF with resume and sha256 check', load: () => import('./pull.ts') },
+const commands: Record<string, string> = {
+  run: 'generate text from a prompt',
+  chat: 'interactive multi-turn chat',
+  info: 'describe a GGUF file and the memory quantization saves',
+  tokenize: 'print the token ids of a text',
+  gpu: 'show the WebGPU adapter, its features and limits',
+  quantize: 'quantize an F32/F16 GGUF to Q4_0, Q4_K_M, Q8_0, …',
+  perplexity: 'measure perplexity (and KL divergence) on a text',
+  bench: 'prefill/decode tokens per second and bandwidth',
+  serve: 'OpenAI-compatible HTTP server with a chat page',
+  pull: 'download a GGUF with resume and sha256 check',
 };
 
 export function usage(): string {
@@ -23,7 +24,7 @@ export function usage(): string {
   return [
     'usage: qllm <command> [options]   (qllm <command> --help for its options)',
     '',
-    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(w)}  ${c.summary}`),
+    ...Object.entries(commands).map(([name, summary]) => `  ${name.padEnd(w)}  ${summary}`),
   ].join('\n');
 }
 
@@ -38,10 +39,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(createRequire(import.meta.url)('../../package.json').version);
     return 0;
   }
-  const cmd = commands[name];
   try {
-    if (!cmd) throw new UsageError(`unknown command '${name}': run 'qllm --help' for the list`);
-    const mod = await cmd.load();
+    if (!Object.hasOwn(commands, name)) throw new UsageError(`unknown command '${name}': run 'qllm --help' for the list`);
+    const mod = (await import(`./${name}.ts`)) as CommandModule;
     await mod.run(rest);
     return 0;
   } catch (e) {
