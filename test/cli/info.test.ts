@@ -1,0 +1,83 @@
+// `qllm info` end to end through the real bin, on the shared real models.
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { hasShared, repoRoot, sharedModel } from '../shared.ts';
+
+const exec = promisify(execFile);
+const bin = join(repoRoot, 'bin', 'qllm.mjs');
+
+export async function qllm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe.skipIf(!hasShared)('qllm info on ../shared models', () => {
+  it('reports stories260K as llama, 5 blocks, dim 64, 8 heads, 4 KV heads, vocab 512', async () => {
+    const r = await qllm(['info', sharedModel('stories260K.gguf'), '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.architecture).toBe('llama');
+    expect(j.hyperparameters).toMatchObject({ block_count: 5, embedding_length: 64, head_count: 8, head_count_kv: 4 });
+    expect(j.vocab_size).toBe(512);
+    expect(j.tokenizer).toMatchObject({ model: 'llama', vocab_size: 512 });
+    expect(j.tensor_types).toEqual({ F32: expect.objectContaining({ count: 48 }) });
+    expect(j.memory.weights_stored_bytes).toBe(j.memory.weights_f32_bytes);
+    // K+V, 5 layers, 2048 positions, 4 KV heads × head dim 8, f16.
+    expect(j.memory.kv_cache_f16_bytes).toBe(2 * 5 * 2048 * 4 * 8 * 2);
+  });
+
+  for (const q of ['q8_0', 'q4_0', 'q4_1', 'q4_k_m']) {
+    it(`lists per-type tensor counts and a savings table for stories260K-${q}`, async () => {
+      const r = await qllm(['info', sharedModel(`stories260K-${q}.gguf`), '--json']);
+      expect(r.code).toBe(0);
+      const j = JSON.parse(r.stdout);
+      const types = j.tensor_types as Record<string, { count: number; bytes: number; parameters: number }>;
+      expect(Object.values(types).reduce((a, t) => a + t.count, 0)).toBe(48);
+      expect(Object.values(types).reduce((a, t) => a + t.bytes, 0)).toBe(j.memory.weights_stored_bytes);
+      const f32 = JSON.parse((await qllm(['info', sharedModel('stories260K.gguf'), '--json'])).stdout);
+      expect(j.parameters).toBe(f32.parameters);
+      expect(j.memory.weights_f16_bytes).toBe(f32.parameters * 2);
+      expect(j.memory.weights_stored_bytes).toBeLessThan(j.memory.weights_f16_bytes);
+      expect(types.F32.count).toBe(11); // 5×2 norms + output_norm stay F32
+      const text = await qllm(['info', sharedModel(`stories260K-${q}.gguf`)]);
+      expect(text.stdout).toMatch(/weights in F16/);
+      expect(text.stdout).toMatch(/quantization saves/);
+    });
+  }
+
+  it('reports 32000 tokens for the Llama SPM vocabulary', async () => {
+    const j = JSON.parse((await qllm(['info', sharedModel('ggml-vocab-llama-spm.gguf'), '--json'])).stdout);
+    expect(j.tokenizer.vocab_size).toBe(32000);
+    expect(j.tensor_count).toBe(0);
+  });
+});
+
+describe('qllm info errors', () => {
+  it('names a missing file, a directory and a non-GGUF file in one line, exit 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qllm-info-'));
+    const txt = join(dir, 'notes.txt');
+    await writeFile(txt, 'hello, this is not a model\n');
+    for (const [arg, re] of [[join(dir, 'nope.gguf'), /does not exist/], [dir, /is a directory/], [txt, /GGUF/]] as const) {
+      const r = await qllm(['info', arg]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(re);
+    }
+  });
+
+  it('rejects unknown commands and flags with a usage line', async () => {
+    expect((await qllm(['frobnicate'])).stderr).toMatch(/unknown command 'frobnicate'/);
+    const r = await qllm(['info', '--bogus', 'x.gguf']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--bogus/);
+  });
+});
