@@ -222,11 +222,9 @@ async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile
   }
   const nTensors = await c.u64n('tensor count');
   const nKv = await c.u64n('metadata count');
-  if (nKv * 13 > c.remaining) {
-    throw new GgufError(`metadata count ${nKv} at byte 16 is larger than the ${c.remaining} bytes left in ${name} allow: the file is corrupt or truncated; download it again`);
-  }
-  if (nTensors * 32 > c.remaining) {
-    throw new GgufError(`tensor count ${nTensors} at byte 8 is larger than the ${c.remaining} bytes left in ${name} allow: the file is corrupt or truncated; download it again`);
+  // Every kv needs >= 13 bytes and every tensor info >= 32: bound the counts before looping.
+  if (nKv * 13 + nTensors * 32 > c.remaining) {
+    throw new GgufError(`metadata count ${nKv} and tensor count ${nTensors} (at byte 8) need more than the ${c.remaining} bytes left in ${name}: the file is corrupt or truncated; download it again`);
   }
 
   const kv = new Map<string, GgufKV>();
