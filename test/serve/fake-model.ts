@@ -1,0 +1,133 @@
+// A deterministic stand-in for a loaded Model, for testing the server without a GPU.
+// Replies "You said: <words of the last user message / prompt>" one word per token,
+// `delayMs` apart. Prompts containing:
+//   "forever" → endless "tick0 tick1 …" until maxTokens or abort
+//   "explode" → GpuError after two tokens
+// Honours maxTokens, stop strings and AbortSignal like the real Model contract.
+import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
+import { GpuError, UsageError } from '../../src/errors.ts';
+
+export interface FakeModelOptions { delayMs?: number; contextLength?: number; name?: string }
+
+export class FakeModel implements Model {
+  readonly info: ModelInfo;
+  readonly delayMs: number;
+  /** Observations for the tests. */
+  started = 0;
+  aborted = 0;
+  active = 0;
+  maxActive = 0;
+  lastOpts: GenerateOptions | undefined;
+  lastPrompt = '';
+  private readonly vocab = new Map<string, number>(['<bos>', '<eos>'].map((w, i) => [w, i]));
+  private readonly words: string[] = ['<bos>', '<eos>'];
+
+  constructor(o: FakeModelOptions = {}) {
+    this.delayMs = o.delayMs ?? 1;
+    this.info = {
+      name: o.name ?? 'fake-model', architecture: 'fake', contextLength: o.contextLength ?? 512, vocabSize: 32000,
+      fileBytes: 123_456_789, f16WeightBytes: 440_000_000, adapter: 'fake adapter',
+    };
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
+    const ids = text.split(/\s+/).filter(Boolean).map((w) => this.id(w));
+    return opts.addBos === false ? ids : [0, ...ids];
+  }
+
+  detokenize(ids: number[]): string { return ids.map((i) => this.words[i] ?? '?').join(' '); }
+
+  memory(): GpuBytes { return { weights: 125_000_000, kv: 16_777_216, activations: 4_194_304, other: 1_048_576, total: 125_000_000 + 16_777_216 + 4_194_304 + 1_048_576 }; }
+
+  dispose(): void {}
+
+  chat(messages: ChatMessage[], opts: GenerateOptions = {}): Generation {
+    const prompt = `${messages.map((m) => `<|${m.role}|> ${m.content}`).join('\n')}\n<|assistant|>`;
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+    return this.run(prompt, lastUser, opts);
+  }
+
+  generate(prompt: string, opts: GenerateOptions = {}): Generation { return this.run(prompt, prompt, opts); }
+
+  private id(w: string): number {
+    let id = this.vocab.get(w);
+    if (id === undefined) { id = this.words.length; this.vocab.set(w, id); this.words.push(w); }
+    return id;
+  }
+
+  private run(prompt: string, subject: string, opts: GenerateOptions): Generation {
+    this.lastOpts = opts;
+    this.lastPrompt = prompt;
+    const promptIds = this.tokenize(prompt, { addBos: true });
+    let resolveStats!: (s: GenerationStats) => void;
+    let rejectStats!: (e: unknown) => void;
+    const stats = new Promise<GenerationStats>((res, rej) => { resolveStats = res; rejectStats = rej; });
+    const t0 = performance.now();
+    const self = this;
+    const maxTokens = opts.maxTokens ?? 256;
+    const words = subject.includes('forever') ? null : ['You', ' said:', ...subject.split(/\s+/).filter(Boolean).map((w) => ` ${w}`)];
+
+    async function* tokens(): AsyncGenerator<Token> {
+      let n = 0;
+      let ttft = 0;
+      let text = '';
+      let reason: GenerationStats['stopReason'] = 'eos';
+      const finish = () => resolveStats({
+        promptTokens: promptIds.length, generatedTokens: n, ttftMs: ttft, prefillTokPerS: 1000, decodeTokPerS: n > 1 ? 1000 / Math.max(self.delayMs, 0.1) : 0, stopReason: reason,
+      });
+      self.started++;
+      self.active++;
+      self.maxActive = Math.max(self.maxActive, self.active);
+      try {
+        if (promptIds.length + 1 > self.info.contextLength) throw new UsageError(`prompt is ${promptIds.length} tokens but the context holds ${self.info.contextLength}: shorten it`);
+        for (;;) {
+          if (opts.signal?.aborted) { reason = 'abort'; self.aborted++; break; }
+          if (n >= maxTokens) { reason = 'length'; break; }
+          if (words && n >= words.length) { reason = 'eos'; break; }
+          await sleep(self.delayMs, opts.signal);
+          if (opts.signal?.aborted) { reason = 'abort'; self.aborted++; break; }
+          if (subject.includes('explode') && n === 2) throw new GpuError('device lost (fake): restart the server');
+          const piece = words ? words[n] : `${n ? ' ' : ''}tick${n}`;
+          const stopAt = firstStop(text + piece, opts.stop);
+          if (stopAt >= 0) {
+            const cut = (text + piece).slice(text.length, stopAt);
+            if (cut) { n++; yield { text: cut, tokenId: self.id(cut.trim() || cut) }; }
+            reason = 'stop';
+            break;
+          }
+          if (n === 0) ttft = performance.now() - t0;
+          n++;
+          text += piece;
+          yield { text: piece, tokenId: self.id(piece.trim()) };
+        }
+        finish();
+      } catch (e) {
+        rejectStats(e);
+        throw e;
+      } finally {
+        self.active--;
+        // A consumer that stops iterating early (return()) ends the generation too.
+        finish();
+      }
+    }
+    const it = tokens();
+    return { [Symbol.asyncIterator]: () => it, stats, promptIds: Promise.resolve(promptIds) };
+  }
+}
+
+function firstStop(text: string, stop: string[] | undefined): number {
+  let best = -1;
+  for (const s of stop ?? []) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
