@@ -5,7 +5,7 @@
 // which @huggingface/tokenizers translates from Oniguruma syntax itself).
 import type { TokenizerConfig } from '../config.ts';
 import { GgufError } from '../errors.ts';
-import { TokenType } from './vocab.ts';
+import { addedTokenIds } from './vocab.ts';
 
 const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 const LLAMA3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
@@ -23,18 +23,8 @@ def(['starcoder', 'refact', 'command-r', 'smollm', 'codeshell', 'exaone', 'miner
 
 export const supportedPre = () => Object.keys(PRE).sort();
 
-/** Ids matched as whole added tokens before BPE (control/unknown only when parsing special text). */
-function addedIds(types: Int32Array, parseSpecial: boolean): number[] {
-  const out: number[] = [];
-  for (let id = 0; id < types.length; id++) {
-    const t = types[id];
-    if (t === TokenType.UserDefined || (parseSpecial && (t === TokenType.Control || t === TokenType.Unknown))) out.push(id);
-  }
-  return out;
-}
-
-/** The tokenizer.json object for a byte-level BPE vocabulary. */
-export function gpt2TokenizerJson(tc: TokenizerConfig, types: Int32Array, parseSpecial: boolean): object {
+/** Throws GgufError for an unknown `pre` or missing merges (cheap; called at load). */
+export function checkGpt2(tc: TokenizerConfig): PreSpec {
   const preName = tc.pre ?? 'default';
   const pre = PRE[preName];
   if (!pre) {
@@ -43,6 +33,12 @@ export function gpt2TokenizerJson(tc: TokenizerConfig, types: Int32Array, parseS
   if (tc.merges.length === 0) {
     throw new GgufError(`tokenizer.ggml.merges is missing or empty: a gpt2 (byte-level BPE) vocabulary needs its merges; re-convert the model`);
   }
+  return pre;
+}
+
+/** The tokenizer.json object for a byte-level BPE vocabulary. */
+export function gpt2TokenizerJson(tc: TokenizerConfig, types: Int32Array, parseSpecial: boolean): object {
+  const pre = checkGpt2(tc);
   const vocab: Record<string, number> = Object.create(null);
   for (let i = 0; i < tc.tokens.length; i++) if (!(tc.tokens[i] in vocab)) vocab[tc.tokens[i]] = i;
   const merges = tc.merges.map((m, i): [string, string] => {
@@ -52,7 +48,7 @@ export function gpt2TokenizerJson(tc: TokenizerConfig, types: Int32Array, parseS
   });
   return {
     version: '1.0',
-    added_tokens: addedIds(types, parseSpecial).map((id) => ({
+    added_tokens: addedTokenIds(types, parseSpecial).map((id) => ({
       id, content: tc.tokens[id], special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
     })),
     normalizer: null,

@@ -5,7 +5,7 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import type { TokenizerConfig } from '../config.ts';
 import { GgufError, UsageError } from '../errors.ts';
-import { gpt2TokenizerJson } from './bpe.ts';
+import { checkGpt2, gpt2TokenizerJson } from './bpe.ts';
 import { SPM_SPACE, deriveMerges, spmTokenizerJson } from './spm.ts';
 import { TokenType, byteLevelBytes, byteTokenValue, utf8 } from './vocab.ts';
 
@@ -88,7 +88,10 @@ export class Tokenizer {
   static fromConfig(tc: TokenizerConfig): Tokenizer {
     if (tc.tokens.length === 0) throw new GgufError('tokenizer.ggml.tokens is empty: the model has no vocabulary; re-convert the model');
     if (tc.model === 'llama') return new Tokenizer(tc, 'spm');
-    if (tc.model === 'gpt2') return new Tokenizer(tc, 'bpe');
+    if (tc.model === 'gpt2') {
+      checkGpt2(tc);
+      return new Tokenizer(tc, 'bpe');
+    }
     throw new GgufError(`tokenizer.ggml.model = '${tc.model}' is not supported (qllm reads 'llama' SentencePiece and 'gpt2' byte-level BPE vocabularies): use a model with one of those`);
   }
 

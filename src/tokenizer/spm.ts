@@ -5,7 +5,7 @@
 // the adjacent pair whose concatenation is the highest-scoring vocabulary piece).
 import type { TokenizerConfig } from '../config.ts';
 import { GgufError } from '../errors.ts';
-import { TokenType } from './vocab.ts';
+import { TokenType, addedTokenIds } from './vocab.ts';
 
 export const SPM_SPACE = '\u2581'; // ▁, SentencePiece's visible space
 
@@ -47,17 +47,6 @@ export function deriveMerges(tokens: readonly string[], scores: Float32Array, ty
   return order.map((i) => [tokens[lefts[i]], tokens[rights[i]]]);
 }
 
-/** Ids treated as special added tokens: control, user-defined and unknown pieces. */
-export function splitterIds(types: Int32Array, parseSpecial: boolean): number[] {
-  const out: number[] = [];
-  for (let id = 0; id < types.length; id++) {
-    const t = types[id];
-    // llama.cpp matches user-defined pieces always, control/unknown only with parse_special.
-    if (t === TokenType.UserDefined || (parseSpecial && (t === TokenType.Control || t === TokenType.Unknown))) out.push(id);
-  }
-  return out;
-}
-
 /** The tokenizer.json object for a SentencePiece vocabulary (merges passed in, built once). */
 export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges: [string, string][], parseSpecial: boolean): object {
   if (tc.scores.length !== tc.tokens.length) {
@@ -68,7 +57,7 @@ export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges:
   const unk = tc.unkId !== undefined ? tc.tokens[tc.unkId] : undefined;
   return {
     version: '1.0',
-    added_tokens: splitterIds(types, parseSpecial).map((id) => ({
+    added_tokens: addedTokenIds(types, parseSpecial).map((id) => ({
       id, content: tc.tokens[id], special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
     })),
     // Prepend ▁ then turn every space into ▁ (SentencePiece's add_dummy_prefix + escaping).

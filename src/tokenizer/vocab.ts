@@ -46,3 +46,16 @@ export function byteTokenValue(token: string): number | undefined {
 }
 
 export const utf8 = (s: string) => enc.encode(s);
+
+/**
+ * Ids matched as whole tokens in text before BPE: llama.cpp always matches user-defined
+ * pieces, and control/unknown pieces only when parsing special text.
+ */
+export function addedTokenIds(types: Int32Array, parseSpecial: boolean): number[] {
+  const out: number[] = [];
+  for (let id = 0; id < types.length; id++) {
+    const t = types[id];
+    if (t === TokenType.UserDefined || (parseSpecial && (t === TokenType.Control || t === TokenType.Unknown))) out.push(id);
+  }
+  return out;
+}
