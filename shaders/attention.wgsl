@@ -3,7 +3,9 @@
 // one-pass online softmax in f32; GQA: kv head = head / (N_HEADS/N_KV).
 //   q: f32 [nTokens, N_HEADS*HEAD_DIM] (roped)   out: f32 [nTokens, N_HEADS*HEAD_DIM]
 //   kc, vc: [contextLength, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
-// HEAD_DIM must be even and ≤ 256.
+// HEAD_DIM must be even and ≤ 256. The loops run to dims.half, a uniform equal
+// to HEAD_DIM/2: with a constant bound LLVM (lavapipe) fully unrolls them and a
+// headDim-64 pipeline takes ~6 s to compile instead of ~0.5 s.
 struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
 
 override N_HEADS: u32;
@@ -18,6 +20,7 @@ override WG: u32 = 32;
 @group(0) @binding(2) var<storage, read> kc: array<u32>;
 @group(0) @binding(3) var<storage, read> vc: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec2f>;
+@group(0) @binding(5) var<uniform> dims: vec4u;
 
 fn loadK(pair: u32) -> vec2f {
   if (KV_F16) { return unpack2x16float(kc[pair]); }
@@ -31,7 +34,7 @@ fn loadV(pair: u32) -> vec2f {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let half = HEAD_DIM / 2u;
+  let half = dims.x;
   let idx = gid.x;
   if (idx >= params.nTokens * N_HEADS) { return; }
   let t = idx / N_HEADS;

@@ -1,0 +1,118 @@
+// The model's own kernels (rmsnorm, rope + KV store, attention, swiglu, argmax):
+// each factory builds its pipeline and bind group once, at load time, and returns
+// an `encode(pass, nTokens)` that only records a dispatch. Every kernel reads the
+// per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4).
+import type { Engine } from '../gpu/engine.ts';
+
+export interface Kernel {
+  readonly label: string;
+  encode(pass: GPUComputePassEncoder, nTokens: number): void;
+  /** Buffers the kernel allocated itself (the owner destroys them). */
+  readonly buffers?: GPUBuffer[];
+}
+
+/** Bytes of the per-step uniform: nTokens, pos, 2 × pad. */
+export const PARAMS_BYTES = 16;
+
+/** Workgroup sizes: lavapipe prefers narrow groups (barriers are coroutine switches). */
+function wg(engine: Engine, gpu: number, software: number): number {
+  return engine.adapter.software ? software : gpu;
+}
+
+/** A 1D range of `n` invocations as a 2D grid when it exceeds the per-dimension limit. */
+function grid(engine: Engine, n: number, wgSize: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / wgSize));
+  const max = engine.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const y = Math.ceil(groups / max);
+  return [Math.ceil(groups / y), y];
+}
+
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: GPUBuffer[]) {
+  const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name), constants);
+  const bindGroup = engine.device.createBindGroup({
+    label: name,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  return { pipeline, bindGroup };
+}
+
+function kernel(label: string, p: { pipeline: GPUComputePipeline; bindGroup: GPUBindGroup }, dims: (n: number) => [number, number]): Kernel {
+  return {
+    label,
+    encode(pass, nTokens) {
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      const [x, y] = dims(nTokens);
+      pass.dispatchWorkgroups(x, y);
+    },
+  };
+}
+
+/** y[t] = rmsnorm(x[t]) · w; x, y f32 [nTokens, dim]. */
+export async function createRmsnorm(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; w: GPUBuffer; y: GPUBuffer; dim: number; eps: number }): Promise<Kernel> {
+  const WG = wg(engine, 64, 8);
+  const p = await build(engine, 'rmsnorm', { dim: o.dim, wg: WG }, { DIM: o.dim, EPS: o.eps, WG }, [o.params, o.x, o.w, o.y]);
+  return kernel('rmsnorm', p, (n) => [n, 1]);
+}
+
+export interface RopeShape { nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean }
+
+/** Rotates q in place, rotates k and stores k, v into the caches at slots pos…pos+n-1. */
+export async function createRopeKv(
+  engine: Engine,
+  o: RopeShape & { params: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; table: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer },
+): Promise<Kernel> {
+  const WG = 64;
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG };
+  const p = await build(engine, 'rope', c, c, [o.params, o.q, o.k, o.v, o.table, o.kCache, o.vCache]);
+  const perToken = ((o.nHeads + o.nKvHeads) * o.headDim) / 2;
+  return kernel('rope', p, (n) => grid(engine, n * perToken, WG));
+}
+
+/** Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into out. */
+export async function createAttention(
+  engine: Engine,
+  o: { params: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean },
+): Promise<Kernel> {
+  const WG = wg(engine, 32, 8);
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), WG };
+  const dims = engine.createBuffer('other', 'attention dims', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  engine.device.queue.writeBuffer(dims, 0, new Uint32Array([o.headDim / 2, 0, 0, 0]));
+  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims]);
+  return { ...kernel('attention', p, (n) => [Math.ceil((n * o.nHeads) / WG), 1]), buffers: [dims] };
+}
+
+/** gate = silu(gate) · up over [n, ffnDim]. */
+export async function createSwiglu(engine: Engine, o: { params: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; ffnDim: number }): Promise<Kernel> {
+  const WG = 64;
+  const p = await build(engine, 'swiglu', { ffn: o.ffnDim, wg: WG }, { FFN: o.ffnDim, WG }, [o.params, o.gate, o.up]);
+  return kernel('swiglu', p, (n) => grid(engine, n * o.ffnDim, WG));
+}
+
+/** out[0] = argmax of row nTokens-1 of x [nTokens, n] (u32). */
+export async function createArgmax(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; out: GPUBuffer; n: number }): Promise<Kernel> {
+  const WG = wg(engine, 256, 8);
+  const p = await build(engine, 'argmax', { n: o.n, wg: WG }, { N: o.n, WG }, [o.params, o.x, o.out]);
+  return kernel('argmax', p, () => [1, 1]);
+}
+
+/**
+ * The rope angle table, f32 (cos, sin) [contextLength][ropeDim/2]: angle =
+ * (pos / linearFactor) · base^(-2i/ropeDim), computed in f64 so that long
+ * positions lose no precision to f32 angle arithmetic on the GPU.
+ */
+export function ropeTable(contextLength: number, ropeDim: number, base: number, linearFactor: number): Float32Array {
+  const half = ropeDim / 2;
+  const t = new Float32Array(contextLength * ropeDim);
+  for (let i = 0; i < half; i++) {
+    const freq = base ** ((-2 * i) / ropeDim);
+    for (let p = 0; p < contextLength; p++) {
+      const a = (p / linearFactor) * freq;
+      t[(p * half + i) * 2] = Math.cos(a);
+      t[(p * half + i) * 2 + 1] = Math.sin(a);
+    }
+  }
+  return t;
+}
