@@ -133,7 +133,7 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
     let path = '?';
     res.on('close', () => {
       const ms = Math.round(performance.now() - t0);
-      log(`${req.method} ${path} ${res.statusCode} ${state.tokens} tok ${ms} ms${state.clientClosed ? ' (client closed)' : ''}`);
+      log(`${req.method} ${path} ${res.statusCode} ${state.tokens} tok ${ms} ms${state.clientClosed || !res.writableFinished ? ' (client closed)' : ''}`);
     });
     try {
       path = new URL(req.url ?? '/', 'http://x').pathname;

@@ -1,0 +1,126 @@
+// `qllm serve <model.gguf> [--host H] [--port P] [-c CTX] [--api-key KEY] [--queue N] [--cors ORIGIN]`
+// Loads the model, serves it (src/serve/server.ts) until SIGINT/SIGTERM, then drains:
+// the stream in flight may finish (or is cancelled after --drain-ms), queued requests
+// get 503, and the process exits. A second signal exits at once.
+import type { LoadOptions, Model } from '../api.ts';
+import { UsageError } from '../errors.ts';
+import { createServer, type ServerOptions } from '../serve/server.ts';
+import { isLoopback } from '../serve/http-util.ts';
+import { num, parse, positionals } from './args.ts';
+import { progressBar } from './progress.ts';
+
+const HELP = `usage: qllm serve <model.gguf> [options]
+  OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models)
+  with a chat page at /.
+  --host H          address to bind (default 127.0.0.1; anything else needs --api-key)
+  --port P          port (default 8080; 0 picks a free one)
+  -c, --ctx N       context length in tokens (default min(model, 2048))
+  --api-key KEY     require "Authorization: Bearer KEY" on every endpoint but /health
+                    (or set QLLM_API_KEY)
+  --queue N         requests that may wait while one generates (default 8; more get 429)
+  --cors ORIGIN     send Access-Control-Allow-Origin: ORIGIN (e.g. http://localhost:3000 or *)
+  --max-tokens N    max_tokens when a request gives none (default: the context)
+  --drain-ms N      on shutdown, how long the reply in flight may continue (default 10000)`;
+
+const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  ctx: { type: 'string', short: 'c' },
+  'api-key': { type: 'string' },
+  queue: { type: 'string' },
+  cors: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'drain-ms': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ServeArgs { path: string; load: LoadOptions; server: ServerOptions }
+
+/** Parses and checks every flag before anything slow (loading the model) happens. */
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeArgs | 'help' {
+  const { values, positionals: pos } = parse(argv, OPTIONS, 'serve');
+  if (values.help) return 'help';
+  const [path] = positionals(pos, ['model.gguf'], 'serve');
+  const host = values.host ?? '127.0.0.1';
+  const apiKey = values['api-key'] ?? (env.QLLM_API_KEY || undefined);
+  if (!isLoopback(host) && !apiKey) throw new UsageError(`--host ${host} exposes the server beyond this machine: also pass --api-key KEY (or use --host 127.0.0.1)`);
+  if (values.cors !== undefined && values.cors !== '*' && !/^https?:\/\/[^/\s]+$/.test(values.cors)) {
+    throw new UsageError(`--cors ${values.cors} is not an origin: pass e.g. --cors http://localhost:3000 (scheme://host[:port], no path) or --cors '*'`);
+  }
+  const ctx = num(values.ctx, '--ctx', { min: 16, max: 1 << 20, integer: true });
+  return {
+    path,
+    load: { contextLength: ctx },
+    server: {
+      host,
+      port: num(values.port, '--port', { min: 0, max: 65535, integer: true, dflt: 8080 }),
+      apiKey,
+      queue: num(values.queue, '--queue', { min: 0, max: 10_000, integer: true, dflt: 8 }),
+      cors: values.cors,
+      defaultMaxTokens: num(values['max-tokens'], '--max-tokens', { min: 1, integer: true }),
+      drainMs: num(values['drain-ms'], '--drain-ms', { min: 0, max: 600_000, integer: true, dflt: 10_000 }),
+    },
+  };
+}
+
+type LoadModel = (path: string, opts?: LoadOptions) => Promise<Model>;
+
+async function importLoader(): Promise<LoadModel> {
+  // The loader lives in src/model-api.ts; imported lazily so that `qllm serve --help`
+  // and flag errors never touch WebGPU.
+  let mod: { loadModel?: LoadModel };
+  try {
+    mod = await import(new URL('../model-api.ts', import.meta.url).href);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('model-api')) {
+      throw new UsageError('this qllm build has no model loader (src/model-api.ts is missing): reinstall qllm');
+    }
+    throw e;
+  }
+  if (typeof mod.loadModel !== 'function') throw new UsageError('src/model-api.ts does not export loadModel: reinstall qllm');
+  return mod.loadModel;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const args = parseServeArgs(argv);
+  if (args === 'help') return void console.log(HELP);
+  const loadModel = await importLoader();
+  const bar = progressBar('loading');
+  let model: Model;
+  try {
+    model = await loadModel(args.path, { ...args.load, onProgress: (f, label) => bar.update(f, label) });
+  } finally {
+    bar.done();
+  }
+  try {
+    await serveUntilSignal(model, { ...args.server, contextLength: args.load.contextLength });
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Serves until SIGINT/SIGTERM, then drains and resolves. */
+export async function serveUntilSignal(model: Model, opts: ServerOptions, log = (l: string) => process.stderr.write(`${l}\n`)): Promise<void> {
+  const srv = createServer(model, { ...opts, log });
+  const { url } = await srv.listen();
+  const i = model.info;
+  log(`qllm serve: ${i.name} (${i.architecture}, ctx ${Math.min(opts.contextLength ?? i.contextLength, i.contextLength)}) on ${url}  — chat page at ${url}/, API at ${url}/v1`);
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (++signals > 1) {
+        log(`qllm serve: ${sig} again, exiting now`);
+        process.exit(130);
+      }
+      log(`qllm serve: ${sig}, draining (press Ctrl-C again to exit at once)`);
+      srv.close().then(() => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve();
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  log('qllm serve: stopped');
+}
