@@ -36,6 +36,12 @@ function minSize(t: GgufValueType): number {
   return SCALAR_SIZE[t] ?? 1;
 }
 
+/** A name from the file, quoted and escaped so an error message stays one short line. */
+function quote(s: string): string {
+  const j = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+  return j.replace(/[\u0085\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /** A forward cursor with a refillable window [bufStart, bufStart+buf.length). */
@@ -166,7 +172,7 @@ async function readValue(c: Cursor, t: GgufValueType, what: string, depth: numbe
   }
   const n = await c.u64n(`${what} array length`);
   if (n * minSize(itemType) > c.remaining) {
-    throw new GgufError(`array length ${n} at byte ${at + 4} (${what}) is larger than the ${c.remaining} bytes left in the file: the file is corrupt or truncated; download it again`);
+    throw new GgufError(`array length ${n} at byte ${at + 4} (${what}) is larger than the ${c.remaining} bytes left in ${c.label}: the file is corrupt or truncated; download it again`);
   }
   let values: GgufArrayValue;
   if (itemType === GgufValueType.STRING) {
@@ -194,18 +200,23 @@ export async function openGguf(pathOrSource: string | ByteSource, label?: string
   const owned = typeof pathOrSource === 'string';
   const src = owned ? await fileByteSource(pathOrSource) : pathOrSource;
   const name = label ?? (owned ? pathOrSource : 'in-memory GGUF');
-  const c = new Cursor(src, name);
+  const c = new Cursor(src, `GGUF file ${name}`);
   try {
     return await parse(c, src, name);
   } catch (e) {
     if (owned) await src.close().catch(() => {});
-    if (e instanceof GgufError) throw e;
+    // Callers (the CLI) show one line that says which file format went wrong.
+    if (e instanceof GgufError) {
+      const one = e.message.replace(/[\r\n\u0085\u2028\u2029]+/g, ' ');
+      throw one === e.message && /GGUF/.test(one) ? e : new GgufError(/GGUF/.test(one) ? one : `bad GGUF file ${name}: ${one}`);
+    }
     const msg = e instanceof Error ? e.message : String(e);
-    throw new GgufError(`cannot parse ${name} at byte ${c.pos}: ${msg.split('\n')[0]}; the file is corrupt; download or re-convert it`);
+    throw new GgufError(`cannot parse GGUF file ${name} at byte ${c.pos}: ${msg.split('\n')[0]}; the file is corrupt; download or re-convert it`);
   }
 }
 
 async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile> {
+  const where = `GGUF file ${name}`;
   if (src.size < 4) throw new GgufError(`not a GGUF file (only ${src.size} bytes): ${name} is empty or truncated; download it again`);
   const magic = await c.u32('magic');
   if (magic !== GGUF_MAGIC) {
@@ -224,20 +235,20 @@ async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile
   const nKv = await c.u64n('metadata count');
   // Every kv needs >= 13 bytes and every tensor info >= 32: bound the counts before looping.
   if (nKv * 13 + nTensors * 32 > c.remaining) {
-    throw new GgufError(`metadata count ${nKv} and tensor count ${nTensors} (at byte 8) need more than the ${c.remaining} bytes left in ${name}: the file is corrupt or truncated; download it again`);
+    throw new GgufError(`metadata count ${nKv} and tensor count ${nTensors} (at byte 8) need more than the ${c.remaining} bytes left in ${where}: the file is corrupt or truncated; download it again`);
   }
 
   const kv = new Map<string, GgufKV>();
   for (let k = 0; k < nKv; k++) {
     const at = c.pos;
     const key = await c.str(`metadata key #${k}`);
-    if (kv.has(key)) throw new GgufError(`duplicate metadata key "${key}" at byte ${at} in ${name}: the file is corrupt; re-convert it`);
+    if (kv.has(key)) throw new GgufError(`duplicate metadata key ${quote(key)} at byte ${at} in ${where}: the file is corrupt; re-convert it`);
     const tAt = c.pos;
-    const type = await c.u32(`type of metadata key "${key}"`);
+    const type = await c.u32(`type of metadata key ${quote(key)}`);
     if (!isValueType(type)) {
-      throw new GgufError(`unknown metadata value type ${type} for key "${key}" at byte ${tAt} in ${name}: the file is corrupt or from a newer GGUF version; re-convert it with a current llama.cpp`);
+      throw new GgufError(`unknown metadata value type ${type} for key ${quote(key)} at byte ${tAt} in ${where}: the file is corrupt or from a newer GGUF version; re-convert it with a current llama.cpp`);
     }
-    const value = await readValue(c, type, `metadata key "${key}"`, 0);
+    const value = await readValue(c, type, `metadata key ${quote(key)}`, 0);
     kv.set(key, Object.freeze({ key, type, value }));
   }
 
@@ -246,7 +257,7 @@ async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile
   if (al) {
     const v = valueAsInt(al.value);
     if (v === undefined || v <= 0 || (v & (v - 1)) !== 0 || v > 2 ** 30) {
-      throw new GgufError(`general.alignment = ${String(al.value)} in ${name} is not a non-zero power of two: the file is corrupt; re-convert it`);
+      throw new GgufError(`general.alignment = ${String(al.value)} in ${where} is not a non-zero power of two: the file is corrupt; re-convert it`);
     }
     alignment = v;
   }
@@ -257,42 +268,42 @@ async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile
   for (let k = 0; k < nTensors; k++) {
     const at = c.pos;
     const tname = await c.str(`name of tensor #${k}`);
-    if (names.has(tname)) throw new GgufError(`duplicate tensor name "${tname}" at byte ${at} in ${name}: the file is corrupt; re-convert it`);
+    if (names.has(tname)) throw new GgufError(`duplicate tensor name ${quote(tname)} at byte ${at} in ${where}: the file is corrupt; re-convert it`);
     names.add(tname);
-    const nd = await c.u32(`dimension count of tensor "${tname}"`);
+    const nd = await c.u32(`dimension count of tensor ${quote(tname)}`);
     if (nd < 1 || nd > MAX_DIMS) {
-      throw new GgufError(`tensor "${tname}" has ${nd} dimensions (at byte ${c.pos - 4}) in ${name}; ggml allows 1 to ${MAX_DIMS}: the file is corrupt; re-convert it`);
+      throw new GgufError(`tensor ${quote(tname)} has ${nd} dimensions (at byte ${c.pos - 4}) in ${where}; ggml allows 1 to ${MAX_DIMS}: the file is corrupt; re-convert it`);
     }
     const dims: number[] = [];
-    for (let d = 0; d < nd; d++) dims.push(await c.u64n(`dims of tensor "${tname}"`));
-    const typeId = await c.u32(`type of tensor "${tname}"`);
-    const rel = await c.u64n(`data offset of tensor "${tname}"`);
+    for (let d = 0; d < nd; d++) dims.push(await c.u64n(`dims of tensor ${quote(tname)}`));
+    const typeId = await c.u32(`type of tensor ${quote(tname)}`);
+    const rel = await c.u64n(`data offset of tensor ${quote(tname)}`);
     raws.push({ name: tname, dims, typeId, rel, at });
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
   if (nTensors > 0 && dataOffset > src.size) {
-    throw new GgufError(`file truncated at byte ${src.size} while reading the padding before tensor data (data starts at ${dataOffset}) in ${name}: the download is incomplete; download it again`);
+    throw new GgufError(`file truncated at byte ${src.size} while reading the padding before tensor data (data starts at ${dataOffset}) in ${where}: the download is incomplete; download it again`);
   }
 
   const tensors: TensorInfo[] = raws.map((r) => {
     const type = typeInfo(r.typeId);
-    if (!type) throw new GgufError(`unknown ggml type id ${r.typeId} for tensor "${r.name}" (info at byte ${r.at}) in ${name}: the file is corrupt or from a newer ggml; re-convert it with a current llama.cpp`);
+    if (!type) throw new GgufError(`unknown ggml type id ${r.typeId} for tensor ${quote(r.name)} (info at byte ${r.at}) in ${where}: the file is corrupt or from a newer ggml; re-convert it with a current llama.cpp`);
     let n = 1;
     for (const d of r.dims) {
-      if (d === 0) throw new GgufError(`tensor "${r.name}" has a zero dimension [${r.dims.join(', ')}] in ${name}: the file is corrupt; re-convert it`);
+      if (d === 0) throw new GgufError(`tensor ${quote(r.name)} has a zero dimension [${r.dims.join(', ')}] in ${where}: the file is corrupt; re-convert it`);
       n *= d;
-      if (!Number.isSafeInteger(n)) throw new GgufError(`tensor "${r.name}" dimensions [${r.dims.join(', ')}] overflow 2^53 elements in ${name}: the file is corrupt; re-convert it`);
+      if (!Number.isSafeInteger(n)) throw new GgufError(`tensor ${quote(r.name)} dimensions [${r.dims.join(', ')}] overflow 2^53 elements in ${where}: the file is corrupt; re-convert it`);
     }
     if (r.dims[0]! % type.blockElems !== 0) {
-      throw new GgufError(`tensor "${r.name}" row length ${r.dims[0]} is not a multiple of the ${type.name} block size ${type.blockElems} in ${name}: the file is corrupt; re-convert it`);
+      throw new GgufError(`tensor ${quote(r.name)} row length ${r.dims[0]} is not a multiple of the ${type.name} block size ${type.blockElems} in ${where}: the file is corrupt; re-convert it`);
     }
     const nBytes = (n / type.blockElems) * type.blockBytes;
     if (r.rel % alignment !== 0) {
-      throw new GgufError(`tensor "${r.name}" data offset ${r.rel} is not a multiple of the alignment ${alignment} in ${name}: the file is corrupt; re-convert it`);
+      throw new GgufError(`tensor ${quote(r.name)} data offset ${r.rel} is not a multiple of the alignment ${alignment} in ${where}: the file is corrupt; re-convert it`);
     }
     const offset = dataOffset + r.rel;
     if (!Number.isSafeInteger(offset + nBytes) || offset + nBytes > src.size) {
-      throw new GgufError(`tensor "${r.name}" data [${offset}, ${offset + nBytes}) runs past the end of ${name} (${src.size} bytes): the file is truncated; download it again`);
+      throw new GgufError(`tensor ${quote(r.name)} data [${offset}, ${offset + nBytes}) runs past the end of ${where} (${src.size} bytes): the file is truncated; download it again`);
     }
     return Object.freeze({ name: r.name, dims: Object.freeze(r.dims), type, nElements: n, nBytes, offset });
   });
@@ -309,10 +320,10 @@ async function parse(c: Cursor, src: ByteSource, name: string): Promise<GgufFile
     tensors: Object.freeze(tensors),
     tensor: (n: string) => byName.get(n),
     async readTensor(t: TensorInfo, start = 0, length?: number): Promise<Uint8Array> {
-      if (closed) throw new GgufError(`read of tensor "${t.name}" after ${name} was closed: open the file again`);
+      if (closed) throw new GgufError(`read of tensor ${quote(t.name)} after ${where} was closed: open the file again`);
       const len = length ?? t.nBytes - start;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(len) || start < 0 || len < 0 || start + len > t.nBytes) {
-        throw new GgufError(`read of bytes [${start}, ${start + len}) is outside tensor "${t.name}" (${t.nBytes} bytes) in ${name}: this is a qllm bug; please report it`);
+        throw new GgufError(`read of bytes [${start}, ${start + len}) is outside tensor ${quote(t.name)} (${t.nBytes} bytes) in ${where}: this is a qllm bug; please report it`);
       }
       return src.read(t.offset + start, len);
     },

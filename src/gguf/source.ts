@@ -22,12 +22,12 @@ export async function fileByteSource(path: string): Promise<ByteSource> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String((e as Error).message);
-    throw new GgufError(`cannot open ${path}: ${why}; check the path`);
+    throw new GgufError(`cannot open GGUF file ${path}: ${why}; check the path`);
   }
   const st = await handle.stat();
   if (!st.isFile()) {
     await handle.close();
-    throw new GgufError(`cannot open ${path}: not a regular file; pass the path of a .gguf file`);
+    throw new GgufError(`cannot open GGUF file ${path}: not a regular file; pass the path of a .gguf file`);
   }
   const size = st.size;
   let closed = false;

@@ -223,7 +223,7 @@ describe('GGUF reader errors', () => {
   });
   it('a source that throws a non-GgufError is wrapped with the offset', async () => {
     const src = { ...bytesByteSource(good()), read: async () => { throw new TypeError('boom'); } };
-    await expect(openGguf(src, 'x.gguf')).rejects.toThrow(/cannot parse x.gguf at byte 0: boom/);
+    await expect(openGguf(src, 'x.gguf')).rejects.toThrow(/cannot parse GGUF file x.gguf at byte 0: boom/);
   });
 });
 
