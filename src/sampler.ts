@@ -144,7 +144,7 @@ export class Sampler {
     const invT = 1 / this.temperature;
     let z = 0;
     for (let i = 0; i < m; i++) {
-      const w = vals[i] === vals[i] ? Math.exp((vals[i] - max) * invT) : 0;
+      const w = !Number.isNaN(vals[i]) ? Math.exp((vals[i] - max) * invT) : 0;
       vals[i] = w;
       z += w;
     }
@@ -182,7 +182,7 @@ export class Sampler {
     };
     for (let i = 0; i < n; i++) {
       let v = work[i];
-      if (v !== v) v = Number.NEGATIVE_INFINITY; // NaN ranks last
+      if (Number.isNaN(v)) v = Number.NEGATIVE_INFINITY; // NaN ranks last
       if (size < k) {
         let pos = size++;
         hv[pos] = v; hi[pos] = i;
