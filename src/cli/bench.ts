@@ -1,0 +1,83 @@
+// `qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [--json]`, in the manner of llama-bench:
+// prefill tok/s for a p-token prompt, decode tok/s for n tokens (greedy, argmax on
+// the GPU), each the median over r repetitions after a warm-up; the weight
+// bandwidth decode achieves, next to the adapter's own copy bandwidth.
+import { tensorNames } from '../config.ts';
+import { copyBandwidth } from '../gpu/bandwidth.ts';
+import { formatBytes } from '../info.ts';
+import { num, parse, positionals } from './args.ts';
+import { loadForCli, modelFlags } from './run.ts';
+
+const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--json]
+  -p N   prompt tokens for the prefill test (default 64)
+  -n N   tokens for the decode test (default 32)
+  -r N   repetitions (default 3); figures are the median, spread is min..max`;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+export async function run(argv: string[]): Promise<void> {
+  const { values: v, positionals: pos } = parse(argv, { ...modelFlags, prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' } }, 'bench');
+  if (v.help) return void console.log(HELP);
+  const [path] = positionals(pos, ['model.gguf'], 'bench');
+  const p = num(v.prompt, '-p', { min: 1, integer: true, dflt: 64 })!;
+  const n = num(v.n, '-n', { min: 1, integer: true, dflt: 32 })!;
+  const r = num(v.reps, '-r', { min: 1, integer: true, dflt: 3 })!;
+  const ctx = num(v.ctx, '-c', { min: 2, integer: true, dflt: Math.max(256, p + n + 1) })!;
+  const t0 = performance.now();
+  const { model, loadMs } = await loadForCli(path, { ...v, ctx: String(ctx) });
+  try {
+    const llama = model.llama;
+    const vocab = model.config.vocabSize;
+    // Deterministic pseudo-random prompt that avoids the special ids at the start of the vocabulary.
+    const prompt = Array.from({ length: p }, (_, i) => 3 + ((i * 7919 + 13) % Math.max(1, vocab - 3)));
+    const first = await llama.forwardArgmax([prompt[0]], 0);
+    const ttftMs = performance.now() - t0; // load + pipeline warm-up + one token
+    void first;
+
+    const prefill: number[] = [];
+    const decode: number[] = [];
+    for (let rep = -1; rep < r; rep++) {
+      let t = performance.now();
+      let id = await llama.forwardArgmax(prompt, 0);
+      const pf = performance.now() - t;
+      t = performance.now();
+      for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], p + i);
+      const dc = performance.now() - t;
+      if (rep >= 0) {
+        prefill.push((p / pf) * 1000);
+        decode.push((n / dc) * 1000);
+      }
+    }
+
+    // Bytes of weights one decode token reads: every matrix but the embedding
+    // (of which it gathers one row), plus the embedding again when it doubles as the output.
+    const file = model.file;
+    let weightBytes = 0;
+    for (const t of file.tensors) if (t.dims.length >= 2 && t.name !== tensorNames.token_embd) weightBytes += t.nBytes;
+    if (!file.tensor(tensorNames.output)) weightBytes += file.tensor(tensorNames.token_embd)?.nBytes ?? 0;
+    const decodeTokS = median(decode);
+    const weightGBs = (weightBytes * decodeTokS) / 1e9;
+    const copyGBs = await copyBandwidth(model.engine);
+    const mem = model.memory();
+    const result = {
+      model: path, adapter: model.info.adapter, prompt_tokens: p, decode_tokens: n, reps: r,
+      prefill_tok_s: { median: median(prefill), min: Math.min(...prefill), max: Math.max(...prefill) },
+      decode_tok_s: { median: decodeTokS, min: Math.min(...decode), max: Math.max(...decode) },
+      weight_bytes_per_token: weightBytes, decode_weight_gb_s: weightGBs, copy_gb_s: copyGBs, bandwidth_utilisation: weightGBs / copyGBs,
+      ttft_ms: ttftMs, load_ms: loadMs, gpu_bytes: mem, f16_weight_bytes: model.info.f16WeightBytes,
+    };
+    if (v.json) return void console.log(JSON.stringify(result));
+    const f = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(2)} tok/s (${x.min.toFixed(2)}..${x.max.toFixed(2)})`;
+    console.log([
+      `model    ${path}`,
+      `adapter  ${model.info.adapter}`,
+      `prefill  pp${p}: ${f(result.prefill_tok_s)}`,
+      `decode   tg${n}: ${f(result.decode_tok_s)}`,
+      `weights  ${formatBytes(weightBytes)} read per token -> ${weightGBs.toFixed(2)} GB/s; copy bandwidth ${copyGBs.toFixed(2)} GB/s; utilisation ${(100 * result.bandwidth_utilisation).toFixed(1)}%`,
+      `ttft     ${ttftMs.toFixed(0)} ms including load (${loadMs.toFixed(0)} ms) and pipeline creation`,
+      `memory   weights ${formatBytes(mem.weights)}, kv ${formatBytes(mem.kv)}, activations ${formatBytes(mem.activations)}, total ${formatBytes(mem.total)} (f16 weights would be ${formatBytes(model.info.f16WeightBytes)})`,
+    ].join('\n'));
+  } finally {
+    model.dispose();
+  }
+}

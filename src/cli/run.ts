@@ -1,0 +1,157 @@
+// `qllm run <model.gguf> -p TEXT`: stream a completion to stdout, stats to stderr.
+import { readFile } from 'node:fs/promises';
+import type { GenerateOptions, GenerationStats } from '../api.ts';
+import { UsageError } from '../errors.ts';
+import { formatBytes } from '../info.ts';
+import { loadModel, type QllmModel } from '../model-api.ts';
+import { validateSamplerOptions } from '../sampler.ts';
+import { num, parse, positionals } from './args.ts';
+import { progressBar } from './progress.ts';
+
+const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
+  -p, --prompt TEXT        prompt text (or read from stdin when piped)
+  -f, --file FILE          read the prompt from a file
+  -n, --max-tokens N       tokens to generate (default 256)
+  -c, --ctx N              context length (default min(model, 2048))
+      --temp T             temperature, 0 = greedy (default 0.8)
+      --top-k K            keep the K most likely tokens (default 40, 0 = off)
+      --top-p P            nucleus sampling (default 0.95)
+      --min-p P            drop tokens below P x the top probability (default 0.05)
+      --repeat-penalty R   penalise the last 64 tokens (default 1.0 = off)
+      --seed S             make sampling reproducible
+      --stop S             stop before S (repeatable)
+      --no-bos             do not add the BOS token
+      --no-f16             force the f32 shader path
+      --json               print one JSON object with ids, text and stats
+      --no-stats           do not print stats to stderr`;
+
+/** Flags shared by run, chat, bench and perplexity. */
+export const modelFlags = {
+  ctx: { type: 'string', short: 'c' },
+  'no-f16': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const samplerFlags = {
+  temp: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repeat-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  'max-tokens': { type: 'string', short: 'n' },
+} as const;
+
+export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
+  const s = (k: string) => v[k] as string | undefined;
+  const opts: GenerateOptions = {
+    temperature: num(s('temp'), '--temp', { min: 0, dflt: 0.8 }),
+    topK: num(s('top-k'), '--top-k', { min: 0, integer: true, dflt: 40 }),
+    topP: num(s('top-p'), '--top-p', { min: 0, max: 1, dflt: 0.95 }),
+    minP: num(s('min-p'), '--min-p', { min: 0, max: 1, dflt: 0.05 }),
+    repeatPenalty: num(s('repeat-penalty'), '--repeat-penalty', { min: 0.01, dflt: 1 }),
+    seed: num(s('seed'), '--seed', { min: 0, integer: true }),
+    maxTokens: num(s('max-tokens'), '-n', { min: 1, integer: true, dflt: 256 }),
+    stop: (v.stop as string[] | undefined) ?? [],
+  };
+  validateSamplerOptions(opts);
+  return opts;
+}
+
+export async function loadForCli(path: string, v: Record<string, unknown>): Promise<{ model: QllmModel; loadMs: number }> {
+  const ctx = num(v.ctx as string | undefined, '-c', { min: 2, integer: true });
+  const bar = progressBar('loading');
+  const t0 = performance.now();
+  try {
+    const model = await loadModel(path, { contextLength: ctx, noF16: v['no-f16'] === true, onProgress: (f, l) => bar.update(f, l) });
+    return { model, loadMs: performance.now() - t0 };
+  } finally {
+    bar.done();
+  }
+}
+
+export function statsLines(model: QllmModel, s: GenerationStats, loadMs: number): string {
+  const m = model.memory();
+  const f16 = model.info.f16WeightBytes;
+  return [
+    `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${s.promptTokens} tokens) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
+    `gpu memory: weights ${formatBytes(m.weights)}, kv ${formatBytes(m.kv)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
+    `same weights in f16: ${formatBytes(f16)} (${m.weights ? (f16 / m.weights).toFixed(2) : '-'}x the quantized weights) | adapter: ${model.info.adapter}`,
+  ].join('\n');
+}
+
+async function readPrompt(v: Record<string, unknown>): Promise<string> {
+  if (v.prompt !== undefined && v.file !== undefined) throw new UsageError('give either -p or -f, not both');
+  if (v.prompt !== undefined) return v.prompt as string;
+  if (v.file !== undefined) {
+    try {
+      return await readFile(v.file as string, 'utf8');
+    } catch {
+      throw new UsageError(`cannot read prompt file ${v.file}: check the path`);
+    }
+  }
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  throw new UsageError("no prompt: pass -p TEXT or -f FILE (or use 'qllm chat' for a conversation)");
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values: v, positionals: pos } = parse(
+    argv,
+    {
+      ...modelFlags,
+      ...samplerFlags,
+      prompt: { type: 'string', short: 'p' },
+      file: { type: 'string', short: 'f' },
+      'no-bos': { type: 'boolean' },
+      json: { type: 'boolean' },
+      'no-stats': { type: 'boolean' },
+    },
+    'run',
+  );
+  if (v.help) return void console.log(HELP);
+  const [path] = positionals(pos, ['model.gguf'], 'run');
+  const opts = samplerOptions(v); // bad values fail before the model loads
+  const prompt = await readPrompt(v);
+  const { model, loadMs } = await loadForCli(path, v);
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const gen = model.generate(prompt, { ...opts, addBos: v['no-bos'] ? false : undefined, signal: ac.signal });
+    const ids: number[] = [];
+    let text = '';
+    for await (const t of gen) {
+      if (t.tokenId >= 0) ids.push(t.tokenId);
+      text += t.text;
+      if (!v.json && t.text) process.stdout.write(t.text);
+    }
+    const stats = await gen.stats;
+    const promptIds = await gen.promptIds;
+    if (v.json) {
+      const m = model.memory();
+      console.log(JSON.stringify({
+        prompt_ids: promptIds,
+        ids,
+        text,
+        stats: {
+          load_ms: round(loadMs), ttft_ms: round(stats.ttftMs), prefill_tok_s: round(stats.prefillTokPerS), decode_tok_s: round(stats.decodeTokPerS),
+          prompt_tokens: stats.promptTokens, generated_tokens: stats.generatedTokens, stop_reason: stats.stopReason,
+          gpu_bytes: m, f16_weight_bytes: model.info.f16WeightBytes, adapter: model.info.adapter,
+        },
+      }));
+    } else {
+      process.stdout.write('\n');
+    }
+    if (!v['no-stats']) console.error(statsLines(model, stats, loadMs));
+  } finally {
+    process.off('SIGINT', onSigint);
+    model.dispose();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;

@@ -1,0 +1,184 @@
+// The generation loop, separate from the model, tokenizer and sampler: feed the
+// prompt (reusing whatever prefix is already in the KV cache), then sample one
+// token at a time until EOS, a stop string, the token limit, or an abort.
+import type { GenerateOptions, GenerationStats, Token } from './api.ts';
+import { UsageError } from './errors.ts';
+import { Sampler, validateSamplerOptions } from './sampler.ts';
+
+/** What the loop needs of a model: a KV cache of `contextLength` positions. */
+export interface ForwardModel {
+  readonly contextLength: number;
+  /** Runs tokens at pos.., returns the last token's logits [vocab]. */
+  forward(tokens: number[], pos: number): Promise<Float32Array>;
+  /** Same, but only the argmax id comes back from the GPU (greedy decoding). */
+  forwardArgmax(tokens: number[], pos: number): Promise<number>;
+}
+
+/** What the loop needs of a tokenizer. */
+export interface LoopTokenizer {
+  readonly vocabSize: number;
+  isEog(id: number): boolean;
+  streamDecoder(): { push(id: number): string; flush(): string };
+}
+
+/**
+ * Owns the KV-cache bookkeeping for one model: which token ids the cache holds,
+ * so a follow-up prompt that extends the last one (a chat turn) only pays for
+ * its new tokens. One generation runs at a time; others wait their turn.
+ */
+export class Session {
+  /** Ids whose K/V are in the cache, in order (position i holds cached[i]). */
+  private cached: number[] = [];
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly model: ForwardModel,
+    readonly tokenizer: LoopTokenizer,
+  ) {}
+
+  /** Forget the cache (e.g. a new chat). */
+  reset(): void {
+    this.cached = [];
+  }
+
+  /** Streams tokens for `promptIds`; `done` receives the stats at the end. */
+  async *generate(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void): AsyncGenerator<Token> {
+    validateSamplerOptions(opts);
+    const ctx = this.model.contextLength;
+    if (promptIds.length === 0) throw new UsageError('the prompt is empty and the model adds no BOS: give a prompt');
+    if (promptIds.length >= ctx) throw new UsageError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx}: raise -c (up to the model's context length) or shorten the prompt`);
+    if (opts.maxTokens !== undefined && (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1)) {
+      throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. -n 128`);
+    }
+    // Wait for any generation in flight: the KV cache is shared.
+    let release!: () => void;
+    const prev = this.queue;
+    this.queue = new Promise((r) => (release = r));
+    await prev;
+    try {
+      yield* this.run(promptIds, opts, done);
+    } finally {
+      release();
+    }
+  }
+
+  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void): AsyncGenerator<Token> {
+    const t0 = performance.now();
+    const ctx = this.model.contextLength;
+    const maxNew = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
+    const temperature = opts.temperature ?? 0.8;
+    const penalty = opts.repeatPenalty ?? 1;
+    const greedyOnGpu = temperature === 0 && penalty === 1;
+    const sampler = new Sampler({ ...opts, temperature }, this.tokenizer.vocabSize);
+    const stops = (opts.stop ?? []).filter((s) => s.length > 0);
+    const decoder = this.tokenizer.streamDecoder();
+    const history = [...promptIds];
+
+    // Reuse the cached prefix; at least one token must be fed to get logits.
+    let keep = 0;
+    while (keep < this.cached.length && keep < promptIds.length - 1 && this.cached[keep] === promptIds[keep]) keep++;
+    this.cached.length = keep;
+    let feed = promptIds.slice(keep);
+    let pos = keep;
+
+    let stopReason: GenerationStats['stopReason'] = 'length';
+    let generated = 0;
+    let ttft = 0;
+    let prefillMs = 0;
+    let tDecode = 0;
+    let held = ''; // text withheld because it might be the start of a stop string
+    let emittedTail = '';
+
+    const step = async (): Promise<number> => {
+      const n = feed.length;
+      const start = pos;
+      let id: number;
+      if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start);
+      else id = sampler.sample(await this.model.forward(feed, start), history);
+      this.cached.push(...feed);
+      pos += n;
+      return id;
+    };
+
+    try {
+      while (generated < maxNew) {
+        if (opts.signal?.aborted) {
+          stopReason = 'abort';
+          break;
+        }
+        const id = await step();
+        generated++;
+        if (generated === 1) {
+          ttft = performance.now() - t0;
+          prefillMs = ttft;
+          tDecode = performance.now();
+        }
+        history.push(id);
+        feed = [id];
+        if (this.tokenizer.isEog(id)) {
+          stopReason = 'eos';
+          break;
+        }
+        held += decoder.push(id);
+        if (stops.length) {
+          const window = emittedTail + held;
+          const hit = firstStop(window, stops);
+          if (hit >= 0) {
+            const out = window.slice(emittedTail.length, Math.max(emittedTail.length, hit));
+            if (out) yield { text: out, tokenId: id };
+            stopReason = 'stop';
+            break;
+          }
+          // Emit all but the longest suffix that could still grow into a stop string.
+          const keepBack = partialStopSuffix(held, stops);
+          const out = held.slice(0, held.length - keepBack);
+          held = held.slice(held.length - keepBack);
+          emittedTail = (emittedTail + out).slice(-Math.max(...stops.map((s) => s.length)));
+          yield { text: out, tokenId: id };
+        } else {
+          yield { text: held, tokenId: id };
+          held = '';
+        }
+      }
+      if (stopReason === 'length' || stopReason === 'eos' || stopReason === 'abort') {
+        const rest = held + decoder.flush();
+        if (rest) yield { text: rest, tokenId: -1 };
+      }
+    } finally {
+      const decodeMs = tDecode ? performance.now() - tDecode : 0;
+      const promptFed = promptIds.length - keep;
+      done({
+        promptTokens: promptIds.length,
+        generatedTokens: generated,
+        ttftMs: ttft,
+        prefillTokPerS: prefillMs > 0 ? (promptFed / prefillMs) * 1000 : 0,
+        decodeTokPerS: decodeMs > 0 && generated > 1 ? ((generated - 1) / decodeMs) * 1000 : 0,
+        stopReason,
+      });
+    }
+  }
+}
+
+/** Index of the earliest stop-string match in s, or -1. */
+function firstStop(s: string, stops: string[]): number {
+  let best = -1;
+  for (const st of stops) {
+    const i = s.indexOf(st);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+/** Length of the longest suffix of s that is a proper prefix of some stop string. */
+function partialStopSuffix(s: string, stops: string[]): number {
+  let best = 0;
+  for (const st of stops) {
+    for (let k = Math.min(st.length - 1, s.length); k > best; k--) {
+      if (s.endsWith(st.slice(0, k))) {
+        best = k;
+        break;
+      }
+    }
+  }
+  return best;
+}

@@ -1,0 +1,135 @@
+// loadModel(): the library entry point. Wires file → config → engine → weights →
+// tokenizer → generation session, and exposes the `Model` contract of api.ts.
+import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
+import { readConfig, type Config } from './config.ts';
+import { GgufError, UsageError } from './errors.ts';
+import { Session } from './generate.ts';
+import type { GgufFile } from './gguf/types.ts';
+import { Engine } from './gpu/engine.ts';
+import { describeModel } from './info.ts';
+import { LlamaModel } from './models/llama.ts';
+import { openModelFile } from './open.ts';
+import { renderChat } from './tokenizer/chat.ts';
+import { Tokenizer } from './tokenizer/index.ts';
+
+export class QllmModel implements Model {
+  readonly session: Session;
+  /** Set when the last chat() fell back to the default template (the CLI prints a note). */
+  usedDefaultTemplate = false;
+  private disposed = false;
+
+  constructor(
+    readonly info: ModelInfo,
+    readonly config: Config,
+    readonly engine: Engine,
+    readonly llama: LlamaModel,
+    readonly tokenizer: Tokenizer,
+    readonly file: GgufFile,
+  ) {
+    this.session = new Session(llama, tokenizer);
+  }
+
+  tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, { addBos: opts.addBos });
+  }
+
+  detokenize(ids: number[]): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  generate(prompt: string, opts: GenerateOptions = {}): Generation {
+    return this.start(() => this.tokenizer.encode(prompt, { addBos: opts.addBos }), opts);
+  }
+
+  chat(messages: ChatMessage[], opts: GenerateOptions = {}): Generation {
+    return this.start(() => {
+      const { text, usedDefault } = renderChat(this.config.tokenizer!, messages, { addGenerationPrompt: true });
+      this.usedDefaultTemplate = usedDefault;
+      // Templates usually write the BOS text themselves; parse it as a special token.
+      const ids = this.tokenizer.encode(text, { addBos: opts.addBos ?? false, parseSpecial: true });
+      const bos = this.tokenizer.bosId;
+      if (opts.addBos === undefined && this.config.tokenizer?.addBos && bos !== undefined && ids[0] !== bos) ids.unshift(bos);
+      return ids;
+    }, opts);
+  }
+
+  memory(): GpuBytes {
+    const m = this.engine.memory().byCategory;
+    const other = m.other + m.staging;
+    return { weights: m.weights, kv: m.kv, activations: m.activations, other, total: m.weights + m.kv + m.activations + other };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.llama.dispose();
+    this.engine.destroy();
+    void this.file.close();
+  }
+
+  private start(promptIds: () => number[], opts: GenerateOptions): Generation {
+    if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
+    let resolveStats!: (s: GenerationStats) => void;
+    let rejectStats!: (e: unknown) => void;
+    let resolveIds!: (ids: number[]) => void;
+    let rejectIds!: (e: unknown) => void;
+    const stats = new Promise<GenerationStats>((res, rej) => ((resolveStats = res), (rejectStats = rej)));
+    const ids = new Promise<number[]>((res, rej) => ((resolveIds = res), (rejectIds = rej)));
+    // Callers that only iterate must not see unhandled rejections from these.
+    stats.catch(() => {});
+    ids.catch(() => {});
+    const session = this.session;
+    async function* iterate(): AsyncGenerator<Token> {
+      let p: number[];
+      try {
+        p = promptIds();
+        resolveIds(p);
+      } catch (e) {
+        rejectIds(e);
+        rejectStats(e);
+        throw e;
+      }
+      try {
+        yield* session.generate(p, opts, resolveStats);
+      } catch (e) {
+        rejectStats(e);
+        throw e;
+      }
+    }
+    const it = iterate();
+    return { [Symbol.asyncIterator]: () => it, stats, promptIds: ids };
+  }
+}
+
+/** Loads a GGUF model onto the GPU. Throws GgufError/GpuError/UsageError with a one-line fix. */
+export async function loadModel(path: string, opts: LoadOptions = {}): Promise<QllmModel> {
+  const file = await openModelFile(path);
+  let engine: Engine | undefined;
+  try {
+    const config = readConfig(file);
+    if (!config.tokenizer) throw new GgufError(`${path} has no tokenizer (tokenizer.ggml.model is missing): use a GGUF converted with its vocabulary`);
+    const modelCtx = config.contextLength || 2048;
+    const contextLength = opts.contextLength ?? Math.min(modelCtx, 2048);
+    if (!Number.isInteger(contextLength) || contextLength < 2) throw new UsageError(`context length ${contextLength} must be an integer ≥ 2: pass e.g. -c 2048`);
+    if (contextLength > modelCtx) throw new UsageError(`context length ${contextLength} exceeds the model's ${modelCtx}: pass -c ${modelCtx} or less`);
+    const tokenizer = Tokenizer.fromConfig(config.tokenizer);
+    engine = await Engine.create({ noF16: opts.noF16, noSubgroups: opts.noSubgroups, memoryBudget: opts.memoryBudget });
+    const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal });
+    const report = describeModel(file);
+    const a = engine.adapter;
+    const info: ModelInfo = {
+      name: config.name || path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''),
+      architecture: config.arch,
+      contextLength,
+      vocabSize: config.vocabSize,
+      fileBytes: file.fileSize,
+      f16WeightBytes: report.memory.weights_f16_bytes,
+      adapter: [a.vendor, a.architecture, a.description, a.backend].filter(Boolean).join(' / '),
+    };
+    return new QllmModel(info, config, engine, llama, tokenizer, file);
+  } catch (e) {
+    engine?.destroy();
+    await file.close();
+    throw e;
+  }
+}
