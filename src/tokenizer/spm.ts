@@ -17,34 +17,50 @@ export const SPM_SPACE = '\u2581'; // ▁, SentencePiece's visible space
 export function deriveMerges(tokens: readonly string[], scores: Float32Array, types: Int32Array): [string, string][] {
   const ids = new Map<string, number>();
   for (let i = 0; i < tokens.length; i++) if (!ids.has(tokens[i])) ids.set(tokens[i], i);
-  // Flat records: (merged id, left id, right id) so the sort compares numbers only.
-  const merged: number[] = [];
-  const lefts: number[] = [];
-  const rights: number[] = [];
+  // Order the mergeable tokens by (score desc, id asc) with one native numeric sort over
+  // packed keys: order-preserving float bits (32) * 2^21 + id (ids < 2M), exact in a double.
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  const keys: number[] = [];
   for (let id = 0; id < tokens.length; id++) {
-    if (types.length > 0 && types[id] !== TokenType.Normal) continue;
-    const t = tokens[id];
-    for (let k = 1; k < t.length; k++) {
-      const l = ids.get(t.slice(0, k));
-      if (l === undefined) continue;
-      const r = ids.get(t.slice(k));
-      if (r === undefined) continue;
-      merged.push(id);
-      lefts.push(l);
-      rights.push(r);
-    }
+    if ((types.length > 0 && types[id] !== TokenType.Normal) || tokens[id].length < 2) continue;
+    f[0] = scores[id];
+    const b = u[0];
+    const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0; // larger score -> larger
+    keys.push((0xffffffff - ordered) * 2 ** 21 + id);
   }
-  const order = Array.from(merged.keys());
-  order.sort((a, b) => {
-    const ma = merged[a];
-    const mb = merged[b];
-    if (ma !== mb) {
-      const d = scores[mb] - scores[ma];
-      return d !== 0 ? d : ma - mb;
+  const sorted = Float64Array.from(keys).sort();
+  const out: [string, string][] = [];
+  const splits: [number, string, string][] = [];
+  for (const key of sorted) {
+    const id = key % 2 ** 21;
+    const t = tokens[id];
+    splits.length = 0;
+    for (let k = 1; k < t.length; k++) {
+      const left = t.slice(0, k);
+      const l = ids.get(left);
+      if (l === undefined) continue;
+      const right = t.slice(k);
+      if (ids.has(right)) splits.push([l, left, right]);
     }
-    return lefts[a] - lefts[b];
-  });
-  return order.map((i) => [tokens[lefts[i]], tokens[rights[i]]]);
+    if (splits.length > 1) splits.sort((a, b) => a[0] - b[0]); // ties within one token: by left id
+    for (const [, left, right] of splits) out.push([left, right]);
+  }
+  return out;
+}
+
+/**
+ * SentencePiece runs BPE over the whole text at once, which is slow on long prompts.
+ * If no mergeable token contains a ▁ right after another char (true of Llama's vocabularies:
+ * ▁ only leads a piece), no merge can cross the start of a "▁*word" run, so BPE per run is
+ * exactly BPE over the whole text, and short runs hit the per-word cache.
+ */
+export function wordSplitIsExact(tokens: readonly string[], types: Int32Array): boolean {
+  const inner = new RegExp(`[^${SPM_SPACE}]${SPM_SPACE}`);
+  for (let i = 0; i < tokens.length; i++) {
+    if ((types.length === 0 || types[i] === TokenType.Normal) && inner.test(tokens[i])) return false;
+  }
+  return true;
 }
 
 /** The tokenizer.json object for a SentencePiece vocabulary (merges passed in, built once). */
@@ -68,7 +84,9 @@ export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges:
         { type: 'Replace', pattern: { String: ' ' }, content: SPM_SPACE },
       ],
     },
-    pre_tokenizer: null,
+    pre_tokenizer: wordSplitIsExact(tc.tokens, types)
+      ? { type: 'Split', pattern: { Regex: `${SPM_SPACE}*[^${SPM_SPACE}]+|${SPM_SPACE}+` }, behavior: 'Isolated', invert: true }
+      : null,
     post_processor: null,
     // Decoding is done by our own byte-exact decoder (index.ts); this is never used.
     decoder: null,
