@@ -76,7 +76,7 @@ class Enc {
   f64(v: number) { const at = this.room(8); this.dv.setFloat64(at, v, true); }
   u64(v: number | bigint) { const at = this.room(8); this.dv.setBigUint64(at, BigInt(v), true); }
   i64(v: number | bigint) { const at = this.room(8); this.dv.setBigInt64(at, BigInt(v), true); }
-  bytes(b: Uint8Array) { this.buf.set(b, this.room(b.length)); }
+  bytes(b: Uint8Array) { const at = this.room(b.length); this.buf.set(b, at); } // room() may replace buf
   str(s: string) { const b = enc.encode(s); this.u64(b.length); this.bytes(b); }
   done(): Uint8Array { return this.buf.subarray(0, this.n); }
 }
