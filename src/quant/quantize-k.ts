@@ -25,6 +25,7 @@ function storeF16(y: Uint8Array, o: number, v: number): number {
 const kL = new Uint8Array(256);
 const kLaux = new Uint8Array(32);
 const kW = new Float32Array(32);
+const kXm = new Float64Array(32);
 const kScales = new Float32Array(16);
 const kMins = new Float32Array(16);
 const kLs = new Int8Array(256);
@@ -54,12 +55,15 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
     theMin = -min;
     return 0;
   }
-  const range = fr(max - min);
-  let iscale = fr(nmax / range);
+  // ggml updates min when a candidate wins, and later candidates use the new
+  // min in both max - min and x - min: recompute them per candidate.
+  const xm = kXm;
+  for (let i = 0; i < n; i++) xm[i] = fr(x[xo + i] - min);
+  let iscale = fr(nmax / fr(max - min));
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const l = clamp(nint(fr(iscale * fr(x[xo + i] - min))), 0, nmax);
+    const l = clamp(nint(fr(iscale * xm[i])), 0, nmax);
     L[lo + i] = l;
     let diff = fr(fr(fr(scale * l) + min) - x[xo + i]);
     diff = useMad ? Math.abs(diff) : fr(diff * diff);
@@ -69,19 +73,28 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
     theMin = -min;
     return scale;
   }
+  const Laux = kLaux;
+  Laux.fill(255);
   for (let is = 0; is <= nstep; is++) {
-    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / range);
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
     let sumL = 0;
     let sumL2 = 0;
     let sumXL = 0;
+    let changed = false;
     for (let i = 0; i < n; i++) {
-      const l = clamp(nint(fr(iscale * fr(x[xo + i] - min))), 0, nmax);
-      kLaux[i] = l;
+      const l = clamp(nint(fr(iscale * xm[i])), 0, nmax);
+      if (Laux[i] !== l) {
+        Laux[i] = l;
+        changed = true;
+      }
       const wl = fr(w[i] * l);
       sumL = fr(sumL + wl);
       sumL2 = fr(sumL2 + fr(wl * l));
       sumXL = fr(sumXL + fr(wl * x[xo + i]));
     }
+    // Same levels as the previous candidate → same fit and error, which was already
+    // compared against a best that can only have dropped since: skip (exact).
+    if (!changed) continue;
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
       let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
@@ -92,15 +105,19 @@ function makeQkx2(n: number, nmax: number, x: Float32Array, xo: number, w: Float
       }
       let curError = 0;
       for (let i = 0; i < n; i++) {
-        let diff = fr(fr(fr(thisScale * kLaux[i]) + thisMin) - x[xo + i]);
+        let diff = fr(fr(fr(thisScale * Laux[i]) + thisMin) - x[xo + i]);
         diff = useMad ? Math.abs(diff) : fr(diff * diff);
         curError = fr(curError + fr(w[i] * diff));
       }
       if (curError < bestError) {
-        for (let i = 0; i < n; i++) L[lo + i] = kLaux[i];
+        for (let i = 0; i < n; i++) L[lo + i] = Laux[i];
         bestError = curError;
         scale = thisScale;
-        min = thisMin;
+        if (thisMin !== min) {
+          min = thisMin;
+          for (let i = 0; i < n; i++) xm[i] = fr(x[xo + i] - min);
+          Laux.fill(255);
+        }
       }
     }
   }
