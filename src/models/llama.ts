@@ -1,0 +1,336 @@
+// The llama-family transformer on the GPU. load() validates the file, uploads
+// the weights, allocates the KV cache and activations, and builds every
+// pipeline and bind group; forward() then only writes a 16-byte uniform and
+// the token ids, records one command buffer per batch, and reads back logits.
+import type { GpuBytes } from '../api.ts';
+import type { Config } from '../config.ts';
+import { GgufError, GpuError, UsageError } from '../errors.ts';
+import type { GgufFile, TensorInfo } from '../gguf/types.ts';
+import type { BufferCategory, Engine } from '../gpu/engine.ts';
+import { createGather } from '../gpu/gather.ts';
+import { createMatmul } from '../gpu/matmul.ts';
+import { destroyWeight, type GpuWeight, uploadTensor } from '../gpu/weights.ts';
+import { dequantize } from '../quant/dequant.ts';
+import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
+import { checkLlama } from './llama-tensors.ts';
+
+export interface LlamaLoadOptions {
+  /** KV-cache length in tokens. */
+  contextLength: number;
+  /** Most tokens per command buffer during prefill. Default 64. */
+  maxBatch?: number;
+  onProgress?: (fraction: number, label: string) => void;
+  signal?: AbortSignal;
+}
+
+type Step = Pick<Kernel, 'encode'>;
+
+interface Layer {
+  attnNorm: Step; q: Step; k: Step; v: Step; ropeKv: Step; attention: Step; o: Step;
+  ffnNorm: Step; gate: Step; up: Step; swiglu: Step; down: Step;
+}
+
+/** Activations, f32 unless noted; B = maxBatch. */
+interface Acts {
+  ids: GPUBuffer; // u32 [B]
+  x: GPUBuffer; // residual [B, dim]
+  xn: GPUBuffer; // normed [B, dim]
+  q: GPUBuffer; // [B, nHeads*headDim]
+  k: GPUBuffer; // [B, nKv*headDim]
+  v: GPUBuffer;
+  att: GPUBuffer; // attention output [B, nHeads*headDim]
+  gate: GPUBuffer; // [B, ffn]
+  up: GPUBuffer;
+  lastX: GPUBuffer; // the last token's normed row [dim]
+  logits: GPUBuffer; // [B, vocab]
+  best: GPUBuffer; // u32 [1] argmax
+  params: GPUBuffer; // uniform {nTokens, pos}
+  paramsOne: GPUBuffer; // uniform {1, 0}: the last-token-only tail
+  readLogits: GPUBuffer; // MAP_READ [B, vocab]
+  readBest: GPUBuffer; // MAP_READ u32
+}
+
+export class LlamaModel {
+  readonly config: Config;
+  readonly contextLength: number;
+  readonly maxBatch: number;
+  /** Vocabulary size (token_embd rows). */
+  readonly vocab: number;
+  /** KV cache element type. */
+  readonly kvF16: boolean;
+  private readonly engine: Engine;
+  private readonly owned: GPUBuffer[] = [];
+  private readonly weights: GpuWeight[] = [];
+  private acts!: Acts;
+  private embed!: Step;
+  private layers: Layer[] = [];
+  private finalNorm!: Step;
+  private outputAll!: Step; // logits for every token of the batch
+  private outputLast!: Step; // logits of lastX only
+  private argmax!: Step;
+  private busy = false;
+  private disposed = false;
+
+  private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
+    this.engine = engine;
+    this.config = config;
+    this.contextLength = contextLength;
+    this.maxBatch = maxBatch;
+    this.vocab = vocab;
+    this.kvF16 = engine.f16;
+  }
+
+  static async load(engine: Engine, file: GgufFile, config: Config, opts: LlamaLoadOptions): Promise<LlamaModel> {
+    const tensors = checkLlama(file, config);
+    const ctx = opts.contextLength;
+    if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens to -c`);
+    const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
+    const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab);
+    try {
+      await m.build(file, tensors, opts);
+    } catch (e) {
+      m.dispose();
+      if (e instanceof GgufError || e instanceof GpuError || e instanceof UsageError) throw e;
+      throw new GpuError(`loading ${file.path} failed: ${(e as Error).message.split('\n')[0]}`);
+    }
+    return m;
+  }
+
+  private buffer(category: BufferCategory, label: string, size: number, usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST): GPUBuffer {
+    const b = this.engine.createBuffer(category, label, size, usage);
+    this.owned.push(b);
+    return b;
+  }
+
+  private async build(file: GgufFile, t: ReturnType<typeof checkLlama>, opts: LlamaLoadOptions): Promise<void> {
+    const c = this.config, e = this.engine, B = this.maxBatch, ctx = this.contextLength;
+    const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+
+    // Weights: matrices keep their GGUF format; norm vectors become f32.
+    const all = [t.tokenEmbd, t.outputNorm, ...(t.output ? [t.output] : []), ...t.layers.flatMap((l) => Object.values(l))];
+    const total = all.reduce((s, x) => s + x.nBytes, 0);
+    let done = 0;
+    const progress = (label: string) => opts.onProgress?.(total ? done / total : 1, label);
+    const matrix = async (ti: TensorInfo) => {
+      const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });
+      this.weights.push(w);
+      return w;
+    };
+    const vector = async (ti: TensorInfo) => {
+      if (opts.signal?.aborted) throw new UsageError(`loading ${file.path} was aborted`);
+      const v = dequantize(ti.type.id, await file.readTensor(ti), ti.nElements);
+      const b = this.buffer('weights', ti.name, v.byteLength);
+      e.device.queue.writeBuffer(b, 0, v as Float32Array<ArrayBuffer>);
+      done += ti.nBytes;
+      progress(ti.name);
+      return b;
+    };
+
+    // Activations and per-step uniforms.
+    const f32 = (label: string, n: number) => this.buffer('activations', label, n * 4);
+    const uniform = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+    const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    const a: Acts = (this.acts = {
+      ids: f32('ids', B), x: f32('x', B * c.dim), xn: f32('xn', B * c.dim),
+      q: f32('q', B * qDim), k: f32('k', B * kvDim), v: f32('v', B * kvDim), att: f32('att', B * qDim),
+      gate: f32('gate', B * c.ffnDim), up: f32('up', B * c.ffnDim), lastX: f32('lastX', c.dim),
+      logits: f32('logits', B * this.vocab), best: f32('best', 1),
+      params: this.buffer('other', 'params', PARAMS_BYTES, uniform), paramsOne: this.buffer('other', 'paramsOne', PARAMS_BYTES, uniform),
+      readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: this.buffer('staging', 'read best', 4, read),
+    });
+    e.device.queue.writeBuffer(a.paramsOne, 0, new Uint32Array([1, 0, 0, 0]));
+    const linear = c.ropeScaling.type === 'linear' ? c.ropeScaling.factor : 1;
+    const table = this.buffer('other', 'rope table', ctx * c.ropeDim * 4);
+    e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, c.ropeTheta, linear) as Float32Array<ArrayBuffer>);
+    const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
+
+    // Embedding, then the blocks, then the output head.
+    const embd = await matrix(t.tokenEmbd);
+    this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B });
+    const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
+    for (let i = 0; i < c.nLayers; i++) {
+      const L = t.layers[i];
+      const kCache = this.buffer('kv', `k cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
+      const vCache = this.buffer('kv', `v cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
+      const attnNormW = await vector(L.attn_norm);
+      const ffnNormW = await vector(L.ffn_norm);
+      this.layers.push({
+        attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
+        q: await createMatmul(e, await matrix(L.attn_q), io(a.xn, a.q)),
+        k: await createMatmul(e, await matrix(L.attn_k), io(a.xn, a.k)),
+        v: await createMatmul(e, await matrix(L.attn_v), io(a.xn, a.v)),
+        ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, q: a.q, k: a.k, v: a.v, table, kCache, vCache }),
+        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q: a.q, kCache, vCache, out: a.att })),
+        o: await createMatmul(e, await matrix(L.attn_output), io(a.att, a.x, true)),
+        ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
+        gate: await createMatmul(e, await matrix(L.ffn_gate), io(a.xn, a.gate)),
+        up: await createMatmul(e, await matrix(L.ffn_up), io(a.xn, a.up)),
+        swiglu: await createSwiglu(e, { params: a.params, gate: a.gate, up: a.up, ffnDim: c.ffnDim }),
+        down: await createMatmul(e, await matrix(L.ffn_down), io(a.gate, a.x, true)),
+      });
+    }
+    const outNormW = await vector(t.outputNorm);
+    this.finalNorm = await createRmsnorm(e, { params: a.params, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps: c.rmsEps });
+    const outW = t.output ? await matrix(t.output) : embd; // tied embeddings
+    this.outputAll = await createMatmul(e, outW, io(a.xn, a.logits));
+    this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
+    this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
+    progress('compiling kernels');
+
+    // Warm-up: the first dispatch of a pipeline is when lavapipe/LLVM compiles
+    // it, so run the batched path (2 tokens) and the decode path (1 token) once.
+    // They write KV slots 0-1, which any real forward from pos 0 overwrites.
+    const warm = Math.min(2, ctx, B);
+    this.submit([0, 0].slice(0, warm), 0, 'all');
+    this.submit([0], 0, 'argmax');
+    await e.device.queue.onSubmittedWorkDone();
+    e.check();
+    opts.onProgress?.(1, 'ready');
+  }
+
+  /** Takes ownership of a kernel's own buffers. */
+  private adopt<K extends Kernel>(k: K): K {
+    for (const b of k.buffers ?? []) this.owned.push(b);
+    return k;
+  }
+
+  /**
+   * Records and submits one batch (≤ maxBatch tokens at positions pos…):
+   * tail 'none' stops after the blocks, 'all' computes every token's logits,
+   * 'last' the last token's, 'argmax' the last token's and its argmax; the
+   * wanted result is copied into the readback buffer.
+   */
+  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax'): void {
+    const e = this.engine, a = this.acts, n = tokens.length;
+    e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, 0, 0]));
+    e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
+    const enc = e.device.createCommandEncoder({ label: 'forward' });
+    let pass = enc.beginComputePass();
+    this.embed.encode(pass, n);
+    for (const L of this.layers) {
+      // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
+      L.attnNorm.encode(pass, n);
+      L.q.encode(pass, n);
+      L.k.encode(pass, n);
+      L.v.encode(pass, n);
+      L.ropeKv.encode(pass, n);
+      L.attention.encode(pass, n);
+      L.o.encode(pass, n);
+      // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
+      L.ffnNorm.encode(pass, n);
+      L.gate.encode(pass, n);
+      L.up.encode(pass, n);
+      L.swiglu.encode(pass, n);
+      L.down.encode(pass, n);
+    }
+    if (tail !== 'none') this.finalNorm.encode(pass, n);
+    if (tail === 'all') {
+      this.outputAll.encode(pass, n);
+      pass.end();
+      enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, n * this.vocab * 4);
+    } else if (tail === 'last' || tail === 'argmax') {
+      // Only the last row feeds the output head: copy it out, project 1 token.
+      pass.end();
+      enc.copyBufferToBuffer(a.xn, (n - 1) * this.config.dim * 4, a.lastX, 0, this.config.dim * 4);
+      pass = enc.beginComputePass();
+      this.outputLast.encode(pass, 1);
+      if (tail === 'argmax') this.argmax.encode(pass, 1);
+      pass.end();
+      if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest, 0, 4);
+      else enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, this.vocab * 4);
+    } else {
+      pass.end();
+    }
+    e.device.queue.submit([enc.finish()]);
+  }
+
+  private check(tokens: number[], pos: number): void {
+    if (this.disposed) throw new UsageError('the model was disposed: load it again');
+    if (this.busy) throw new UsageError('forward() called while another forward() is running: await the previous call first');
+    if (tokens.length === 0) throw new UsageError('forward() needs at least one token');
+    if (!Number.isInteger(pos) || pos < 0) throw new UsageError(`position ${pos} is invalid: it must be a whole number ≥ 0`);
+    if (pos + tokens.length > this.contextLength) {
+      throw new UsageError(`prompt of ${pos + tokens.length} tokens does not fit the context of ${this.contextLength}: raise -c or shorten the prompt`);
+    }
+    for (const id of tokens) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocab) throw new UsageError(`token id ${id} is outside the vocabulary of ${this.vocab}`);
+    }
+  }
+
+  /** Runs every batch but the last (no logits); returns the last batch's range. */
+  private prefix(tokens: number[], pos: number): [number[], number] {
+    let i = 0;
+    for (; tokens.length - i > this.maxBatch; i += this.maxBatch) this.submit(tokens.slice(i, i + this.maxBatch), pos + i, 'none');
+    return [tokens.slice(i), pos + i];
+  }
+
+  private async read(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    try {
+      await buf.mapAsync(GPUMapMode.READ, 0, bytes);
+    } catch (err) {
+      this.engine.check();
+      throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try --no-f16`);
+    }
+    const out = buf.getMappedRange(0, bytes).slice(0);
+    buf.unmap();
+    this.engine.check();
+    return out;
+  }
+
+  /**
+   * Runs tokens at positions pos…pos+n-1, filling the KV cache. Returns the
+   * last token's logits [vocab], or with allLogits every token's [n*vocab].
+   */
+  async forward(tokens: number[], pos: number, opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
+    this.check(tokens, pos);
+    this.busy = true;
+    try {
+      const V = this.vocab;
+      if (opts.allLogits) {
+        const out = new Float32Array(tokens.length * V);
+        for (let i = 0; i < tokens.length; i += this.maxBatch) {
+          const chunk = tokens.slice(i, i + this.maxBatch);
+          this.submit(chunk, pos + i, 'all');
+          out.set(new Float32Array(await this.read(this.acts.readLogits, chunk.length * V * 4)), i * V);
+        }
+        return out;
+      }
+      const [last, lastPos] = this.prefix(tokens, pos);
+      this.submit(last, lastPos, 'last');
+      return new Float32Array(await this.read(this.acts.readLogits, V * 4));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Like forward(), but returns only the argmax of the last token's logits (4 bytes read back). */
+  async forwardArgmax(tokens: number[], pos: number): Promise<number> {
+    this.check(tokens, pos);
+    this.busy = true;
+    try {
+      const [last, lastPos] = this.prefix(tokens, pos);
+      this.submit(last, lastPos, 'argmax');
+      const id = new Uint32Array(await this.read(this.acts.readBest, 4))[0];
+      if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try --no-f16');
+      return id;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** GPU bytes by category (the engine's accounting). */
+  memory(): GpuBytes {
+    const m = this.engine.memory().byCategory;
+    return { weights: m.weights, kv: m.kv, activations: m.activations, other: m.other + m.staging, total: m.weights + m.kv + m.activations + m.other + m.staging };
+  }
+
+  /** Frees every buffer the model made. The model is unusable afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const w of this.weights) destroyWeight(this.engine, w);
+    for (const b of this.owned) this.engine.destroyBuffer(b);
+    this.weights.length = 0;
+    this.owned.length = 0;
+  }
+}
