@@ -18,7 +18,7 @@ export interface ForwardModel {
 export interface LoopTokenizer {
   readonly vocabSize: number;
   isEog(id: number): boolean;
-  streamDecoder(): { push(id: number): string; flush(): string };
+  streamDecoder(opts: { stripLeadingSpace: boolean }): { push(id: number): string; flush(): string };
 }
 
 /**
@@ -71,7 +71,8 @@ export class Session {
     const greedyOnGpu = temperature === 0 && penalty === 1;
     const sampler = new Sampler({ ...opts, temperature }, this.tokenizer.vocabSize);
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-    const decoder = this.tokenizer.streamDecoder();
+    // The text continues the prompt, so SentencePiece's leading space is real here.
+    const decoder = this.tokenizer.streamDecoder({ stripLeadingSpace: false });
     const history = [...promptIds];
 
     // Reuse the cached prefix; at least one token must be fed to get logits.

@@ -7,8 +7,17 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 /** Parses argv (without the command name). Unknown flags are a UsageError naming the flag. */
 export function parse<O extends OptionSpec>(argv: string[], options: O, command: string) {
+  // `-n -3` would be read as two flags; join a string option with a negative
+  // number so that the range check can name the value instead.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = Object.entries(options).find(([long, o]) => o.type === 'string' && (a === `--${long}` || (o.short && a === `-${o.short}`)))?.[0];
+    if (name && /^-[\d.]/.test(argv[i + 1] ?? '')) args.push(`--${name}=${argv[++i]}`);
+    else args.push(a);
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
     throw new UsageError(`${msg} — see 'qllm ${command} --help'`);

@@ -1,24 +1,10 @@
 // `qllm info` end to end through the real bin, on the shared real models.
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { hasShared, repoRoot, sharedModel } from '../shared.ts';
-
-const exec = promisify(execFile);
-const bin = join(repoRoot, 'bin', 'qllm.mjs');
-
-export async function qllm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { hasShared, sharedModel } from '../shared.ts';
+import { qllm } from './helpers.ts';
 
 describe.skipIf(!hasShared)('qllm info on ../shared models', () => {
   it('reports stories260K as llama, 5 blocks, dim 64, 8 heads, 4 KV heads, vocab 512', async () => {
