@@ -93,6 +93,17 @@ class Cursor {
     return decode(this.buf, i, len);
   }
 
+  /** A string wholly inside the current window, without awaiting; undefined means "use str()". */
+  strSync(): string | undefined {
+    const rel = this.pos - this.bufStart;
+    if (rel < 0 || rel + 8 > this.buf.length) return undefined;
+    if (this.dv.getUint32(rel + 4, true) !== 0) return undefined;
+    const len = this.dv.getUint32(rel, true);
+    if (rel + 8 + len > this.buf.length) return undefined;
+    this.pos += 8 + len;
+    return decode(this.buf, rel + 8, len);
+  }
+
   /** Scalar value of a fixed-size type. */
   async scalar(t: GgufValueType, what: string): Promise<GgufValue> {
     const size = SCALAR_SIZE[t]!;
@@ -177,7 +188,8 @@ async function readValue(c: Cursor, t: GgufValueType, what: string, depth: numbe
   let values: GgufArrayValue;
   if (itemType === GgufValueType.STRING) {
     const out: string[] = new Array(n);
-    for (let k = 0; k < n; k++) out[k] = await c.str(`${what}[${k}]`);
+    // Sync fast path per string (150k merges): await only when the window must be refilled.
+    for (let k = 0; k < n; k++) out[k] = c.strSync() ?? (await c.str(`${what}[${k}]`));
     values = out;
   } else if (itemType === GgufValueType.ARRAY) {
     const out: GgufArray[] = new Array(n);

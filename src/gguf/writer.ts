@@ -77,15 +77,23 @@ class Enc {
   u64(v: number | bigint) { const at = this.room(8); this.dv.setBigUint64(at, BigInt(v), true); }
   i64(v: number | bigint) { const at = this.room(8); this.dv.setBigInt64(at, BigInt(v), true); }
   bytes(b: Uint8Array) { const at = this.room(b.length); this.buf.set(b, at); } // room() may replace buf
-  str(s: string) { const b = enc.encode(s); this.u64(b.length); this.bytes(b); }
+  /** u64 byte length + UTF-8, encoded in place (no per-string allocation). */
+  str(s: string) {
+    const at = this.room(8 + s.length * 3); // UTF-8 worst case: 3 bytes per UTF-16 unit
+    const { written } = enc.encodeInto(s, this.buf.subarray(at + 8));
+    this.dv.setBigUint64(at, BigInt(written), true);
+    this.n = at + 8 + written;
+  }
   done(): Uint8Array { return this.buf.subarray(0, this.n); }
 }
 
-function bad(what: string, v: unknown): never {
+function badValue(what: string, v: unknown): never {
   throw new GgufError(`cannot write ${what}: value ${String(v)} does not fit its GGUF type; fix the caller`);
 }
 
-function writeScalar(e: Enc, t: GgufValueType, v: unknown, what: string): void {
+function writeScalar(e: Enc, t: GgufValueType, v: unknown, what: string | (() => string)): void {
+  if (t === GgufValueType.STRING && typeof v === 'string') return e.str(v); // hot path: token arrays
+  const bad = (w: string | (() => string), x: unknown) => badValue(typeof w === 'string' ? w : w(), x);
   const num = (): number => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : bad(what, v));
   const int = (lo: number, hi: number): number => { const x = num(); return Number.isInteger(x) && x >= lo && x <= hi ? x : bad(what, v); };
   switch (t) {
@@ -105,14 +113,17 @@ function writeScalar(e: Enc, t: GgufValueType, v: unknown, what: string): void {
   }
 }
 
-function writeValue(e: Enc, t: GgufValueType, v: GgufValue, what: string): void {
+function writeValue(e: Enc, t: GgufValueType, v: GgufValue, what: string | (() => string)): void {
   if (t !== GgufValueType.ARRAY) return writeScalar(e, t, v, what);
-  if (typeof v !== 'object' || v === null || !('values' in v)) bad(what, v);
+  if (typeof v !== 'object' || v === null || !('values' in v)) badValue(typeof what === 'string' ? what : what(), v);
   const a = v as GgufArray;
   e.u32(a.itemType);
   const vals = a.values as ArrayLike<unknown>;
   e.u64(vals.length);
-  for (let i = 0; i < vals.length; i++) writeValue(e, a.itemType, vals[i] as GgufValue, `${what}[${i}]`);
+  const base = () => (typeof what === 'string' ? what : what());
+  let i = 0;
+  if (a.itemType === GgufValueType.STRING) for (; i < vals.length && typeof vals[i] === 'string'; i++) e.str(vals[i] as string);
+  for (; i < vals.length; i++) writeValue(e, a.itemType, vals[i] as GgufValue, () => `${base()}[${i}]`);
 }
 
 function resolveType(t: GgmlType | TypeInfo, name: string): TypeInfo {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,9 @@ import { GgufError } from '../../src/errors.ts';
 import { openGguf, openGgufBytes } from '../../src/gguf/reader.ts';
 import { bytesByteSource } from '../../src/gguf/source.ts';
 import { type GgufArray, GgufValueType } from '../../src/gguf/types.ts';
-import { GgufWriter, kv, writeGgufToBytes } from '../../src/gguf/writer.ts';
+import { GgufWriter, kv, layoutGguf, writeGgufToBytes } from '../../src/gguf/writer.ts';
+import { fileByteSource } from '../../src/gguf/source.ts';
+import { syntheticVocab } from '../../src/synth/vocab.ts';
 import { GgmlType } from '../../src/quant/table.ts';
 import { hasShared, sharedModel } from '../shared.ts';
 import { Raw } from './raw.ts';
@@ -288,5 +290,34 @@ describe.skipIf(!hasShared)('GGUF reader on real files', () => {
     await g.close();
     await h.close();
     writeFileSync(join(tmp, 'unused'), '');
+  });
+});
+
+describe('GGUF reader laziness', () => {
+  it('a 4.4 GB (sparse) F32 TinyLlama-shaped file opens reading only its header', async () => {
+    const tensors = [{ name: 'token_embd.weight', dims: [2048, 32000], type: GgmlType.F32 }];
+    for (let i = 0; i < 22; i++) {
+      for (const [n, d] of [['attn_q', [2048, 2048]], ['attn_k', [2048, 256]], ['attn_v', [2048, 256]], ['attn_output', [2048, 2048]], ['ffn_gate', [2048, 5632]], ['ffn_up', [2048, 5632]], ['ffn_down', [5632, 2048]]] as const) {
+        tensors.push({ name: `blk.${i}.${n}.weight`, dims: [...d], type: GgmlType.F32 });
+      }
+    }
+    const l = layoutGguf({ kv: [kv.str('general.architecture', 'llama'), ...syntheticVocab(32000)], tensors });
+    const path = join(tmp, 'sparse.gguf');
+    writeFileSync(path, l.header);
+    truncateSync(path, l.totalSize); // a hole: no disk space used
+    expect(l.totalSize).toBeGreaterThan(4e9);
+    const src = await fileByteSource(path);
+    let read = 0;
+    const counting = { size: src.size, close: () => src.close(), read: (o: number, n: number) => { read += n; return src.read(o, n); } };
+    const heap0 = process.memoryUsage().heapUsed;
+    const g = await openGguf(counting, path);
+    const heapGrowth = process.memoryUsage().heapUsed - heap0;
+    expect(g.tensors.length).toBe(1 + 22 * 7);
+    expect(g.fileSize).toBe(l.totalSize);
+    expect(read).toBeLessThanOrEqual(Math.max(l.header.length, 1 << 20) + (1 << 20));
+    expect(heapGrowth).toBeLessThan(32 << 20); // 32k tokens + scores; never the data
+    const last = g.tensors.at(-1)!;
+    expect((await g.readTensor(last, last.nBytes - 8, 8)).every((b) => b === 0)).toBe(true);
+    await g.close();
   });
 });
