@@ -1,0 +1,111 @@
+// The generation loop on a fake model whose "logits" are scripted: KV-cache
+// prefix reuse, EOS, stop strings split across tokens, limits, abort, stats.
+import { describe, expect, it } from 'vitest';
+import type { GenerationStats, Token } from '../src/api.ts';
+import { type ForwardModel, type LoopTokenizer, Session } from '../src/generate.ts';
+
+const VOCAB = 16;
+const EOS = 2;
+// id → text; ids 3.. are letters.
+const piece = (id: number) => (id >= 3 ? String.fromCharCode(94 + id) : '');
+
+class FakeModel implements ForwardModel {
+  contextLength = 32;
+  fed: { tokens: number[]; pos: number }[] = [];
+  constructor(private next: (lastToken: number, pos: number) => number) {}
+  private pick(tokens: number[], pos: number) {
+    this.fed.push({ tokens: [...tokens], pos });
+    return this.next(tokens[tokens.length - 1], pos + tokens.length - 1);
+  }
+  async forward(tokens: number[], pos: number) {
+    const l = new Float32Array(VOCAB).fill(-10);
+    l[this.pick(tokens, pos)] = 10;
+    return l;
+  }
+  async forwardArgmax(tokens: number[], pos: number) {
+    return this.pick(tokens, pos);
+  }
+}
+
+const tokenizer: LoopTokenizer = {
+  vocabSize: VOCAB,
+  isEog: (id) => id === EOS,
+  streamDecoder: () => ({ push: piece, flush: () => '' }),
+};
+
+async function collect(s: Session, prompt: number[], opts = {}) {
+  let stats: GenerationStats | undefined;
+  const toks: Token[] = [];
+  for await (const t of s.generate(prompt, { temperature: 0, ...opts }, (st) => (stats = st))) toks.push(t);
+  return { toks, text: toks.map((t) => t.text).join(''), stats: stats! };
+}
+
+describe('Session.generate', () => {
+  it('feeds the prompt once, then one token per step, and stops at EOS', async () => {
+    // Emits 3,4,5 then EOS.
+    const m = new FakeModel((_, p) => (p < 4 ? 3 + (p - 1) : EOS));
+    const r = await collect(new Session(m, tokenizer), [1, 7]);
+    expect(m.fed.map((f) => f.tokens.length)).toEqual([2, 1, 1, 1]);
+    expect(m.fed.map((f) => f.pos)).toEqual([0, 2, 3, 4]);
+    expect(r.stats.stopReason).toBe('eos');
+    expect(r.stats.generatedTokens).toBe(4);
+    expect(r.text).toBe(piece(3) + piece(4) + piece(5));
+  });
+
+  it('reuses the cached prefix of a follow-up prompt (a chat turn)', async () => {
+    const m = new FakeModel(() => 5);
+    const s = new Session(m, tokenizer);
+    await collect(s, [1, 6, 7], { maxTokens: 2 });
+    m.fed = [];
+    // The cache holds the prompt and the first reply token (the second was sampled, never fed).
+    // A prompt that extends it (prompt + reply + new text) feeds only what is new.
+    await collect(s, [1, 6, 7, 5, 5, 8, 9], { maxTokens: 1 });
+    expect(m.fed[0]).toEqual({ tokens: [5, 8, 9], pos: 4 });
+    m.fed = [];
+    // A prompt that diverges early is re-fed from the divergence.
+    await collect(s, [1, 9], { maxTokens: 1 });
+    expect(m.fed[0]).toEqual({ tokens: [9], pos: 1 });
+    m.fed = [];
+    // An identical prompt still feeds its last token to get fresh logits.
+    await collect(s, [1, 9], { maxTokens: 1 });
+    expect(m.fed[0]).toEqual({ tokens: [9], pos: 1 });
+  });
+
+  it('stops before a stop string that spans tokens and never emits part of it', async () => {
+    // Text: b c d e f g h ... ; stop at "fg".
+    const m = new FakeModel((_, p) => 4 + p);
+    const r = await collect(new Session(m, tokenizer), [1], { stop: ['fg'], maxTokens: 10 });
+    expect(r.text).toBe('bcde');
+    expect(r.stats.stopReason).toBe('stop');
+  });
+
+  it('honours maxTokens, the context limit and an abort', async () => {
+    const m = new FakeModel(() => 3);
+    expect((await collect(new Session(m, tokenizer), [1], { maxTokens: 5 })).stats).toMatchObject({ generatedTokens: 5, stopReason: 'length' });
+    // Context 32, prompt 30: at most 2 new tokens.
+    expect((await collect(new Session(m, tokenizer), Array(30).fill(3), { maxTokens: 100 })).stats.generatedTokens).toBe(2);
+    const ac = new AbortController();
+    const s = new Session(m, tokenizer);
+    let n = 0;
+    let stats: GenerationStats | undefined;
+    for await (const _ of s.generate([1], { temperature: 0, signal: ac.signal }, (st) => (stats = st))) if (++n === 3) ac.abort();
+    expect(stats).toMatchObject({ generatedTokens: 3, stopReason: 'abort' });
+  });
+
+  it('rejects prompts that do not fit and bad limits with one-line errors', async () => {
+    const s = new Session(new FakeModel(() => 3), tokenizer);
+    await expect(collect(s, Array(32).fill(3))).rejects.toThrow(/does not fit the context of 32/);
+    await expect(collect(s, [1], { maxTokens: 0 })).rejects.toThrow(/positive integer/);
+    await expect(collect(s, [1], { topP: 2 })).rejects.toThrow(/top-p 2/);
+  });
+
+  it('runs one generation at a time on a shared session', async () => {
+    const m = new FakeModel(() => 3);
+    const s = new Session(m, tokenizer);
+    const [a, b] = await Promise.all([collect(s, [1, 4], { maxTokens: 3 }), collect(s, [1, 5], { maxTokens: 3 })]);
+    expect(a.stats.generatedTokens).toBe(3);
+    expect(b.stats.generatedTokens).toBe(3);
+    // The second started after the first: its prompt diverges at position 1 and is fed from there.
+    expect(m.fed.filter((f) => f.tokens.length > 1 || f.pos === 1).map((f) => f.pos)).toEqual([0, 1]);
+  });
+});
