@@ -63,22 +63,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
 }
 
-type LoadModel = (path: string, opts?: LoadOptions) => Promise<Model>;
-
-async function importLoader(): Promise<LoadModel> {
-  // The loader lives in src/model-api.ts; imported lazily so that `qllm serve --help`
-  // and flag errors never touch WebGPU.
-  let mod: { loadModel?: LoadModel };
-  try {
-    mod = await import(new URL('../model-api.ts', import.meta.url).href);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes('model-api')) {
-      throw new UsageError('this qllm build has no model loader (src/model-api.ts is missing): reinstall qllm');
-    }
-    throw e;
-  }
-  if (typeof mod.loadModel !== 'function') throw new UsageError('src/model-api.ts does not export loadModel: reinstall qllm');
-  return mod.loadModel;
+async function importLoader(): Promise<(path: string, opts?: LoadOptions) => Promise<Model>> {
+  // Imported lazily so that `qllm serve --help` and flag errors never touch WebGPU.
+  return (await import('../model-api.ts')).loadModel;
 }
 
 export async function run(argv: string[]): Promise<void> {

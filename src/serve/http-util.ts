@@ -14,7 +14,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function toApiError(e: unknown): ApiError {
   if (isApiError(e)) return e;
   // The model's own UsageError (e.g. prompt longer than the context) is the caller's fault.
-  if (e instanceof UsageError) return apiError(400, e.message, 'invalid_request');
+  if (e instanceof UsageError) return apiError(400, e.message, /\bcontext\b/.test(e.message) ? 'context_length_exceeded' : 'invalid_request');
   if (isQllmError(e)) return apiError(500, `${e.name}: ${e.message}`, 'model_error');
   return apiError(500, 'internal server error (see the server log)', 'internal_error');
 }

@@ -27,7 +27,7 @@ describe('bad input → JSON errors, server keeps running', () => {
     { name: 'n = 2', req: chat({ messages: [{ role: 'user', content: 'x' }], n: 2 }), status: 400, code: 'invalid_value', param: 'n' },
     { name: 'max_tokens beyond the context', req: chat({ messages: [{ role: 'user', content: 'x' }], max_tokens: 65 }), status: 400, code: 'context_length_exceeded', param: 'max_tokens' },
     { name: 'max_tokens zero', req: chat({ messages: [{ role: 'user', content: 'x' }], max_tokens: 0 }), status: 400, code: 'invalid_value', param: 'max_tokens' },
-    { name: 'prompt longer than the context (model refuses)', req: chat({ messages: [{ role: 'user', content: 'w '.repeat(100) }] }), status: 400, code: 'invalid_request', msg: /context/ },
+    { name: 'prompt longer than the context (model refuses)', req: chat({ messages: [{ role: 'user', content: 'w '.repeat(100) }] }), status: 400, code: 'context_length_exceeded', msg: /context/ },
     { name: 'completions without prompt', req: { method: 'POST', path: '/v1/completions', body: '{}' }, status: 400, code: 'missing_field', param: 'prompt' },
     { name: 'completions with token ids', req: { method: 'POST', path: '/v1/completions', body: '{"prompt":[1,2,3]}' }, status: 400, code: 'invalid_type', param: 'prompt' },
     { name: 'unknown model', req: chat({ model: 'gpt-4', messages: [{ role: 'user', content: 'x' }] }), status: 404, code: 'model_not_found', param: 'model' },
