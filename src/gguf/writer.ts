@@ -4,7 +4,7 @@
 // Each tensor's data starts on an `alignment` boundary (llama.cpp's layout):
 //   header | pad | t0 | pad | t1 | pad | ... | tN | pad
 import { GgufError } from '../errors.ts';
-import { GgmlType, type TypeInfo, typeInfo } from '../quant/table.ts';
+import { type GgmlType, type TypeInfo, typeInfo } from '../quant/table.ts';
 import { type GgufArray, type GgufKV, type GgufValue, GgufValueType } from './types.ts';
 
 export interface TensorSpec {
@@ -92,29 +92,29 @@ function badValue(what: string, v: unknown): never {
 }
 
 function writeScalar(e: Enc, t: GgufValueType, v: unknown, what: string | (() => string)): void {
-  if (t === GgufValueType.STRING && typeof v === 'string') return e.str(v); // hot path: token arrays
+  if (t === GgufValueType.STRING && typeof v === 'string') { e.str(v); return; } // hot path: token arrays
   const bad = (w: string | (() => string), x: unknown) => badValue(typeof w === 'string' ? w : w(), x);
   const num = (): number => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : bad(what, v));
   const int = (lo: number, hi: number): number => { const x = num(); return Number.isInteger(x) && x >= lo && x <= hi ? x : bad(what, v); };
   switch (t) {
-    case GgufValueType.UINT8: return e.u8(int(0, 255));
-    case GgufValueType.INT8: return e.i8(int(-128, 127));
-    case GgufValueType.UINT16: return e.u16(int(0, 65535));
-    case GgufValueType.INT16: return e.i16(int(-32768, 32767));
-    case GgufValueType.UINT32: return e.u32(int(0, 2 ** 32 - 1));
-    case GgufValueType.INT32: return e.i32(int(-(2 ** 31), 2 ** 31 - 1));
-    case GgufValueType.FLOAT32: return e.f32(num());
-    case GgufValueType.FLOAT64: return e.f64(num());
-    case GgufValueType.BOOL: return typeof v === 'boolean' ? e.u8(v ? 1 : 0) : bad(what, v);
-    case GgufValueType.UINT64: return typeof v === 'bigint' ? (v >= 0n && v < 2n ** 64n ? e.u64(v) : bad(what, v)) : e.u64(int(0, Number.MAX_SAFE_INTEGER));
-    case GgufValueType.INT64: return typeof v === 'bigint' ? (v >= -(2n ** 63n) && v < 2n ** 63n ? e.i64(v) : bad(what, v)) : e.i64(int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER));
-    case GgufValueType.STRING: return typeof v === 'string' ? e.str(v) : bad(what, v);
+    case GgufValueType.UINT8: e.u8(int(0, 255)); return;
+    case GgufValueType.INT8: e.i8(int(-128, 127)); return;
+    case GgufValueType.UINT16: e.u16(int(0, 65535)); return;
+    case GgufValueType.INT16: e.i16(int(-32768, 32767)); return;
+    case GgufValueType.UINT32: e.u32(int(0, 2 ** 32 - 1)); return;
+    case GgufValueType.INT32: e.i32(int(-(2 ** 31), 2 ** 31 - 1)); return;
+    case GgufValueType.FLOAT32: e.f32(num()); return;
+    case GgufValueType.FLOAT64: e.f64(num()); return;
+    case GgufValueType.BOOL: typeof v === 'boolean' ? e.u8(v ? 1 : 0) : bad(what, v); return;
+    case GgufValueType.UINT64: typeof v === 'bigint' ? (v >= 0n && v < 2n ** 64n ? e.u64(v) : bad(what, v)) : e.u64(int(0, Number.MAX_SAFE_INTEGER)); return;
+    case GgufValueType.INT64: typeof v === 'bigint' ? (v >= -(2n ** 63n) && v < 2n ** 63n ? e.i64(v) : bad(what, v)) : e.i64(int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)); return;
+    case GgufValueType.STRING: typeof v === 'string' ? e.str(v) : bad(what, v); return;
     default: throw new GgufError(`cannot write ${what}: unknown GGUF value type ${t}; use a GgufValueType`);
   }
 }
 
 function writeValue(e: Enc, t: GgufValueType, v: GgufValue, what: string | (() => string)): void {
-  if (t !== GgufValueType.ARRAY) return writeScalar(e, t, v, what);
+  if (t !== GgufValueType.ARRAY) { writeScalar(e, t, v, what); return; }
   if (typeof v !== 'object' || v === null || !('values' in v)) badValue(typeof what === 'string' ? what : what(), v);
   const a = v as GgufArray;
   e.u32(a.itemType);
@@ -149,7 +149,7 @@ const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 export function layoutGguf(opts: Pick<WriterOptions, 'kv' | 'tensors' | 'alignment'>): Layout {
   const kvs = [...opts.kv];
   const alKv = kvs.find((k) => k.key === 'general.alignment');
-  let alignment = opts.alignment ?? (alKv ? Number(alKv.value) : 32);
+  const alignment = opts.alignment ?? (alKv ? Number(alKv.value) : 32);
   if (!Number.isInteger(alignment) || alignment <= 0 || (alignment & (alignment - 1)) !== 0) {
     throw new GgufError(`cannot write GGUF: alignment ${alignment} is not a power of two; use 32`);
   }
