@@ -23,7 +23,7 @@ export const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | 
 
 export function upload(engine: Engine, data: Float32Array | Uint32Array, label = 'test'): GPUBuffer {
   const b = engine.createBuffer('activations', label, data.byteLength, STORAGE());
-  engine.device.queue.writeBuffer(b, 0, data);
+  engine.device.queue.writeBuffer(b, 0, data as Float32Array<ArrayBuffer>);
   return b;
 }
 
