@@ -1,0 +1,24 @@
+// Helpers shared by every dequant snippet. Snippets define the weight binding
+// `w`, `fn deq_chunk(row, c) -> array<vec4<f32>, 8>` (elements 32c..32c+31 of
+// local row `row`, zero past COLS) and `fn dot_chunk(row, c, xs, xsum) -> f32`
+// (that chunk dotted with xs; xsum = sum of the 32 x values).
+override COLS: u32;
+override NC: u32 = (COLS + 31u) / 32u;   // 32-element chunks per row
+
+struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, p0: u32, p1: u32 }
+@group(0) @binding(3) var<uniform> info: Info;
+
+// Four unsigned / signed bytes of a word as floats (byte 0 first).
+fn u8x4(v: u32) -> vec4<f32> {
+  return vec4<f32>(vec4<u32>(v, v >> 8u, v >> 16u, v >> 24u) & vec4<u32>(0xffu));
+}
+fn i8x4(v: u32) -> vec4<f32> {
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v << 24u, v << 16u, v << 8u, v)) >> vec4<u32>(24u));
+}
+fn byte_of(v: u32, k: u32) -> u32 { return (v >> (8u * k)) & 0xffu; }
+
+fn dot8(a: array<vec4<f32>, 8>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+  var s = vec4<f32>(0.0);
+  for (var j = 0u; j < 8u; j++) { s = fma(a[j], (*xs)[j], s); }
+  return s.x + s.y + s.z + s.w;
+}

@@ -1,0 +1,31 @@
+// Q4_0, repacked: body = 16 B of nibbles (one vec4<u32>) per block at w[i],
+// i = row * NB + block; the f16 scales d follow in the d plane (word dBase).
+// Element j (0..15) = d * (lo nibble of byte j - 8), j + 16 = d * (hi nibble - 8).
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
+fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
+  let i = row * NC + c;
+  let q = w[i];
+  let d = dval(i);
+  var a: array<vec4<f32>, 8>;
+  for (var j = 0u; j < 4u; j++) {
+    a[j] = (u8x4(q[j] & 0x0f0f0f0fu) - 8.0) * d;
+    a[j + 4u] = (u8x4((q[j] >> 4u) & 0x0f0f0f0fu) - 8.0) * d;
+  }
+  return a;
+}
+// The -8 offset is folded out: d * (Σ q·x - 8 Σ x).
+fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
+  let i = row * NC + c;
+  let q = w[i];
+  var s = vec4<f32>(0.0);
+  s = fma(u8x4(q.x & 0x0f0f0f0fu), (*xs)[0], s);
+  s = fma(u8x4(q.y & 0x0f0f0f0fu), (*xs)[1], s);
+  s = fma(u8x4(q.z & 0x0f0f0f0fu), (*xs)[2], s);
+  s = fma(u8x4(q.w & 0x0f0f0f0fu), (*xs)[3], s);
+  s = fma(u8x4((q.x >> 4u) & 0x0f0f0f0fu), (*xs)[4], s);
+  s = fma(u8x4((q.y >> 4u) & 0x0f0f0f0fu), (*xs)[5], s);
+  s = fma(u8x4((q.z >> 4u) & 0x0f0f0f0fu), (*xs)[6], s);
+  s = fma(u8x4((q.w >> 4u) & 0x0f0f0f0fu), (*xs)[7], s);
+  return dval(i) * ((s.x + s.y) + (s.z + s.w) - 8.0 * xsum);
+}

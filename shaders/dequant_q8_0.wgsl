@@ -1,0 +1,31 @@
+// Q8_0, repacked: body = 32 int8 (two vec4<u32>) per block at w[2i], w[2i+1],
+// i = row * NB + block; f16 scales in the d plane (word dBase).
+@group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
+fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
+  let i = row * NC + c;
+  let q0 = w[2u * i];
+  let q1 = w[2u * i + 1u];
+  let d = dval(i);
+  var a: array<vec4<f32>, 8>;
+  for (var j = 0u; j < 4u; j++) {
+    a[j] = i8x4(q0[j]) * d;
+    a[j + 4u] = i8x4(q1[j]) * d;
+  }
+  return a;
+}
+fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
+  let i = row * NC + c;
+  let q0 = w[2u * i];
+  let q1 = w[2u * i + 1u];
+  var s = vec4<f32>(0.0);
+  s = fma(i8x4(q0.x), (*xs)[0], s);
+  s = fma(i8x4(q0.y), (*xs)[1], s);
+  s = fma(i8x4(q0.z), (*xs)[2], s);
+  s = fma(i8x4(q0.w), (*xs)[3], s);
+  s = fma(i8x4(q1.x), (*xs)[4], s);
+  s = fma(i8x4(q1.y), (*xs)[5], s);
+  s = fma(i8x4(q1.z), (*xs)[6], s);
+  s = fma(i8x4(q1.w), (*xs)[7], s);
+  return dval(i) * ((s.x + s.y) + (s.z + s.w));
+}

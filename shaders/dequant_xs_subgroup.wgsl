@@ -1,0 +1,15 @@
+// One chunk (32 values) of x shared across the subgroup: lane l loads vec4
+// l % 8 and the others take it by subgroupBroadcast with a constant lane, so
+// each lane issues one load instead of eight (lavapipe cannot tell that a
+// loop-indexed storage read is uniform). Needs subgroup size >= 8.
+fn load_xs(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32) {
+  let v = load_x4(base, c * 8u + (lane & 7u));
+  (*xs)[0] = subgroupBroadcast(v, 0u);
+  (*xs)[1] = subgroupBroadcast(v, 1u);
+  (*xs)[2] = subgroupBroadcast(v, 2u);
+  (*xs)[3] = subgroupBroadcast(v, 3u);
+  (*xs)[4] = subgroupBroadcast(v, 4u);
+  (*xs)[5] = subgroupBroadcast(v, 5u);
+  (*xs)[6] = subgroupBroadcast(v, 6u);
+  (*xs)[7] = subgroupBroadcast(v, 7u);
+}

@@ -1,0 +1,40 @@
+// y[row] (+)= W[row, :] · x for one token (decode). Any format: the dequant
+// snippet supplies dot_chunk. Each invocation owns R consecutive rows, so a
+// chunk of x (loaded once, shared across the subgroup) feeds R rows; on
+// lavapipe that beats cross-lane reductions (barriers are coroutine switches).
+{{ENABLES}}
+{{DEQUANT}}
+{{XLOAD}}
+{{XS}}
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+override WG: u32 = 8u;
+override ACC: bool = false;
+const R: u32 = {{R}}u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
+  let g = wid.x + wid.y * nwg.x;
+  let row0 = (g * WG + lid) * R;
+  var acc: array<f32, R>;
+  for (var c = 0u; c < NC; c++) {
+    var xs: array<vec4<f32>, 8>;
+    load_xs(&xs, info.xOff, c, {{LANE}});
+    let t = (xs[0] + xs[1]) + (xs[2] + xs[3]) + (xs[4] + xs[5]) + (xs[6] + xs[7]);
+    let xsum = (t.x + t.y) + (t.z + t.w);
+    for (var r = 0u; r < R; r++) {
+      // Rows past the end read a valid row and are not stored: every lane must
+      // stay in the loop for the subgroup broadcast.
+      let row = min(row0 + r, info.rows - 1u);
+      acc[r] += dot_chunk(row, c, &xs, xsum);
+    }
+  }
+  for (var r = 0u; r < R; r++) {
+    let row = row0 + r;
+    if (row < info.rows) {
+      let o = info.yOff + info.rowBase + row;
+      if (ACC) { y[o] += acc[r]; } else { y[o] = acc[r]; }
+    }
+  }
+}

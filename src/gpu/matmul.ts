@@ -1,0 +1,132 @@
+// y = W·x for a GPU weight in any supported format: a matrix×vector kernel
+// for one token (decode) and a token-tiled matrix×matrix kernel (prefill).
+// Pipelines, uniform buffers and bind groups are built here at load time;
+// encode() only records dispatches.
+import { GpuError } from '../errors.ts';
+import type { Engine } from './engine.ts';
+import { dPlaneWord, gpuFormat } from './formats.ts';
+import type { GpuWeight } from './weights.ts';
+
+export interface MatmulIO {
+  /** f32 [nTokens, cols], row-major. Byte offset must be a multiple of 4. */
+  x: GPUBuffer;
+  xOffset?: number;
+  /** f32 [nTokens, rows]. */
+  y: GPUBuffer;
+  yOffset?: number;
+  /** Uniform; u32 at byte 0 = nTokens for this dispatch (the caller writes it each step). */
+  params: GPUBuffer;
+  maxTokens: number;
+  /** y += W·x instead of y = W·x. */
+  accumulate?: boolean;
+}
+
+export interface Matmul {
+  encode(pass: GPUComputePassEncoder, nTokens: number): void;
+}
+
+/** Kernel tunables, chosen per adapter (see shared notes: lavapipe wants few lanes, many rows each). */
+export interface Tunables {
+  /** matvec: rows per invocation, workgroup size. */
+  mvRows: number;
+  mvWg: number;
+  /** matmul: tokens per tile, workgroup size. */
+  mmTokens: number;
+  mmWg: number;
+}
+
+export function tunables(engine: Engine): Tunables {
+  if (engine.adapter.software) return { mvRows: 4, mvWg: 8, mmTokens: 8, mmWg: 8 };
+  return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
+}
+
+/** Subgroup x-sharing needs subgroups of at least 8 lanes. */
+export function useSubgroups(engine: Engine): boolean {
+  return engine.subgroups && engine.adapter.subgroupMinSize >= 8;
+}
+
+/** The WGSL shared by the matvec/matmul/gather templates: enables + dequant snippet. */
+export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
+  const fmt = gpuFormat(w.type, w.name);
+  const enables = [engine.f16 ? 'enable f16;' : '', sub ? 'enable subgroups;' : ''].join(' ');
+  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${fmt.snippet}`)}`;
+  return { fmt, enables, dequant };
+}
+
+/** A 32-byte uniform with the Info struct of dequant_common.wgsl for one part. */
+export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOff: number, label: string): GPUBuffer {
+  const fmt = gpuFormat(w.type);
+  const info = new Uint32Array([part.rows, w.rows, part.firstRow, xOff, yOff, fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, 0, 0]);
+  const b = engine.createBuffer('other', label, info.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  engine.device.queue.writeBuffer(b, 0, info);
+  return b;
+}
+
+/** Splits a workgroup count over two dimensions when it exceeds the per-dimension limit. */
+export function split2(engine: Engine, groups: number): [number, number] {
+  const max = engine.limits.maxComputeWorkgroupsPerDimension;
+  if (groups <= max) return [groups, 1];
+  const a = max;
+  return [a, Math.ceil(groups / a)];
+}
+
+export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): Promise<Matmul> {
+  const xOffset = io.xOffset ?? 0;
+  const yOffset = io.yOffset ?? 0;
+  if (xOffset % 4 || yOffset % 4) throw new GpuError(`matmul ${w.name}: x/y offsets (${xOffset}, ${yOffset}) must be multiples of 4 bytes`);
+  if (!(io.maxTokens >= 1)) throw new GpuError(`matmul ${w.name}: maxTokens ${io.maxTokens} must be >= 1`);
+  if (io.x.size < xOffset + io.maxTokens * w.cols * 4) throw new GpuError(`matmul ${w.name}: x buffer (${io.x.size} B) is smaller than ${io.maxTokens} tokens × ${w.cols} f32 at offset ${xOffset}`);
+  if (io.y.size < yOffset + io.maxTokens * w.rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${w.rows} f32 at offset ${yOffset}`);
+  const tun = tunables(engine);
+  const sub = useSubgroups(engine);
+  const { fmt, enables, dequant } = kernelParts(engine, w, sub);
+  const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
+  const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
+  const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
+  const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
+  const common = { kind: '', format: fmt.snippet, cols: w.cols, f16: engine.f16, sub, xvec, acc: !!io.accumulate };
+  const constants = { COLS: w.cols, ACC: io.accumulate ? 1 : 0 };
+  const mvCode = engine.shader('matvec_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
+  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, ...lane });
+  const [mv, mm] = await Promise.all([
+    engine.pipeline({ ...common, kind: 'matvec', rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
+    engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
+  ]);
+  const parts = w.parts.map((p, i) => {
+    const info = partInfo(engine, w, p, xOffset / 4, yOffset / 4, `${w.name}.info[${i}]`);
+    const entries = (withParams: boolean): GPUBindGroupEntry[] => [
+      { binding: 0, resource: { buffer: p.buffer } },
+      { binding: 1, resource: { buffer: io.x } },
+      { binding: 2, resource: { buffer: io.y } },
+      { binding: 3, resource: { buffer: info } },
+      ...(withParams ? [{ binding: 4, resource: { buffer: io.params } }] : []),
+    ];
+    const mvBg = engine.device.createBindGroup({ label: `${w.name}.matvec[${i}]`, layout: mv.getBindGroupLayout(0), entries: entries(false) });
+    const mmBg = engine.device.createBindGroup({ label: `${w.name}.matmul[${i}]`, layout: mm.getBindGroupLayout(0), entries: entries(true) });
+    return {
+      mvBg,
+      mmBg,
+      mvGroups: split2(engine, Math.ceil(p.rows / (tun.mvRows * tun.mvWg))),
+      mmGroups: split2(engine, Math.ceil(p.rows / tun.mmWg)),
+    };
+  });
+  return {
+    encode(pass: GPUComputePassEncoder, nTokens: number) {
+      if (!(nTokens >= 1 && nTokens <= io.maxTokens)) throw new GpuError(`matmul ${w.name}: nTokens ${nTokens} is outside 1..${io.maxTokens}`);
+      if (nTokens === 1) {
+        pass.setPipeline(mv);
+        for (const p of parts) {
+          pass.setBindGroup(0, p.mvBg);
+          pass.dispatchWorkgroups(p.mvGroups[0], p.mvGroups[1]);
+        }
+      } else {
+        pass.setPipeline(mm);
+        const ty = Math.ceil(nTokens / tun.mmTokens);
+        for (const p of parts) {
+          pass.setBindGroup(0, p.mmBg);
+          pass.dispatchWorkgroups(p.mmGroups[0], ty, p.mmGroups[1]);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// Weight upload: a GGUF tensor streamed from the file in bounded chunks into
+// one or more GPU storage buffers ("parts", split by rows so each fits
+// maxStorageBufferBindingSize), repacked per src/gpu/formats.ts on the way.
+// Host memory stays about one chunk (CHUNK_BYTES) whatever the tensor size.
+import type { GgufFile, TensorInfo } from '../gguf/types.ts';
+import type { TypeInfo } from '../quant/table.ts';
+import { GpuError, UsageError } from '../errors.ts';
+import type { Engine } from './engine.ts';
+import { gpuFormat, partBytes, rowBytes } from './formats.ts';
+
+export interface GpuWeight {
+  name: string;
+  type: TypeInfo;
+  rows: number;
+  cols: number;
+  /** Bytes on the GPU (padding included). */
+  bytes: number;
+  parts: { buffer: GPUBuffer; firstRow: number; rows: number }[];
+}
+
+export interface UploadOptions {
+  onBytes?: (n: number) => void;
+  signal?: AbortSignal;
+  /** Override the split limit (tests force small parts). Default maxStorageBufferBindingSize. */
+  maxBindingBytes?: number;
+  /** Host staging chunk size; default 32 MiB. */
+  chunkBytes?: number;
+}
+
+const CHUNK_BYTES = 32 << 20;
+
+/** Rows and cols of a tensor as the kernels see it. 1-D: rows = 1. */
+export function tensorShape(t: TensorInfo): { rows: number; cols: number } {
+  const cols = t.dims[0] ?? 1;
+  let rows = 1;
+  for (let i = 1; i < t.dims.length; i++) rows *= t.dims[i];
+  return { rows, cols };
+}
+
+export async function uploadTensor(engine: Engine, file: GgufFile, t: TensorInfo, opts: UploadOptions = {}): Promise<GpuWeight> {
+  const fmt = gpuFormat(t.type, t.name);
+  const { rows, cols } = tensorShape(t);
+  if (cols % fmt.colsMultiple !== 0 || cols % t.type.blockElems !== 0) {
+    throw new GpuError(`tensor ${t.name} has rows of ${cols} elements, not a multiple of ${fmt.colsMultiple} as ${t.type.name} requires: the file is corrupt`);
+  }
+  const rb = rowBytes(t.type, cols);
+  const maxBinding = Math.min(opts.maxBindingBytes ?? engine.limits.maxStorageBufferBindingSize, engine.limits.maxStorageBufferBindingSize, engine.limits.maxBufferSize);
+  // Rows per part; even so that chunks of the d plane / f16 rows stay u32-aligned.
+  let perPart = Math.floor((maxBinding - 16) / rb);
+  if (perPart >= 2) perPart -= perPart % 2;
+  if (perPart < 1) throw new GpuError(`tensor ${t.name}: one row (${rb} B) exceeds the GPU's storage binding limit (${maxBinding} B): use a smaller model`);
+  const chunk = opts.chunkBytes ?? CHUNK_BYTES;
+  let chunkRows = Math.max(1, Math.floor(chunk / rb));
+  if (chunkRows >= 2) chunkRows -= chunkRows % 2;
+  else chunkRows = Math.min(2, rows); // two rows keep alignment even for huge rows
+
+  const parts: GpuWeight['parts'] = [];
+  let bytes = 0;
+  try {
+    for (let first = 0; first < rows; first += perPart) {
+      const n = Math.min(perPart, rows - first);
+      const size = partBytes(t.type, n, cols);
+      const buffer = engine.createBuffer('weights', `${t.name}[${parts.length}]`, size, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC);
+      parts.push({ buffer, firstRow: first, rows: n });
+      bytes += size;
+      const nb = cols / t.type.blockElems;
+      const body = t.type.blockBytes - 2;
+      const dBase = n * nb * body; // byte where the d plane starts (repacked formats)
+      for (let r0 = 0; r0 < n; r0 += chunkRows) {
+        if (opts.signal?.aborted) throw new UsageError(`upload of ${t.name} aborted`);
+        const cr = Math.min(chunkRows, n - r0);
+        const src = await file.readTensor(t, (first + r0) * rb, cr * rb);
+        if (fmt.dOffset < 0) {
+          writePadded(engine, buffer, r0 * rb, src);
+        } else {
+          // Split blocks into bodies and d values (see formats.ts).
+          const nBlocks = cr * nb;
+          const bodies = new Uint8Array(nBlocks * body);
+          const ds = new Uint8Array(nBlocks * 2);
+          const bb = t.type.blockBytes;
+          const dOff = fmt.dOffset;
+          for (let b = 0; b < nBlocks; b++) {
+            const s = b * bb;
+            const o = b * body;
+            if (dOff === 0) bodies.set(src.subarray(s + 2, s + bb), o);
+            else bodies.set(src.subarray(s, s + dOff), o), bodies.set(src.subarray(s + dOff + 2, s + bb), o + dOff);
+            ds[2 * b] = src[s + dOff];
+            ds[2 * b + 1] = src[s + dOff + 1];
+          }
+          writePadded(engine, buffer, r0 * nb * body, bodies);
+          writePadded(engine, buffer, dBase + r0 * nb * 2, ds);
+        }
+        opts.onBytes?.(src.byteLength);
+        // Bound Dawn's own staging: let each chunk drain before the next.
+        if (src.byteLength >= 1 << 20) await engine.device.queue.onSubmittedWorkDone();
+      }
+    }
+  } catch (e) {
+    for (const p of parts) engine.destroyBuffer(p.buffer);
+    throw e;
+  }
+  engine.check();
+  return { name: t.name, type: t.type, rows, cols, bytes, parts };
+}
+
+/** queue.writeBuffer needs offsets and sizes that are multiples of 4; the tail is zero-padded. */
+function writePadded(engine: Engine, buf: GPUBuffer, offset: number, data: Uint8Array): void {
+  if (offset % 4 !== 0) throw new GpuError(`internal error: unaligned weight write at ${offset}`);
+  const n = data.byteLength;
+  const whole = n & ~3;
+  if (whole > 0) engine.device.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, whole);
+  if (whole < n) {
+    const tail = new Uint8Array(4);
+    tail.set(data.subarray(whole));
+    engine.device.queue.writeBuffer(buf, offset + whole, tail);
+  }
+}
+
+/** Frees a weight's buffers. */
+export function destroyWeight(engine: Engine, w: GpuWeight): void {
+  for (const p of w.parts) engine.destroyBuffer(p.buffer);
+  w.parts = [];
+}
