@@ -16,7 +16,7 @@ const HELP = `usage: qllm quantize <in.gguf> <out.gguf> <type> [--report] [--pur
   --report    per-tensor type, RMSE, max |error|, SNR; totals and sizes
   --pure      base type for every tensor (no mix rules), like llama-quantize --pure
   --json      print the report as JSON
-  --threads N accepted for llama-quantize compatibility; quantization runs on one thread`;
+  --threads N encode on N worker threads (default: all cores); the bytes do not depend on N`;
 
 export async function run(argv: string[]): Promise<void> {
   const { values, positionals: pos } = parse(
@@ -25,7 +25,7 @@ export async function run(argv: string[]): Promise<void> {
     'quantize',
   );
   if (values.help) return void console.log(HELP);
-  num(values.threads, '--threads', { min: 1, max: 1024, integer: true });
+  const threads = num(values.threads, '--threads', { min: 1, max: 1024, integer: true, dflt: Math.min(8, (await import('node:os')).availableParallelism()) });
   const [inPath, outPath, type] = positionals(pos, ['in.gguf', 'out.gguf', 'type'], 'quantize');
   if (!type) throw new UsageError('missing <type>');
   const tty = process.stderr.isTTY === true;
@@ -40,6 +40,7 @@ export async function run(argv: string[]): Promise<void> {
     const r = await quantizeFile(inPath, outPath, type, {
       report: values.report || values.json,
       pure: values.pure,
+      threads,
       onNote: (name, note) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}note: ${name}: ${note}\n`),
       onProgress: tty
         ? (done, total, name) => {

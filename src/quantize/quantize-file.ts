@@ -12,9 +12,9 @@ import { openGguf } from '../gguf/reader.ts';
 import type { GgufFile, GgufKV, TensorInfo } from '../gguf/types.ts';
 import { GgufWriter, kv } from '../gguf/writer.ts';
 import { dequantize } from '../quant/dequant.ts';
-import { quantize } from '../quant/quantize.ts';
 import { GgmlType, bytesFor, typeInfo } from '../quant/table.ts';
 import { type Target, chooseType, mixContext, shouldQuantize, targetByName } from './mix.ts';
+import { EncodePool } from './pool.ts';
 
 export interface QuantizeOptions {
   /** Compute per-tensor error statistics (costs a dequantization per chunk). */
@@ -27,6 +27,8 @@ export interface QuantizeOptions {
   readonly onNote?: (tensor: string, note: string) => void;
   /** Source floats per chunk (default 4 Mi = 16 MiB of f32). */
   readonly chunkElems?: number;
+  /** Worker threads for encoding (default 1: the calling thread). Output bytes do not depend on it. */
+  readonly threads?: number;
   /** Test hook: called before each tensor is written; throwing aborts the run. */
   readonly beforeTensor?: (index: number, name: string) => void;
 }
@@ -102,6 +104,7 @@ export async function quantizeFile(inPath: string, outPath: string, typeOrMix: s
   const t0 = performance.now();
   const f = await openGguf(inPath);
   let writer: GgufWriter | undefined;
+  const pool = new EncodePool(opts.threads ?? 1);
   try {
     const bad = f.tensors.find((t) => !FLOAT_TYPES.has(t.type.id));
     if (bad) throw new UsageError(`input is already quantized (${bad.type.name} in tensor ${bad.name}); quantize from an F16/F32 GGUF`);
@@ -123,7 +126,7 @@ export async function quantizeFile(inPath: string, outPath: string, typeOrMix: s
       const { t, type, note } = plan[i];
       opts.beforeTensor?.(i, t.name);
       if (note) opts.onNote?.(t.name, note);
-      const r = await convertTensor(f, t, type, writer, opts, (n) => {
+      const r = await convertTensor(f, t, type, writer, pool, opts, (n) => {
         done += n;
         opts.onProgress?.(done, total, t.name);
       });
@@ -155,6 +158,7 @@ export async function quantizeFile(inPath: string, outPath: string, typeOrMix: s
     };
   } finally {
     if (writer) await writer.abort();
+    await pool.close();
     await f.close();
   }
 }
@@ -173,7 +177,7 @@ function stats(r: Acc): { rmse: number; maxAbs: number; snrDb: number } {
 }
 
 /** Streams one tensor: read rows in chunks, decode to f32, encode to `type`, write. */
-async function convertTensor(f: GgufFile, t: TensorInfo, type: GgmlType, w: GgufWriter, opts: QuantizeOptions, progress: (bytes: number) => void): Promise<Acc> {
+async function convertTensor(f: GgufFile, t: TensorInfo, type: GgmlType, w: GgufWriter, pool: EncodePool, opts: QuantizeOptions, progress: (bytes: number) => void): Promise<Acc> {
   const acc: Acc = { sig: 0, err: 0, maxAbs: 0, n: 0 };
   const rowLen = t.dims[0];
   const rows = t.nElements / rowLen;
@@ -196,7 +200,7 @@ async function convertTensor(f: GgufFile, t: TensorInfo, type: GgmlType, w: Gguf
     const n = nr * rowLen;
     const raw = await f.readTensor(t, r0 * srcRowBytes, nr * srcRowBytes);
     const x = dequantize(src.id, raw, n);
-    const q = type === src.id ? raw : quantize(type, x, rowLen);
+    const q = type === src.id ? raw : await pool.encode(type, x, rowLen);
     if (opts.report) {
       const y = type === GgmlType.F32 ? x : dequantize(type, q, n);
       for (let i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 // quantizeFile end to end on the real stories260K model and on a synthetic
 // 256-column model (K-quant blocks), plus failure atomicity and bad inputs.
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -154,5 +154,9 @@ describe('quantizeFile with K-quant blocks (synthetic 8-layer model, 256 columns
     const x = await floats(inPath, 'blk.2.attn_v.weight');
     const y = await floats(out, 'blk.2.attn_v.weight');
     expect(Math.max(...x.map((v, i) => Math.abs(v - y[i])))).toBeLessThan(0.02);
+    // Worker threads (or their single-thread fallback) must not change a byte.
+    const out2 = join(dir, 'synthetic-q4km-t2.gguf');
+    await quantizeFile(inPath, out2, 'Q4_K_M', { threads: 2, chunkElems: 4096 });
+    expect(Buffer.compare(readFileSync(out), readFileSync(out2))).toBe(0);
   });
 });
