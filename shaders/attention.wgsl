@@ -3,9 +3,10 @@
 // one-pass online softmax in f32; GQA: kv head = head / (N_HEADS/N_KV).
 //   q: f32 [nTokens, N_HEADS*HEAD_DIM] (roped)   out: f32 [nTokens, N_HEADS*HEAD_DIM]
 //   kc, vc: [contextLength, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
-// HEAD_DIM must be even and ≤ 256. The loops run to dims.half, a uniform equal
-// to HEAD_DIM/2: with a constant bound LLVM (lavapipe) fully unrolls them and a
-// headDim-64 pipeline takes ~6 s to compile instead of ~0.5 s.
+// HEAD_DIM must be even; the HALF placeholder (HEAD_DIM/2) sizes the private arrays.
+// The loops run to dims.x, a uniform equal to HEAD_DIM/2: with a constant bound
+// LLVM (lavapipe) fully unrolls them and a headDim-64 pipeline takes ~6 s to
+// compile instead of ~0.5 s.
 struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
 
 override N_HEADS: u32;
@@ -43,8 +44,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let p = params.pos + t;
   let kvHalf = N_KV * half;
 
-  var qv: array<vec2f, 128>;
-  var acc: array<vec2f, 128>;
+  var qv: array<vec2f, {{HALF}}>;
+  var acc: array<vec2f, {{HALF}}>;
   let qBase = t * N_HEADS * half + h * half;
   for (var i = 0u; i < half; i++) {
     qv[i] = q[qBase + i] * SCALE;

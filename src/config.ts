@@ -79,6 +79,7 @@ export const tensorNames = {
   token_embd: 'token_embd.weight', // [vocab rows, dim cols]
   output_norm: 'output_norm.weight', // [dim]
   output: 'output.weight', // [vocab rows, dim cols]
+  rope_freqs: 'rope_freqs.weight', // optional f32 [ropeDim/2]: per-pair angle divisors (llama 3 rope scaling)
   layer(i: number): LayerTensorNames {
     const p = `blk.${i}.`;
     return {

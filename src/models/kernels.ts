@@ -28,8 +28,8 @@ function grid(engine: Engine, n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: GPUBuffer[]) {
-  const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name), constants);
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: GPUBuffer[], vars: Record<string, number> = {}) {
+  const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name, vars), constants);
   const bindGroup = engine.device.createBindGroup({
     label: name,
     layout: pipeline.getBindGroupLayout(0),
@@ -80,7 +80,7 @@ export async function createAttention(
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), WG };
   const dims = engine.createBuffer('other', 'attention dims', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(dims, 0, new Uint32Array([o.headDim / 2, 0, 0, 0]));
-  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims]);
+  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims], { HALF: o.headDim / 2 });
   return { ...kernel('attention', p, (n) => [Math.ceil((n * o.nHeads) / WG), 1]), buffers: [dims] };
 }
 
@@ -100,14 +100,15 @@ export async function createArgmax(engine: Engine, o: { params: GPUBuffer; x: GP
 
 /**
  * The rope angle table, f32 (cos, sin) [contextLength][ropeDim/2]: angle =
- * (pos / linearFactor) · base^(-2i/ropeDim), computed in f64 so that long
- * positions lose no precision to f32 angle arithmetic on the GPU.
+ * (pos / linearFactor) · base^(-2i/ropeDim) / freqFactors[i], computed in f64
+ * so that long positions lose no precision to f32 angle arithmetic on the GPU.
+ * freqFactors is the optional rope_freqs tensor (llama 3 scaling).
  */
-export function ropeTable(contextLength: number, ropeDim: number, base: number, linearFactor: number): Float32Array {
+export function ropeTable(contextLength: number, ropeDim: number, base: number, linearFactor: number, freqFactors?: Float32Array): Float32Array {
   const half = ropeDim / 2;
   const t = new Float32Array(contextLength * ropeDim);
   for (let i = 0; i < half; i++) {
-    const freq = base ** ((-2 * i) / ropeDim);
+    const freq = base ** ((-2 * i) / ropeDim) / (freqFactors?.[i] ?? 1);
     for (let p = 0; p < contextLength; p++) {
       const a = (p / linearFactor) * freq;
       t[(p * half + i) * 2] = Math.cos(a);

@@ -15,6 +15,8 @@ export interface LlamaTensors {
   /** Absent when the embeddings are tied (the output projection reuses token_embd). */
   output: TensorInfo | undefined;
   layers: Record<keyof ReturnType<typeof tensorNames.layer>, TensorInfo>[];
+  /** Optional per-pair rope angle divisors [ropeDim/2]. */
+  ropeFreqs: TensorInfo | undefined;
   /** Vocabulary size as the weights have it (token_embd rows). */
   vocab: number;
 }
@@ -73,5 +75,7 @@ export function checkLlama(file: GgufFile, c: Config): LlamaTensors {
       ffn_down: shape(need(n.ffn_down), c.dim, c.ffnDim),
     });
   }
-  return { tokenEmbd, outputNorm, output, layers, vocab };
+  const ropeFreqs = file.tensor(tensorNames.rope_freqs);
+  if (ropeFreqs) shape(ropeFreqs, 1, c.ropeDim / 2);
+  return { tokenEmbd, outputNorm, output, layers, vocab, ropeFreqs };
 }

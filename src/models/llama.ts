@@ -140,8 +140,9 @@ export class LlamaModel {
     });
     e.device.queue.writeBuffer(a.paramsOne, 0, new Uint32Array([1, 0, 0, 0]));
     const linear = c.ropeScaling.type === 'linear' ? c.ropeScaling.factor : 1;
+    const freqs = t.ropeFreqs ? dequantize(t.ropeFreqs.type.id, await file.readTensor(t.ropeFreqs), t.ropeFreqs.nElements) : undefined;
     const table = this.buffer('other', 'rope table', ctx * c.ropeDim * 4);
-    e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, c.ropeTheta, linear) as Float32Array<ArrayBuffer>);
+    e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, c.ropeTheta, linear, freqs) as Float32Array<ArrayBuffer>);
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
 
     // Embedding, then the blocks, then the output head.

@@ -41,13 +41,14 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     }
   });
 
-  it.each([false, true])('rope + kv store (kv f16 %s), GQA 6/3 heads, headDim 10, ropeDim 6, linear ×2', async (kvF16) => {
+  it.each([false, true])('rope + kv store (kv f16 %s), GQA 6/3 heads, headDim 10, ropeDim 6, linear ×2, rope_freqs', async (kvF16) => {
     const nHeads = 6, nKvHeads = 3, headDim = 10, ropeDim = 6, ctx = 12, pos = 5, n = 3, base = 5000, factor = 2;
+    const ff = Float32Array.of(1, 2.5, 8);
     const qd = nHeads * headDim, kvd = nKvHeads * headDim;
     const q = rand(n * qd, 11), k = rand(n * kvd, 12), v = rand(n * kvd, 13);
     const qb = upload(e, q), kc = zeros(e, (ctx * kvd * (kvF16 ? 2 : 4))), vc = zeros(e, ctx * kvd * (kvF16 ? 2 : 4));
     const kern = await createRopeKv(e, {
-      params: paramsBuffer(e, n, pos), q: qb, k: upload(e, k), v: upload(e, v), table: upload(e, ropeTable(ctx, ropeDim, base, factor)),
+      params: paramsBuffer(e, n, pos), q: qb, k: upload(e, k), v: upload(e, v), table: upload(e, ropeTable(ctx, ropeDim, base, factor, ff)),
       kCache: kc, vCache: vc, nHeads, nKvHeads, headDim, ropeDim, kvF16,
     });
     await runPass(e, (p) => kern.encode(p, n));
@@ -57,10 +58,10 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     const tol = kvF16 ? 2e-3 : 1e-5;
     for (let t = 0; t < n; t++) {
       const wq = Float64Array.from(q.subarray(t * qd, (t + 1) * qd));
-      rope(wq, nHeads, headDim, ropeDim, pos + t, base, factor);
+      rope(wq, nHeads, headDim, ropeDim, pos + t, base, factor, ff);
       expect(maxAbsDiff(gotQ.subarray(t * qd, (t + 1) * qd), wq)).toBeLessThan(1e-5);
       const wk = Float64Array.from(k.subarray(t * kvd, (t + 1) * kvd));
-      rope(wk, nKvHeads, headDim, ropeDim, pos + t, base, factor);
+      rope(wk, nKvHeads, headDim, ropeDim, pos + t, base, factor, ff);
       const slot = (pos + t) * kvd;
       expect(maxAbsDiff(gotK.subarray(slot, slot + kvd), wk)).toBeLessThan(tol);
       expect(maxAbsDiff(gotV.subarray(slot, slot + kvd), v.subarray(t * kvd, (t + 1) * kvd))).toBeLessThan(tol);

@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readConfig } from '../../src/config.ts';
 import { GgufError, UsageError } from '../../src/errors.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
-import type { GgufFile } from '../../src/gguf/types.ts';
+import type { GgufFile, TensorInfo } from '../../src/gguf/types.ts';
+import { GgmlType, typeInfo } from '../../src/quant/table.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { makeModel, type MakeModelOptions } from '../../src/synth/make-model.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
@@ -20,18 +21,21 @@ const dir = mkdtempSync(join(tmpdir(), 'qllm-llama-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const probe = await getTestEngine();
 
-/** A view of a GGUF file with one tensor hidden (tied embeddings, a missing tensor). */
-function hide(f: GgufFile, name: string): GgufFile {
+/** A view of a GGUF file with one tensor hidden and/or one f32 tensor added. */
+function view(f: GgufFile, o: { hide?: string; add?: { name: string; data: Float32Array } }): GgufFile {
+  const added: TensorInfo[] = o.add
+    ? [{ name: o.add.name, dims: [o.add.data.length], type: typeInfo(GgmlType.F32)!, nElements: o.add.data.length, nBytes: o.add.data.byteLength, offset: 0 }]
+    : [];
+  const tensors = [...f.tensors.filter((t) => t.name !== o.hide), ...added];
   return {
-    path: f.path, version: f.version, fileSize: f.fileSize, alignment: f.alignment, dataOffset: f.dataOffset, kv: f.kv,
-    tensors: f.tensors.filter((t) => t.name !== name),
-    tensor: (n: string) => (n === name ? undefined : f.tensor(n)),
-    readTensor: (t, s, l) => f.readTensor(t, s, l),
+    path: f.path, version: f.version, fileSize: f.fileSize, alignment: f.alignment, dataOffset: f.dataOffset, kv: f.kv, tensors,
+    tensor: (n: string) => tensors.find((t) => t.name === n),
+    readTensor: async (t, s = 0, l) => (t.name === o.add?.name ? new Uint8Array(o.add.data.buffer).slice(s, s + (l ?? t.nBytes - s)) : f.readTensor(t, s, l)),
     close: () => f.close(),
   };
 }
 
-interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; nmse: number }
+interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; ropeFreqs?: boolean; linear?: number; nmse: number }
 
 // Budgets: NMSE of the logits vs the f64 reference on the dequantized weights,
 // so only arithmetic precision counts (f16 KV cache and f16 dequant math add error).
@@ -40,6 +44,7 @@ const CASES: Case[] = [
   { name: 'f32, GQA 4/2, f16', model: { type: 'f32' }, noF16: false, nmse: 1e-5 },
   { name: 'q8_0, GQA 8/2 (headDim 8)', model: { type: 'q8_0', heads: 8, kvHeads: 2 }, noF16: false, nmse: 1e-5 },
   { name: 'q4_0, tied embeddings, no f16', model: { type: 'q4_0' }, noF16: true, tied: true, nmse: 1e-10 },
+  { name: 'f32, rope_freqs + linear rope scaling ×4, no f16', model: { type: 'f32' }, noF16: true, ropeFreqs: true, linear: 4, nmse: 1e-10 },
   { name: 'q4_k_m mix (Q4_K + Q6_K), f16', model: { type: 'q4_k_m', layers: 2 }, noF16: false, nmse: 1e-5 },
 ];
 
@@ -56,8 +61,10 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     const path = join(dir, `${c.name.replace(/\W+/g, '_')}.gguf`);
     await makeModel({ out: path, seed: 7, std: 0.08, ...c.model });
     let file = await openGguf(path);
-    if (c.tied) file = hide(file, 'output.weight');
-    const config = readConfig(file);
+    if (c.tied) file = view(file, { hide: 'output.weight' });
+    let config = readConfig(file);
+    if (c.ropeFreqs) file = view(file, { add: { name: 'rope_freqs.weight', data: Float32Array.from({ length: config.ropeDim / 2 }, (_, i) => 1 + i * 0.7) } });
+    if (c.linear) config = { ...config, ropeScaling: { type: 'linear', factor: c.linear, originalContextLength: 0 } };
     const ref = new ReferenceLlama(config, await loadRefWeights(file));
     const model = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8 });
     await file.close();
@@ -118,7 +125,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     await expect(LlamaModel.load(engine, file, { ...config, arch: 'gpt2' }, { contextLength: 8 })).rejects.toThrow(
       new GgufError("architecture 'gpt2' is not supported; qllm runs llama-family models (llama, mistral, tinyllama)"),
     );
-    const missing = hide(file, 'blk.1.ffn_up.weight');
+    const missing = view(file, { hide: 'blk.1.ffn_up.weight' });
     await expect(LlamaModel.load(engine, missing, config, { contextLength: 8 })).rejects.toThrow(/tensor blk\.1\.ffn_up\.weight is missing/);
     await file.close();
   });

@@ -41,12 +41,12 @@ export function rmsnorm(x: Float64Array, weight: Float32Array, eps: number): Flo
  * of each head by pos·base^(-2i/ropeDim); dims ≥ ropeDim pass through. Linear
  * rope scaling divides the position by the factor. In place on [nHeads*headDim].
  */
-export function rope(x: Float64Array, nHeads: number, headDim: number, ropeDim: number, pos: number, base: number, linearFactor = 1): void {
+export function rope(x: Float64Array, nHeads: number, headDim: number, ropeDim: number, pos: number, base: number, linearFactor = 1, freqFactors?: Float32Array): void {
   const p = pos / linearFactor;
   for (let h = 0; h < nHeads; h++) {
     const o = h * headDim;
     for (let i = 0; i < ropeDim / 2; i++) {
-      const theta = p * base ** ((-2 * i) / ropeDim);
+      const theta = (p * base ** ((-2 * i) / ropeDim)) / (freqFactors?.[i] ?? 1);
       const c = Math.cos(theta), s = Math.sin(theta);
       const a = x[o + 2 * i], b = x[o + 2 * i + 1];
       x[o + 2 * i] = a * c - b * s;
@@ -63,6 +63,7 @@ export class ReferenceLlama {
   private readonly outNorm: Float32Array;
   private readonly out: Float32Array;
   private readonly layers: RefLayer[] = [];
+  private readonly ropeFreqs: Float32Array | undefined;
   /** Per layer: [pos][nKvHeads*headDim]. */
   private readonly kCache: Float64Array[][] = [];
   private readonly vCache: Float64Array[][] = [];
@@ -77,6 +78,7 @@ export class ReferenceLlama {
     this.embd = get(tensorNames.token_embd);
     this.outNorm = get(tensorNames.output_norm);
     this.out = w.get(tensorNames.output) ?? this.embd; // tied embeddings
+    this.ropeFreqs = w.get(tensorNames.rope_freqs);
     for (let i = 0; i < config.nLayers; i++) {
       const n = tensorNames.layer(i);
       this.layers.push({
@@ -115,8 +117,8 @@ export class ReferenceLlama {
       const q = matvec(L.wq, h, qDim, dim);
       const k = matvec(L.wk, h, kvDim, dim);
       const v = matvec(L.wv, h, kvDim, dim);
-      rope(q, nHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear);
-      rope(k, nKvHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear);
+      rope(q, nHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear, this.ropeFreqs);
+      rope(k, nKvHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear, this.ropeFreqs);
       this.kCache[l].push(k);
       this.vCache[l].push(v);
       const att = new Float64Array(qDim);
