@@ -7,6 +7,9 @@ import { Worker } from 'node:worker_threads';
 import { quantize } from '../quant/quantize.ts';
 import type { GgmlType } from '../quant/table.ts';
 
+/** Chunks smaller than this are encoded on the calling thread. */
+const MIN_PARALLEL = 1 << 18;
+
 interface Pending {
   resolve: (q: Uint8Array) => void;
   reject: (e: Error) => void;
@@ -18,8 +21,14 @@ export class EncodePool {
   private nextId = 0;
   private broken = false;
 
-  constructor(readonly threads: number) {
-    if (threads < 2) return;
+  private started = false;
+
+  constructor(readonly threads: number) {}
+
+  /** Starts the workers on first real use (a small model never pays their ~1 s start). */
+  private start(): void {
+    this.started = true;
+    if (this.threads < 2) return;
     let api: string;
     try {
       api = import.meta.resolve('tsx/esm/api');
@@ -29,7 +38,7 @@ export class EncodePool {
     }
     const url = new URL('./worker.ts', import.meta.url).href;
     const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
-    for (let i = 0; i < threads; i++) {
+    for (let i = 0; i < this.threads; i++) {
       const w = new Worker(boot, { eval: true });
       w.on('message', (m: { id: number; q?: Uint8Array; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -59,6 +68,7 @@ export class EncodePool {
   /** Encodes rows of x (rowLen floats each) to `type`; same bytes as quantize(type, x, rowLen). */
   async encode(type: GgmlType, x: Float32Array, rowLen: number): Promise<Uint8Array> {
     const rows = x.length / rowLen;
+    if (!this.started && this.threads > 1 && x.length >= MIN_PARALLEL) this.start();
     if (this.broken || this.workers.length < 2 || rows < 2) return quantize(type, x, rowLen);
     const parts = Math.min(this.workers.length, rows);
     const per = Math.ceil(rows / parts);
