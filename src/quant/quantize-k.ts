@@ -12,6 +12,7 @@ const TENTH = fr(0.1);
 
 /** ggml nearest_int: round half to even via the 1.5*2^23 trick (|v| < 2^22). */
 const nint = (v: number): number => fr(v + 12582912) - 12582912;
+// biome-ignore lint/complexity/useMathMinMax: hot inner loop; a plain ternary keeps it inlined
 const clamp = (v: number, lo: number, hi: number): number => (v < lo ? lo : v > hi ? hi : v);
 
 /** Writes f16(v) at y[o] and returns the stored value as f32. */

@@ -22,7 +22,10 @@ describe('qllm quantize CLI', () => {
     const out: string[] = [];
     const err: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
-    const w = vi.spyOn(process.stderr, 'write').mockImplementation(((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write);
+    const w = vi.spyOn(process.stderr, 'write').mockImplementation(((s: string) => {
+      err.push(String(s));
+      return true;
+    }) as typeof process.stderr.write);
     try {
       await run([sharedModel('stories260K.gguf'), join(dir, 'r.gguf'), 'q4_k_m', '--report']);
     } finally {
