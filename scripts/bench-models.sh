@@ -6,12 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+[ $# -gt 0 ] || set -- -r 3
 vocab=../shared/models/ggml-vocab-llama-spm.gguf
 [ -f "$vocab" ] && vocabflag=(--vocab "$vocab") || vocabflag=(--vocab 32000)
 for preset in s110m tinyllama; do
   for type in q4_0 q4_k_m q8_0; do
     f="models/$preset-$type.gguf"
     [ -f "$f" ] || npx tsx scripts/make-model.ts --preset "$preset" --type "$type" "${vocabflag[@]}" -o "$f" >&2
-    node bin/qllm.mjs bench "$f" --json "${@:--r 3}" 2>/dev/null
+    node bin/qllm.mjs bench "$f" --json "$@" 2>/dev/null
   done
 done
