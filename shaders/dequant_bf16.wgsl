@@ -2,14 +2,14 @@
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 fn bf2(v: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(v << 16u), bitcast<f32>(v & 0xffff0000u)); }
 fn wb(row: u32, k: u32) -> f32 {
-  let e = row * COLS + min(k, COLS - 1u);
-  return select(0.0, bf2(w[e >> 1u])[e & 1u], k < COLS);
+  let e = row * info.cols + min(k, info.cols - 1u);
+  return select(0.0, bf2(w[e >> 1u])[e & 1u], k < info.cols);
 }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   var a: array<vec4<f32>, 8>;
   let k0 = c * 32u;
-  if (COLS % 32u == 0u) {
-    let b = (row * COLS + k0) >> 1u;
+  if (info.cols % 32u == 0u) {
+    let b = (row * info.cols + k0) >> 1u;
     for (var j = 0u; j < 8u; j++) {
       a[j] = vec4<f32>(bf2(w[b + 2u * j]), bf2(w[b + 2u * j + 1u]));
     }

@@ -1,11 +1,14 @@
 // Helpers shared by every dequant snippet. Snippets define the weight binding
 // `w`, `fn deq_chunk(row, c) -> array<vec4<f32>, 8>` (elements 32c..32c+31 of
-// local row `row`, zero past COLS) and `fn dot_chunk(row, c, xs, xsum) -> f32`
+// local row `row`, zero past info.cols) and `fn dot_chunk(row, c, xs, xsum) -> f32`
 // (that chunk dotted with xs; xsum = sum of the 32 x values).
-override COLS: u32;
-override NC: u32 = (COLS + 31u) / 32u;   // 32-element chunks per row
-
-struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, p0: u32, p1: u32 }
+// Shape and offsets come from a uniform, not override constants: one pipeline
+// serves every shape of a format, and LLVM does not fully unroll short rows
+// (which cost seconds of compile on lavapipe).
+// rows: rows of this part; yStride: rows of the whole weight; rowBase: first
+// row of this part; xOff/yOff: element offsets; dBase: u32 index of the d
+// plane; cols: row length; nc: 32-element chunks per row = ceil(cols / 32).
+struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32 }
 @group(0) @binding(3) var<uniform> info: Info;
 
 // Four unsigned / signed bytes of a word as floats (byte 0 first).
@@ -22,3 +25,12 @@ fn dot8(a: array<vec4<f32>, 8>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   for (var j = 0u; j < 8u; j++) { s = fma(a[j], (*xs)[j], s); }
   return s.x + s.y + s.z + s.w;
 }
+
+// Bit b of each byte of v, as 0/1 floats (byte 0 first).
+fn bit4(v: u32, b: u32) -> vec4<f32> { return u8x4((v >> b) & 0x01010101u); }
+// Bits s..s+3 of v as four 0/1 floats.
+fn bits4(v: u32, s: u32) -> vec4<f32> {
+  return vec4<f32>((vec4<u32>(v) >> (vec4<u32>(s) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u));
+}
+// The generic dot: dequantize the chunk, then multiply-add with x.
+fn dot_deq(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 { return dot8(deq_chunk(row, c), xs); }

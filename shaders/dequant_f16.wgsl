@@ -1,16 +1,16 @@
-// F16: GGUF order, two halves per u32; element e = r * COLS + k is half e & 1
-// of word e >> 1 (rows start mid-word when COLS is odd).
+// F16: GGUF order, two halves per u32; element e = r * info.cols + k is half e & 1
+// of word e >> 1 (rows start mid-word when info.cols is odd).
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 fn wh(row: u32, k: u32) -> f32 {
-  let e = row * COLS + min(k, COLS - 1u);
-  return select(0.0, h2(w[e >> 1u])[e & 1u], k < COLS);
+  let e = row * info.cols + min(k, info.cols - 1u);
+  return select(0.0, h2(w[e >> 1u])[e & 1u], k < info.cols);
 }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   var a: array<vec4<f32>, 8>;
   let k0 = c * 32u;
-  if (COLS % 32u == 0u) {
+  if (info.cols % 32u == 0u) {
     // Whole chunks, word aligned: 16 word loads.
-    let b = (row * COLS + k0) >> 1u;
+    let b = (row * info.cols + k0) >> 1u;
     for (var j = 0u; j < 8u; j++) {
       a[j] = vec4<f32>(h2(w[b + 2u * j]), h2(w[b + 2u * j + 1u]));
     }

@@ -4,7 +4,7 @@
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
-  let i = row * NC + c;
+  let i = row * info.nc + c;
   let q = w[i];
   let d = dval(i);
   var a: array<vec4<f32>, 8>;
@@ -16,7 +16,7 @@ fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
 }
 // The -8 offset is folded out: d * (Σ q·x - 8 Σ x).
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
-  let i = row * NC + c;
+  let i = row * info.nc + c;
   let q = w[i];
   var s = vec4<f32>(0.0);
   s = fma(u8x4(q.x & 0x0f0f0f0fu), (*xs)[0], s);

@@ -3,7 +3,7 @@
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
-  let i = row * NC + c;
+  let i = row * info.nc + c;
   let q0 = w[2u * i];
   let q1 = w[2u * i + 1u];
   let d = dval(i);
@@ -15,7 +15,7 @@ fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   return a;
 }
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
-  let i = row * NC + c;
+  let i = row * info.nc + c;
   let q0 = w[2u * i];
   let q1 = w[2u * i + 1u];
   var s = vec4<f32>(0.0);

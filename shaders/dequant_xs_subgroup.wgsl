@@ -13,3 +13,9 @@ fn load_xs(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32)
   (*xs)[6] = subgroupBroadcast(v, 6u);
   (*xs)[7] = subgroupBroadcast(v, 7u);
 }
+// A dequantized chunk dotted with the matching chunk of x, shared across the subgroup.
+fn dot_x(a: array<vec4<f32>, 8>, base: u32, c: u32, lane: u32) -> f32 {
+  var xs: array<vec4<f32>, 8>;
+  load_xs(&xs, base, c, lane);
+  return dot8(a, &xs);
+}

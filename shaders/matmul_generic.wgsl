@@ -23,13 +23,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t0 = wid.y * T;
   let nt = params.nTokens;
   var acc: array<f32, T>;
-  for (var c = 0u; c < NC; c++) {
+  for (var c = 0u; c < info.nc; c++) {
     let wv = deq_chunk(row, c);
     for (var t = 0u; t < T; t++) {
       let tok = min(t0 + t, nt - 1u);
-      var xs: array<vec4<f32>, 8>;
-      load_xs(&xs, info.xOff + tok * COLS, c, {{LANE}});
-      acc[t] += dot8(wv, &xs);
+      acc[t] += dot_x(wv, info.xOff + tok * info.cols, c, {{LANE}});
     }
   }
   if (rowU < info.rows) {

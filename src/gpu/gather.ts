@@ -21,7 +21,7 @@ export async function createGather(engine: Engine, w: GpuWeight, io: GatherIO): 
   if (io.ids.size < io.maxTokens * 4) throw new GpuError(`gather ${w.name}: ids buffer (${io.ids.size} B) is smaller than ${io.maxTokens} u32`);
   const { fmt, enables, dequant } = kernelParts(engine, w, false);
   const code = engine.shader('gather_generic', { ENABLES: enables, DEQUANT: dequant });
-  const pipe = await engine.pipeline({ kind: 'gather', format: fmt.snippet, cols: w.cols, f16: engine.f16, wg: WG }, code, { COLS: w.cols, WG });
+  const pipe = await engine.pipeline({ kind: 'gather', format: fmt.snippet, f16: engine.f16, wg: WG }, code, { WG });
   const groupsX = Math.ceil(Math.ceil(w.cols / 32) / WG);
   const bgs = w.parts.map((p, i) =>
     engine.device.createBindGroup({

@@ -35,8 +35,11 @@ export interface Tunables {
   mmWg: number;
 }
 
-export function tunables(engine: Engine): Tunables {
-  if (engine.adapter.software) return { mvRows: 4, mvWg: 8, mmTokens: 8, mmWg: 8 };
+export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true): Tunables {
+  // Without subgroups (or with scalar x loads) every lane issues 8-32 loads of
+  // x per token and chunk; on lavapipe a tile of 8 tokens then costs LLVM ~15 s
+  // to compile (4: 5 s, 2: 1.8 s), so those paths keep the tile at 2.
+  if (engine.adapter.software) return { mvRows: 4, mvWg: 8, mmTokens: sub && xvec ? 8 : 2, mmWg: 8 };
   return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
 }
 
@@ -56,7 +59,7 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
 /** A 32-byte uniform with the Info struct of dequant_common.wgsl for one part. */
 export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOff: number, label: string): GPUBuffer {
   const fmt = gpuFormat(w.type);
-  const info = new Uint32Array([part.rows, w.rows, part.firstRow, xOff, yOff, fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, 0, 0]);
+  const info = new Uint32Array([part.rows, w.rows, part.firstRow, xOff, yOff, fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, w.cols, Math.ceil(w.cols / 32)]);
   const b = engine.createBuffer('other', label, info.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(b, 0, info);
   return b;
@@ -77,15 +80,16 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   if (!(io.maxTokens >= 1)) throw new GpuError(`matmul ${w.name}: maxTokens ${io.maxTokens} must be >= 1`);
   if (io.x.size < xOffset + io.maxTokens * w.cols * 4) throw new GpuError(`matmul ${w.name}: x buffer (${io.x.size} B) is smaller than ${io.maxTokens} tokens × ${w.cols} f32 at offset ${xOffset}`);
   if (io.y.size < yOffset + io.maxTokens * w.rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${w.rows} f32 at offset ${yOffset}`);
-  const tun = tunables(engine);
   const sub = useSubgroups(engine);
-  const { fmt, enables, dequant } = kernelParts(engine, w, sub);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
+  const tun = tunables(engine, sub, xvec);
+  const { fmt, enables, dequant } = kernelParts(engine, w, sub);
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
-  const common = { kind: '', format: fmt.snippet, cols: w.cols, f16: engine.f16, sub, xvec, acc: !!io.accumulate };
-  const constants = { COLS: w.cols, ACC: io.accumulate ? 1 : 0 };
+  const mask = xvec && w.cols % 32 !== 0;
+  const common = { kind: '', format: fmt.snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
+  const constants = { ACC: io.accumulate ? 1 : 0 };
   const mvCode = engine.shader('matvec_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, ...lane });
   const [mv, mm] = await Promise.all([
