@@ -66,6 +66,14 @@ async function getGpu(backend: EngineOptions['backend']): Promise<GPU> {
   return gpu;
 }
 
+/** Dawn in Node: the native API it picked; a browser hides it. */
+function backendName(requested: EngineOptions['backend'], info: GPUAdapterInfo): string {
+  if (requested && requested !== 'default') return requested;
+  if (!dawn) return 'browser';
+  if (/opengl/i.test(info.description)) return 'opengles';
+  return process.platform === 'darwin' ? 'metal' : process.platform === 'win32' ? 'd3d12' : 'vulkan';
+}
+
 function isSoftware(info: GPUAdapterInfo): boolean {
   const s = `${info.vendor} ${info.architecture} ${info.description} ${(info as { device?: string }).device ?? ''}`.toLowerCase();
   return /llvmpipe|lavapipe|swiftshader|warp|software/.test(s);
@@ -77,7 +85,10 @@ export class Engine {
   readonly f16: boolean;
   readonly subgroups: boolean;
   readonly limits: GPUSupportedLimits;
+  /** Features enabled on the device. */
   readonly features: ReadonlySet<string>;
+  /** Features the adapter offers (whether or not requested). */
+  readonly adapterFeatures: ReadonlySet<string>;
   readonly compat: boolean;
   readonly memoryBudget: number;
   private readonly sizes = new Map<GPUBuffer, { category: BufferCategory; size: number }>();
@@ -90,7 +101,8 @@ export class Engine {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private readonly sources = new Map<string, string>();
 
-  private constructor(device: GPUDevice, adapter: AdapterSummary, f16: boolean, subgroups: boolean, compat: boolean, budget: number) {
+  private constructor(device: GPUDevice, adapter: AdapterSummary, adapterFeatures: Set<string>, f16: boolean, subgroups: boolean, compat: boolean, budget: number) {
+    this.adapterFeatures = adapterFeatures;
     this.device = device;
     this.adapter = adapter;
     this.f16 = f16;
@@ -157,14 +169,14 @@ export class Engine {
       vendor: info.vendor,
       architecture: info.architecture,
       description: info.description,
-      backend: opts.backend && opts.backend !== 'default' ? opts.backend : typeof process !== 'undefined' && dawn ? 'dawn' : 'browser',
+      backend: backendName(opts.backend, info),
       software: isSoftware(info),
       subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
       subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
     };
     const f16 = wantF16 && device.features.has('shader-f16');
     const sub = wantSub && device.features.has('subgroups');
-    return new Engine(device, summary, f16, sub, compat, opts.memoryBudget ?? Number.POSITIVE_INFINITY);
+    return new Engine(device, summary, new Set(adapter.features as unknown as Iterable<string>), f16, sub, compat, opts.memoryBudget ?? Number.POSITIVE_INFINITY);
   }
 
   /** Allocates a counted buffer; refuses (GpuError) past maxBufferSize or the memory budget. */
