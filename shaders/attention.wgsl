@@ -1,12 +1,19 @@
-// Causal attention over the KV cache, one invocation per (token, head).
-// Token t (absolute position p = pos+t) attends to cache slots 0..p with a
-// one-pass online softmax in f32; GQA: kv head = head / (N_HEADS/N_KV).
+// Causal attention over the KV cache. Token t (absolute position p = pos+t)
+// attends to cache slots 0..p with a one-pass online softmax in f32; GQA:
+// kv head = head / (N_HEADS/N_KV). One invocation per (token, head, chunk of
+// CHUNK positions); lanes next to each other are heads of one kv group, so
+// they read the same K/V rows.
 //   q: f32 [nTokens, N_HEADS*HEAD_DIM] (roped)   out: f32 [nTokens, N_HEADS*HEAD_DIM]
 //   kc, vc: [contextLength, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
-// HEAD_DIM must be even; the HALF placeholder (HEAD_DIM/2) sizes the private arrays.
-// The loops run to dims.x, a uniform equal to HEAD_DIM/2: with a constant bound
-// LLVM (lavapipe) fully unrolls them and a headDim-64 pipeline takes ~6 s to
-// compile instead of ~0.5 s.
+//   part (SPLIT only): per (t, head, chunk) a record of HEAD_DIM/2 + 1 vec2:
+//   the unnormalized sums Σ e^(s-m)·v, then (m, l = Σ e^(s-m)); attention_merge
+//   combines the chunks. Without SPLIT there is one chunk (CHUNK ≥ context)
+//   and the result goes straight to out: the lavapipe setting, where more
+//   invocations buy nothing; real GPUs want the split for parallelism.
+// HEAD_DIM must be even; the HALF placeholder (HEAD_DIM/2) sizes the private
+// arrays. The loops run to dims.x, a uniform equal to HEAD_DIM/2: with a
+// constant bound LLVM (lavapipe) fully unrolls them and a headDim-64 pipeline
+// takes ~6 s to compile instead of ~0.5 s.
 struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
 
 override N_HEADS: u32;
@@ -14,6 +21,8 @@ override N_KV: u32;
 override HEAD_DIM: u32;
 override KV_F16: bool;
 override SCALE: f32;
+override SPLIT: bool;
+override CHUNK: u32;
 override WG: u32 = 32;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -22,6 +31,7 @@ override WG: u32 = 32;
 @group(0) @binding(3) var<storage, read> vc: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec2f>;
 @group(0) @binding(5) var<uniform> dims: vec4u;
+@group(0) @binding(6) var<storage, read_write> part: array<vec2f>;
 
 fn loadK(pair: u32) -> vec2f {
   if (KV_F16) { return unpack2x16float(kc[pair]); }
@@ -34,12 +44,14 @@ fn loadV(pair: u32) -> vec2f {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let half = dims.x;
-  let idx = gid.x;
-  if (idx >= params.nTokens * N_HEADS) { return; }
-  let t = idx / N_HEADS;
+  let nChunks = (params.pos + params.nTokens + CHUNK - 1u) / CHUNK;
+  let idx = gid.x + gid.y * nwg.x * WG;
+  if (idx >= params.nTokens * nChunks * N_HEADS) { return; }
   let h = idx % N_HEADS;
+  let c = (idx / N_HEADS) % nChunks;
+  let t = idx / (N_HEADS * nChunks);
   let kvh = h / (N_HEADS / N_KV);
   let p = params.pos + t;
   let kvHalf = N_KV * half;
@@ -53,7 +65,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   }
   var m = -3.0e38;
   var l = 0.0;
-  for (var j = 0u; j <= p; j++) {
+  let end = min(p + 1u, (c + 1u) * CHUNK);
+  for (var j = c * CHUNK; j < end; j++) {
     let base = j * kvHalf + kvh * half;
     var s = 0.0;
     for (var i = 0u; i < half; i++) { s += dot(qv[i], loadK(base + i)); }
@@ -65,6 +78,13 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     for (var i = 0u; i < half; i++) { acc[i] = acc[i] * corr + e * loadV(base + i); }
     m = mNew;
   }
-  let inv = 1.0 / l;
-  for (var i = 0u; i < half; i++) { out[qBase + i] = acc[i] * inv; }
+  if (SPLIT) {
+    // A chunk past p leaves (m, l) = (-3e38, 0): it weighs nothing in the merge.
+    let rec = ((t * N_HEADS + h) * nChunks + c) * (half + 1u);
+    for (var i = 0u; i < half; i++) { part[rec + i] = acc[i]; }
+    part[rec + half] = vec2f(m, l);
+  } else {
+    let inv = 1.0 / l;
+    for (var i = 0u; i < half; i++) { out[qBase + i] = acc[i] * inv; }
+  }
 }

@@ -6,7 +6,8 @@ import type { Engine } from '../gpu/engine.ts';
 
 export interface Kernel {
   readonly label: string;
-  encode(pass: GPUComputePassEncoder, nTokens: number): void;
+  /** pos: the first token's position (only attention needs it, for its chunk count). */
+  encode(pass: GPUComputePassEncoder, nTokens: number, pos?: number): void;
   /** Buffers the kernel allocated itself (the owner destroys them). */
   readonly buffers?: GPUBuffer[];
 }
@@ -71,17 +72,50 @@ export async function createRopeKv(
   return kernel('rope', p, (n) => grid(engine, n * perToken, WG));
 }
 
-/** Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into out. */
-export async function createAttention(
-  engine: Engine,
-  o: { params: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean },
-): Promise<Kernel> {
+export interface AttentionOptions {
+  params: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer;
+  nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean;
+  maxTokens: number; contextLength: number;
+  /** Split positions into chunks merged by a second kernel. Default: on real GPUs, off on CPU rasterisers. */
+  split?: boolean;
+  /** Positions per chunk when split (default max(32, ceil(context/32)), so ≤ 32 chunks). */
+  chunk?: number;
+}
+
+/**
+ * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into
+ * out. Split: one invocation per (token, head, chunk), then a merge kernel.
+ */
+export async function createAttention(engine: Engine, o: AttentionOptions): Promise<Kernel> {
   const WG = wg(engine, 32, 8);
-  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), WG };
+  const split = o.split ?? !engine.adapter.software;
+  const chunk = split ? (o.chunk ?? Math.max(32, Math.ceil(o.contextLength / 32))) : o.contextLength;
+  const maxChunks = Math.ceil(o.contextLength / chunk);
+  const half = o.headDim / 2;
   const dims = engine.createBuffer('other', 'attention dims', 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-  engine.device.queue.writeBuffer(dims, 0, new Uint32Array([o.headDim / 2, 0, 0, 0]));
-  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims], { HALF: o.headDim / 2 });
-  return { ...kernel('attention', p, (n) => [Math.ceil((n * o.nHeads) / WG), 1]), buffers: [dims] };
+  engine.device.queue.writeBuffer(dims, 0, new Uint32Array([half, 0, 0, 0]));
+  const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
+  const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
+  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half });
+  const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
+  const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
+  return {
+    label: 'attention',
+    buffers: [dims, part],
+    encode(pass, nTokens, pos) {
+      if (pos === undefined) throw new Error('attention.encode needs pos');
+      const nChunks = Math.ceil((pos + nTokens) / chunk);
+      pass.setPipeline(p.pipeline);
+      pass.setBindGroup(0, p.bindGroup);
+      pass.dispatchWorkgroups(...grid(engine, nTokens * o.nHeads * nChunks, WG));
+      if (merge) {
+        pass.setPipeline(merge.pipeline);
+        pass.setBindGroup(0, merge.bindGroup);
+        pass.dispatchWorkgroups(...grid(engine, nTokens * o.nHeads * half, 64));
+      }
+    },
+  };
 }
 
 /** gate = silu(gate) · up over [n, ffnDim]. */

@@ -21,6 +21,8 @@ export interface LlamaLoadOptions {
   maxBatch?: number;
   onProgress?: (fraction: number, label: string) => void;
   signal?: AbortSignal;
+  /** Attention positions per chunk (0: no split). Default: split on real GPUs, not on CPU rasterisers. */
+  attentionChunk?: number;
 }
 
 type Step = Pick<Kernel, 'encode'>;
@@ -148,6 +150,7 @@ export class LlamaModel {
     // Embedding, then the blocks, then the output head.
     const embd = await matrix(t.tokenEmbd);
     this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B });
+    const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
     const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
     for (let i = 0; i < c.nLayers; i++) {
       const L = t.layers[i];
@@ -161,7 +164,7 @@ export class LlamaModel {
         k: await createMatmul(e, await matrix(L.attn_k), io(a.xn, a.k)),
         v: await createMatmul(e, await matrix(L.attn_v), io(a.xn, a.v)),
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, q: a.q, k: a.k, v: a.v, table, kCache, vCache }),
-        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q: a.q, kCache, vCache, out: a.att })),
+        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q: a.q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
         gate: await createMatmul(e, await matrix(L.ffn_gate), io(a.xn, a.gate)),
@@ -215,7 +218,7 @@ export class LlamaModel {
       L.k.encode(pass, n);
       L.v.encode(pass, n);
       L.ropeKv.encode(pass, n);
-      L.attention.encode(pass, n);
+      L.attention.encode(pass, n, pos);
       L.o.encode(pass, n);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
       L.ffnNorm.encode(pass, n);

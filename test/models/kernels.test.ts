@@ -71,12 +71,16 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     expect(gotV.subarray((pos + n) * kvd).every((x) => x === 0)).toBe(true);
   });
 
+  // split: undefined = one chunk; a number = chunks of that many positions, merged.
   it.each([
-    [false, 6, 2, 10, 4, 3],
-    [true, 6, 2, 10, 4, 3],
-    [false, 4, 4, 64, 0, 5],
-    [true, 8, 1, 6, 37, 1],
-  ])('attention (kv f16 %s) %i heads / %i kv, headDim %i, pos %i, %i tokens', async (kvF16, nHeads, nKvHeads, headDim, pos, n) => {
+    [false, 6, 2, 10, 4, 3, undefined],
+    [true, 6, 2, 10, 4, 3, undefined],
+    [false, 4, 4, 64, 0, 5, undefined],
+    [true, 8, 1, 6, 37, 1, undefined],
+    [false, 6, 2, 10, 4, 3, 3],
+    [true, 8, 1, 6, 37, 1, 5],
+    [false, 4, 2, 64, 9, 4, 4],
+  ])('attention (kv f16 %s) %i heads / %i kv, headDim %i, pos %i, %i tokens, chunk %s', async (kvF16, nHeads, nKvHeads, headDim, pos, n, chunk) => {
     const ctx = pos + n + 3, qd = nHeads * headDim, kvd = nKvHeads * headDim;
     const q = rand(n * qd, 21 + pos, 2);
     let kAll = rand(ctx * kvd, 22 + n, 2), vAll = rand(ctx * kvd, 23);
@@ -84,9 +88,9 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     const out = zeros(e, n * qd * 4);
     const kern = await createAttention(e, {
       params: paramsBuffer(e, n, pos), q: upload(e, q), kCache: upload(e, packCache(kAll, kvF16)), vCache: upload(e, packCache(vAll, kvF16)),
-      out, nHeads, nKvHeads, headDim, kvF16,
+      out, nHeads, nKvHeads, headDim, kvF16, maxTokens: n, contextLength: ctx, split: chunk !== undefined, chunk,
     });
-    await runPass(e, (p) => kern.encode(p, n));
+    await runPass(e, (p) => kern.encode(p, n, pos));
     const got = await readF32(e, out, n * qd);
     const want = new Float64Array(n * qd);
     const group = nHeads / nKvHeads;

@@ -35,7 +35,7 @@ function view(f: GgufFile, o: { hide?: string; add?: { name: string; data: Float
   };
 }
 
-interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; ropeFreqs?: boolean; linear?: number; nmse: number }
+interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; chunk?: number; ropeFreqs?: boolean; linear?: number; nmse: number }
 
 // Budgets: NMSE of the logits vs the f64 reference on the dequantized weights,
 // so only arithmetic precision counts (f16 KV cache and f16 dequant math add error).
@@ -43,6 +43,7 @@ const CASES: Case[] = [
   { name: 'f32, GQA 4/2', model: { type: 'f32' }, noF16: true, nmse: 1e-10 },
   { name: 'f32, GQA 4/2, f16', model: { type: 'f32' }, noF16: false, nmse: 1e-5 },
   { name: 'q8_0, GQA 8/2 (headDim 8)', model: { type: 'q8_0', heads: 8, kvHeads: 2 }, noF16: false, nmse: 1e-5 },
+  { name: 'q8_0, split attention (chunks of 5), no f16', model: { type: 'q8_0' }, noF16: true, chunk: 5, nmse: 1e-10 },
   { name: 'q4_0, tied embeddings, no f16', model: { type: 'q4_0' }, noF16: true, tied: true, nmse: 1e-10 },
   { name: 'f32, rope_freqs + linear rope scaling ×4, no f16', model: { type: 'f32' }, noF16: true, ropeFreqs: true, linear: 4, nmse: 1e-10 },
   { name: 'q4_k_m mix (Q4_K + Q6_K), f16', model: { type: 'q4_k_m', layers: 2 }, noF16: false, nmse: 1e-5 },
@@ -66,7 +67,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     if (c.ropeFreqs) file = view(file, { add: { name: 'rope_freqs.weight', data: Float32Array.from({ length: config.ropeDim / 2 }, (_, i) => 1 + i * 0.7) } });
     if (c.linear) config = { ...config, ropeScaling: { type: 'linear', factor: c.linear, originalContextLength: 0 } };
     const ref = new ReferenceLlama(config, await loadRefWeights(file));
-    const model = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8 });
+    const model = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8, attentionChunk: c.chunk ?? 0 });
     await file.close();
     expect(model.kvF16).toBe(!c.noF16);
     try {
