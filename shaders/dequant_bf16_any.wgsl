@@ -1,4 +1,4 @@
-// BF16: GGUF order, two per u32 (low half first); a bf16 is the top 16 bits of an f32.
+// BF16, any row length (cols % 32 != 0; per-element loads, zero past the row): GGUF order, two per u32 (low half first); a bf16 is the top 16 bits of an f32.
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 fn bf2(v: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(v << 16u), bitcast<f32>(v & 0xffff0000u)); }
 fn wb(row: u32, k: u32) -> f32 {
@@ -8,13 +8,6 @@ fn wb(row: u32, k: u32) -> f32 {
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   var a: array<vec4<f32>, 8>;
   let k0 = c * 32u;
-  if (info.cols % 32u == 0u) {
-    let b = (row * info.cols + k0) >> 1u;
-    for (var j = 0u; j < 8u; j++) {
-      a[j] = vec4<f32>(bf2(w[b + 2u * j]), bf2(w[b + 2u * j + 1u]));
-    }
-    return a;
-  }
   for (var j = 0u; j < 8u; j++) {
     let k = k0 + j * 4u;
     a[j] = vec4<f32>(wb(row, k), wb(row, k + 1u), wb(row, k + 2u), wb(row, k + 3u));

@@ -1,4 +1,4 @@
-// F16: GGUF order, two halves per u32; element e = r * info.cols + k is half e & 1
+// F16, any row length (cols % 32 != 0; per-element loads, zero past the row): GGUF order, two halves per u32; element e = r * info.cols + k is half e & 1
 // of word e >> 1 (rows start mid-word when info.cols is odd).
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 fn wh(row: u32, k: u32) -> f32 {
@@ -8,14 +8,6 @@ fn wh(row: u32, k: u32) -> f32 {
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   var a: array<vec4<f32>, 8>;
   let k0 = c * 32u;
-  if (info.cols % 32u == 0u) {
-    // Whole chunks, word aligned: 16 word loads.
-    let b = (row * info.cols + k0) >> 1u;
-    for (var j = 0u; j < 8u; j++) {
-      a[j] = vec4<f32>(h2(w[b + 2u * j]), h2(w[b + 2u * j + 1u]));
-    }
-    return a;
-  }
   for (var j = 0u; j < 8u; j++) {
     let k = k0 + j * 4u;
     a[j] = vec4<f32>(wh(row, k), wh(row, k + 1u), wh(row, k + 2u), wh(row, k + 3u));

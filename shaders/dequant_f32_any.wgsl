@@ -1,4 +1,4 @@
-// F32: GGUF order, element k of local row r at w[r * info.cols + k].
+// F32, any row length (cols % 32 != 0; per-element loads, zero past the row): GGUF order, element k of local row r at w[r * info.cols + k].
 @group(0) @binding(0) var<storage, read> w: array<f32>;
 fn wf(row: u32, k: u32) -> f32 { return select(0.0, w[row * info.cols + min(k, info.cols - 1u)], k < info.cols); }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {

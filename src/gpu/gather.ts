@@ -19,9 +19,9 @@ const WG = 64;
 export async function createGather(engine: Engine, w: GpuWeight, io: GatherIO): Promise<{ encode(pass: GPUComputePassEncoder, nTokens: number): void }> {
   if (io.out.size < io.maxTokens * w.cols * 4) throw new GpuError(`gather ${w.name}: out buffer (${io.out.size} B) is smaller than ${io.maxTokens} × ${w.cols} f32`);
   if (io.ids.size < io.maxTokens * 4) throw new GpuError(`gather ${w.name}: ids buffer (${io.ids.size} B) is smaller than ${io.maxTokens} u32`);
-  const { fmt, enables, dequant } = kernelParts(engine, w, false);
+  const { snippet, enables, dequant } = kernelParts(engine, w, false);
   const code = engine.shader('gather_generic', { ENABLES: enables, DEQUANT: dequant });
-  const pipe = await engine.pipeline({ kind: 'gather', format: fmt.snippet, f16: engine.f16, wg: WG }, code, { WG });
+  const pipe = await engine.pipeline({ kind: 'gather', format: snippet, f16: engine.f16, wg: WG }, code, { WG });
   const groupsX = Math.ceil(Math.ceil(w.cols / 32) / WG);
   const bgs = w.parts.map((p, i) =>
     engine.device.createBindGroup({

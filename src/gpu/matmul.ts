@@ -35,11 +35,13 @@ export interface Tunables {
   mmWg: number;
 }
 
-export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true): Tunables {
+export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true, perElement = false): Tunables {
   // Without subgroups (or with scalar x loads) every lane issues 8-32 loads of
   // x per token and chunk; on lavapipe a tile of 8 tokens then costs LLVM ~15 s
   // to compile (4: 5 s, 2: 1.8 s), so those paths keep the tile at 2.
-  if (engine.adapter.software) return { mvRows: 4, mvWg: 8, mmTokens: sub && xvec ? 8 : 2, mmWg: 8 };
+  // Per-element float rows (cols % 32 != 0, rare: F16 ffn_down of toy models)
+  // are likewise kept to one row per invocation.
+  if (engine.adapter.software) return { mvRows: perElement ? 1 : 4, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
   return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
 }
 
@@ -52,8 +54,11 @@ export function useSubgroups(engine: Engine): boolean {
 export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   const fmt = gpuFormat(w.type, w.name);
   const enables = [engine.f16 ? 'enable f16;' : '', sub ? 'enable subgroups;' : ''].join(' ');
-  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${fmt.snippet}`)}`;
-  return { fmt, enables, dequant };
+  // Float rows that are not a whole number of 32-element chunks take the
+  // per-element variant; the aligned one reads vec4s.
+  const snippet = fmt.kind !== 'blocks' && w.cols % 32 !== 0 ? `${fmt.snippet}_any` : fmt.snippet;
+  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${snippet}`)}`;
+  return { fmt, snippet, enables, dequant };
 }
 
 /** A 32-byte uniform with the Info struct of dequant_common.wgsl for one part. */
@@ -82,13 +87,13 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   if (io.y.size < yOffset + io.maxTokens * w.rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${w.rows} f32 at offset ${yOffset}`);
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
-  const tun = tunables(engine, sub, xvec);
-  const { fmt, enables, dequant } = kernelParts(engine, w, sub);
+  const { snippet, enables, dequant } = kernelParts(engine, w, sub);
+  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'));
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
   const mask = xvec && w.cols % 32 !== 0;
-  const common = { kind: '', format: fmt.snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
+  const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
   const constants = { ACC: io.accumulate ? 1 : 0 };
   const mvCode = engine.shader('matvec_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, ...lane });

@@ -14,8 +14,8 @@ import { f32Buffer, getTestEngine, memGguf, nmse, paramsBuffer, randomTensor, re
 
 // Row lengths: one not-a-multiple-of-32 float row, 3 chunks for 32-blocks, 2 superblocks for K.
 const CASES: { type: GgmlType; cols: number }[] = [
-  { type: GgmlType.F32, cols: 67 }, { type: GgmlType.F32, cols: 100 }, { type: GgmlType.F16, cols: 67 }, { type: GgmlType.F16, cols: 64 },
-  { type: GgmlType.BF16, cols: 45 }, { type: GgmlType.Q4_0, cols: 96 }, { type: GgmlType.Q4_1, cols: 96 }, { type: GgmlType.Q5_0, cols: 96 },
+  { type: GgmlType.F32, cols: 67 }, { type: GgmlType.F32, cols: 100 }, { type: GgmlType.F32, cols: 64 },
+  { type: GgmlType.F16, cols: 67 }, { type: GgmlType.F16, cols: 64 }, { type: GgmlType.BF16, cols: 45 }, { type: GgmlType.BF16, cols: 64 }, { type: GgmlType.Q4_0, cols: 96 }, { type: GgmlType.Q4_1, cols: 96 }, { type: GgmlType.Q5_0, cols: 96 },
   { type: GgmlType.Q5_1, cols: 96 }, { type: GgmlType.Q8_0, cols: 96 }, { type: GgmlType.IQ4_NL, cols: 96 },
   { type: GgmlType.Q2_K, cols: 512 }, { type: GgmlType.Q3_K, cols: 512 }, { type: GgmlType.Q4_K, cols: 512 },
   { type: GgmlType.Q5_K, cols: 512 }, { type: GgmlType.Q6_K, cols: 512 }, { type: GgmlType.IQ4_XS, cols: 512 },
@@ -25,12 +25,6 @@ const NMSE_BUDGET = 1e-9;
 const ROWS = 37;
 const NT = 11;
 
-export const PATHS: [string, EngineOptions][] = [
-  ['f16+subgroups', {}],
-  ['f32, no subgroups', { noF16: true, noSubgroups: true }],
-  ['f16, no subgroups', { noSubgroups: true }],
-  ['f32+subgroups', { noF16: true }],
-];
 
 function refMatmul(w: Float32Array, x: Float32Array, rows: number, cols: number, nt: number): Float64Array {
   const y = new Float64Array(nt * rows);
@@ -43,10 +37,12 @@ function refMatmul(w: Float32Array, x: Float32Array, rows: number, cols: number,
   return y;
 }
 
+/** Registers the suite for the given paths (one test file per path so vitest's two workers compile in parallel). */
+export function kernelSuite(paths: [string, EngineOptions][]): void {
 const report: string[] = [];
 
-for (const [pathName, opts] of PATHS) {
-  const enginePromise = getTestEngine(opts);
+for (const [pathName, opts] of paths) {
+  const enginePromise = getTestEngine(opts, { optional: opts.backend === 'opengles' });
   describe(`GPU kernels (${pathName})`, async () => {
     const engine = await enginePromise;
     it.skipIf(!engine).each(CASES.map((c) => ({ ...c, name: typeInfo(c.type)!.name })))('$name ×$cols', async ({ type, cols }) => {
@@ -133,3 +129,4 @@ describe('report', () => {
     expect(report.length).toBeGreaterThanOrEqual(0);
   });
 });
+}
