@@ -251,10 +251,17 @@ export class Engine {
   }
 
   private async buildPipeline(label: string, code: string, constants?: Record<string, number>): Promise<GPUComputePipeline> {
+    // A scope so that a WGSL error is reported here, naming the pipeline, and
+    // does not also surface later as an uncaptured error in check().
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label, code });
+    const scoped = this.device.popErrorScope();
     try {
-      return await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+      const p = await this.device.createComputePipelineAsync({ label, layout: 'auto', compute: { module, entryPoint: 'main', constants } });
+      await scoped;
+      return p;
     } catch (e) {
+      await scoped.catch(() => undefined);
       let detail = (e as Error).message.split('\n')[0];
       try {
         const ci = await module.getCompilationInfo();
