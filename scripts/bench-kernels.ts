@@ -62,14 +62,14 @@ async function copyBandwidth(): Promise<number> {
   const n = Math.max(2, Math.ceil(Number(values.rotate) / size));
   const srcs = Array.from({ length: n }, (_, i) => engine.createBuffer('other', `copy.src${i}`, size, STORAGE));
   const dst = engine.createBuffer('other', 'copy.dst', size, STORAGE);
-  const pipe = await engine.pipeline({ kind: 'bench-copy', wg: 64 }, engine.shader('copy'), { WG: 64 });
+  const wg = engine.adapter.software ? 8 : 256;
+  const nwg = engine.adapter.software ? 64 : 4096;
+  const pipe = await engine.pipeline({ kind: 'bench-copy', wg }, engine.shader('copy'), { WG: wg });
   const bgs = srcs.map((s) => engine.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: s } }, { binding: 1, resource: { buffer: dst } }] }));
-  const groups = size / 16 / 64;
-  const gx = Math.min(groups, 32768);
   const rec = (p: GPUComputePassEncoder, i: number) => {
     p.setPipeline(pipe);
     p.setBindGroup(0, bgs[i % n]);
-    p.dispatchWorkgroups(gx, Math.ceil(groups / gx));
+    p.dispatchWorkgroups(nwg);
   };
   await timePass(2, rec); // warm-up (compile)
   const s = await timePass(Math.max(4, n * 2), rec);
@@ -78,9 +78,10 @@ async function copyBandwidth(): Promise<number> {
 }
 
 async function dispatchOverhead(): Promise<number> {
-  const buf = engine.createBuffer('other', 'empty', 1024, STORAGE);
+  const buf = engine.createBuffer('other', 'empty.src', 16, STORAGE);
+  const buf2 = engine.createBuffer('other', 'empty.dst', 16, STORAGE);
   const pipe = await engine.pipeline({ kind: 'bench-empty' }, engine.shader('copy'), { WG: 1 });
-  const bg = engine.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf, size: 16 } }, { binding: 1, resource: { buffer: buf, offset: 256, size: 16 } }] });
+  const bg = engine.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }, { binding: 1, resource: { buffer: buf2 } }] });
   const rec = (p: GPUComputePassEncoder) => {
     p.setPipeline(pipe);
     p.setBindGroup(0, bg);
@@ -89,6 +90,7 @@ async function dispatchOverhead(): Promise<number> {
   await timePass(4, rec);
   const s = await timePass(500, rec);
   engine.destroyBuffer(buf);
+  engine.destroyBuffer(buf2);
   return s * 1e6;
 }
 

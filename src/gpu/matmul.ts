@@ -39,9 +39,11 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   // Without subgroups (or with scalar x loads) every lane issues 8-32 loads of
   // x per token and chunk; on lavapipe a tile of 8 tokens then costs LLVM ~15 s
   // to compile (4: 5 s, 2: 1.8 s), so those paths keep the tile at 2.
+  // Rows per invocation: 2 measured 1.0-1.9x faster than 4 for Q8_0/Q4_K/Q6_K
+  // here (K-quants carry more registers per row); noisy for Q4_0 (±25%).
   // Per-element float rows (cols % 32 != 0, rare: F16 ffn_down of toy models)
   // are likewise kept to one row per invocation.
-  if (engine.adapter.software) return { mvRows: perElement ? 1 : 4, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
+  if (engine.adapter.software) return { mvRows: perElement ? 1 : 2, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
   return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
 }
 
