@@ -18,7 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let g = wid.x + wid.y * nwg.x;
   let row0 = (g * WG + lid) * R;
   var acc: array<f32, R>;
-  for (var c = 0u; c < NC; c++) {
+  for (var c = 0u; c < info.nc; c++) {
     var xs: array<vec4<f32>, 8>;
     load_xs(&xs, info.xOff, c, {{LANE}});
     let t = (xs[0] + xs[1]) + (xs[2] + xs[3]) + (xs[4] + xs[5]) + (xs[6] + xs[7]);
