@@ -29,8 +29,13 @@ const iters = Number(values.iters);
 const nTok = Number(values.tokens);
 const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
 
-/** Seconds per item for `n` items recorded by `record` into one compute pass. */
-async function timePass(n: number, record: (pass: GPUComputePassEncoder, i: number) => void): Promise<number> {
+/**
+ * Seconds per item for `n` items recorded by `record` into one compute pass.
+ * `expectS`: expected seconds per item. Dawn's node binding busy-polls while
+ * a promise is pending, taking one of lavapipe's two cores (shared notes:
+ * 25-47% of throughput), so we sleep through most of the expected time first.
+ */
+async function timePass(n: number, record: (pass: GPUComputePassEncoder, i: number) => void, expectS = 0): Promise<number> {
   const dev = engine.device;
   const qs = ts ? dev.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
   const res = ts ? dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
@@ -45,6 +50,7 @@ async function timePass(n: number, record: (pass: GPUComputePassEncoder, i: numb
   }
   const t0 = performance.now();
   dev.queue.submit([enc.finish()]);
+  if (expectS > 0) await new Promise((r) => setTimeout(r, expectS * n * 800));
   await dev.queue.onSubmittedWorkDone();
   const wall = (performance.now() - t0) / 1000;
   if (rd) {
@@ -72,7 +78,8 @@ async function copyBandwidth(): Promise<number> {
     p.dispatchWorkgroups(nwg);
   };
   await timePass(2, rec); // warm-up (compile)
-  const s = await timePass(Math.max(4, n * 2), rec);
+  const guess = await timePass(n, rec);
+  const s = await timePass(Math.max(4, n * 2), rec, guess);
   for (const b of [...srcs, dst]) engine.destroyBuffer(b);
   return size / s / 1e9;
 }
@@ -120,8 +127,9 @@ for (const fname of values.formats!.split(',')) {
     const mms = await Promise.all(ws.map((w) => createMatmul(engine, w, { x, y, params, maxTokens: nTok })));
     const rec = (p: GPUComputePassEncoder, i: number) => mms[i % copies].encode(p, nTok);
     await timePass(2, rec); // compile + warm
+    const guess = await timePass(copies, rec);
     const n = Math.max(iters, copies * 2);
-    const s = await timePass(n, rec);
+    const s = await timePass(n, rec, guess);
     engine.check();
     const gbs = bytesOne / s / 1e9;
     const row = { format: t.name, shape, weights: fmtBytes(bytesOne), us: +(s * 1e6).toFixed(1), GBs: +gbs.toFixed(2), vsCopy: +(gbs / copyGBs).toFixed(2), copies };

@@ -1,11 +1,18 @@
 // Q4_0, repacked: body = 16 B of nibbles (one vec4<u32>) per block at w[i],
-// i = row * NB + block; the f16 scales d follow in the d plane (word dBase).
+// i = bidx(row, block) (tiled by 32 rows, see formats.ts); the f16 scales d follow in the d plane (word dBase).
 // Element j (0..15) = d * (lo nibble of byte j - 8), j + 16 = d * (hi nibble - 8).
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+fn w4(k: u32) -> vec4<u32> { return w[k]; }
+// Block c of local row `row` in the 32-row tiled order (the last tile of a part has tw rows).
+fn bidx(row: u32, c: u32) -> u32 {
+  let t0 = row & ~31u;
+  let tw = min(32u, info.rows - t0);
+  return t0 * info.nc + c * tw + (row & 31u);
+}
 fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
-  let i = row * info.nc + c;
-  let q = w[i];
+  let i = bidx(row, c);
+  let q = w4(i);
   let d = dval(i);
   var a: array<vec4<f32>, 8>;
   for (var j = 0u; j < 4u; j++) {
@@ -16,8 +23,8 @@ fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
 }
 // The -8 offset is folded out: d * (Σ q·x - 8 Σ x).
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
-  let i = row * info.nc + c;
-  let q = w[i];
+  let i = bidx(row, c);
+  let q = w4(i);
   var s = vec4<f32>(0.0);
   s = fma(u8x4(q.x & 0x0f0f0f0fu), (*xs)[0], s);
   s = fma(u8x4(q.y & 0x0f0f0f0fu), (*xs)[1], s);

@@ -1,11 +1,18 @@
 // Q8_0, repacked: body = 32 int8 (two vec4<u32>) per block at w[2i], w[2i+1],
-// i = row * NB + block; f16 scales in the d plane (word dBase).
+// i = bidx(row, block) (tiled by 32 rows, see formats.ts); f16 scales in the d plane (word dBase).
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
+fn w4(k: u32) -> vec4<u32> { return w[k]; }
+// Block c of local row `row` in the 32-row tiled order (the last tile of a part has tw rows).
+fn bidx(row: u32, c: u32) -> u32 {
+  let t0 = row & ~31u;
+  let tw = min(32u, info.rows - t0);
+  return t0 * info.nc + c * tw + (row & 31u);
+}
 fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
-  let i = row * info.nc + c;
-  let q0 = w[2u * i];
-  let q1 = w[2u * i + 1u];
+  let i = bidx(row, c);
+  let q0 = w4(2u * i);
+  let q1 = w4(2u * i + 1u);
   let d = dval(i);
   var a: array<vec4<f32>, 8>;
   for (var j = 0u; j < 4u; j++) {
@@ -15,9 +22,9 @@ fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   return a;
 }
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
-  let i = row * info.nc + c;
-  let q0 = w[2u * i];
-  let q1 = w[2u * i + 1u];
+  let i = bidx(row, c);
+  let q0 = w4(2u * i);
+  let q1 = w4(2u * i + 1u);
   var s = vec4<f32>(0.0);
   s = fma(i8x4(q0.x), (*xs)[0], s);
   s = fma(i8x4(q0.y), (*xs)[1], s);

@@ -1,7 +1,10 @@
 // y[row] (+)= W[row, :] · x for one token (decode). Any format: the dequant
-// snippet supplies dot_chunk. Each invocation owns R consecutive rows, so a
-// chunk of x (loaded once, shared across the subgroup) feeds R rows; on
-// lavapipe that beats cross-lane reductions (barriers are coroutine switches).
+// snippet supplies dot_chunk. Each invocation owns R rows, so a chunk of x
+// (loaded once, shared across the subgroup) feeds R rows; on lavapipe that
+// beats cross-lane reductions (barriers are coroutine switches). A workgroup
+// owns WG*R consecutive rows and lane l takes rows l, l+WG, ...: for a given r
+// adjacent lanes read adjacent rows, which tiled layouts (formats.ts) store in
+// adjacent records.
 {{ENABLES}}
 {{DEQUANT}}
 {{XLOAD}}
@@ -16,7 +19,7 @@ const R: u32 = {{R}}u;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
   let g = wid.x + wid.y * nwg.x;
-  let row0 = (g * WG + lid) * R;
+  let row0 = g * WG * R + lid;
   var acc: array<f32, R>;
   for (var c = 0u; c < info.nc; c++) {
     var xs: array<vec4<f32>, 8>;
@@ -26,12 +29,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var r = 0u; r < R; r++) {
       // Rows past the end read a valid row and are not stored: every lane must
       // stay in the loop for the subgroup broadcast.
-      let row = min(row0 + r, info.rows - 1u);
+      let row = min(row0 + r * WG, info.rows - 1u);
       acc[r] += dot_chunk(row, c, &xs, xsum);
     }
   }
   for (var r = 0u; r < R; r++) {
-    let row = row0 + r;
+    let row = row0 + r * WG;
     if (row < info.rows) {
       let o = info.yOff + info.rowBase + row;
       if (ACC) { y[o] += acc[r]; } else { y[o] = acc[r]; }

@@ -14,6 +14,12 @@
 //   all its rows, then the "d plane": one f16 per block, two per u32, in the
 //   same block order (index = localRow * blocksPerRow + block). So bodies
 //   are u32-aligned (Q4_0: 16 B = one vec4<u32>; Q8_0: 32 B = two).
+//   Tiled formats (Q4_0, Q8_0: `tile` = 32) also reorder blocks, bodies and
+//   d plane alike: rows are grouped in tiles of 32 (the last tile of a part
+//   may be shorter, `tw` rows) and inside a tile block c of row r lies at
+//   tileStart + c * tw + r % 32, so adjacent rows' blocks are adjacent (the
+//   matvec kernel's lanes read adjacent records). Index: blockIndex() below
+//   and bidx() in the snippet.
 // Every part buffer is padded to a multiple of 16 bytes.
 import { GgmlType, type TypeInfo } from '../quant/table.ts';
 import { GpuError } from '../errors.ts';
@@ -26,17 +32,19 @@ export interface GpuFormat {
   dOffset: number;
   /** Required multiple of the row length (elements). */
   colsMultiple: number;
+  /** Rows per tile of the block order (repacked formats only); 0 = row-major. */
+  tile?: number;
 }
 
 const F: Partial<Record<GgmlType, GpuFormat>> = {
   [GgmlType.F32]: { snippet: 'f32', kind: 'f32', dOffset: -1, colsMultiple: 1 },
   [GgmlType.F16]: { snippet: 'f16', kind: 'f16', dOffset: -1, colsMultiple: 1 },
   [GgmlType.BF16]: { snippet: 'bf16', kind: 'bf16', dOffset: -1, colsMultiple: 1 },
-  [GgmlType.Q4_0]: { snippet: 'q4_0', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
+  [GgmlType.Q4_0]: { snippet: 'q4_0', kind: 'blocks', dOffset: 0, colsMultiple: 32, tile: 32 },
   [GgmlType.Q4_1]: { snippet: 'q4_1', kind: 'blocks', dOffset: -1, colsMultiple: 32 },
   [GgmlType.Q5_0]: { snippet: 'q5_0', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
   [GgmlType.Q5_1]: { snippet: 'q5_1', kind: 'blocks', dOffset: -1, colsMultiple: 32 },
-  [GgmlType.Q8_0]: { snippet: 'q8_0', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
+  [GgmlType.Q8_0]: { snippet: 'q8_0', kind: 'blocks', dOffset: 0, colsMultiple: 32, tile: 32 },
   [GgmlType.Q2_K]: { snippet: 'q2_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
   [GgmlType.Q3_K]: { snippet: 'q3_k', kind: 'blocks', dOffset: 108, colsMultiple: 256 },
   [GgmlType.Q4_K]: { snippet: 'q4_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
@@ -66,4 +74,12 @@ export function partBytes(t: TypeInfo, rows: number, cols: number): number {
 export function dPlaneWord(t: TypeInfo, rows: number, cols: number): number {
   const bodyBytes = t.blockBytes - 2;
   return (rows * (cols / t.blockElems) * bodyBytes) / 4;
+}
+
+/** Position of block `c` of local row `row` in a part of `rows` rows (see the tiled layout above). */
+export function blockIndex(tile: number, rows: number, nb: number, row: number, c: number): number {
+  if (!tile) return row * nb + c;
+  const t0 = row - (row % tile);
+  const tw = Math.min(tile, rows - t0);
+  return t0 * nb + c * tw + (row - t0);
 }

@@ -35,7 +35,7 @@ export interface Tunables {
   mmWg: number;
 }
 
-export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true, perElement = false): Tunables {
+export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true, perElement = false, snippet = ''): Tunables {
   // Without subgroups (or with scalar x loads) every lane issues 8-32 loads of
   // x per token and chunk; on lavapipe a tile of 8 tokens then costs LLVM ~15 s
   // to compile (4: 5 s, 2: 1.8 s), so those paths keep the tile at 2.
@@ -43,7 +43,10 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   // here (K-quants carry more registers per row); noisy for Q4_0 (±25%).
   // Per-element float rows (cols % 32 != 0, rare: F16 ffn_down of toy models)
   // are likewise kept to one row per invocation.
-  if (engine.adapter.software) return { mvRows: perElement ? 1 : 2, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
+  // Q4_0 (tiled 32 rows, see formats.ts): 4 rows × 8 lanes = one tile per
+  // workgroup measured 1.2-1.5x over 2 rows; Q8_0 stays at 2 (twice the loads per row).
+  const four = sub && xvec && snippet === 'q4_0';
+  if (engine.adapter.software) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
   return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
 }
 
@@ -90,7 +93,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
   const { snippet, enables, dequant } = kernelParts(engine, w, sub);
-  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'));
+  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };

@@ -6,7 +6,7 @@ import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { TypeInfo } from '../quant/table.ts';
 import { GpuError, UsageError } from '../errors.ts';
 import type { Engine } from './engine.ts';
-import { gpuFormat, partBytes, rowBytes } from './formats.ts';
+import { blockIndex, gpuFormat, partBytes, rowBytes } from './formats.ts';
 
 export interface GpuWeight {
   name: string;
@@ -53,6 +53,9 @@ export async function uploadTensor(engine: Engine, file: GgufFile, t: TensorInfo
   let chunkRows = Math.max(1, Math.floor(chunk / rb));
   if (chunkRows >= 2) chunkRows -= chunkRows % 2;
   else chunkRows = Math.min(2, rows); // two rows keep alignment even for huge rows
+  // Tiled layouts are reordered within whole tiles: chunks start on tile boundaries.
+  const tile = fmt.tile ?? 0;
+  if (tile) chunkRows = Math.max(tile, chunkRows - (chunkRows % tile));
 
   const parts: GpuWeight['parts'] = [];
   let bytes = 0;
@@ -81,11 +84,13 @@ export async function uploadTensor(engine: Engine, file: GgufFile, t: TensorInfo
           const dOff = fmt.dOffset;
           for (let b = 0; b < nBlocks; b++) {
             const s = b * bb;
-            const o = b * body;
+            // Destination block: tiled order within this chunk (chunks start on tile boundaries).
+            const dst = tile ? blockIndex(tile, cr, nb, Math.floor(b / nb), b % nb) : b;
+            const o = dst * body;
             if (dOff === 0) bodies.set(src.subarray(s + 2, s + bb), o);
             else bodies.set(src.subarray(s, s + dOff), o), bodies.set(src.subarray(s + dOff + 2, s + bb), o + dOff);
-            ds[2 * b] = src[s + dOff];
-            ds[2 * b + 1] = src[s + dOff + 1];
+            ds[2 * dst] = src[s + dOff];
+            ds[2 * dst + 1] = src[s + dOff + 1];
           }
           writePadded(engine, buffer, r0 * nb * body, bodies);
           writePadded(engine, buffer, dBase + r0 * nb * 2, ds);
