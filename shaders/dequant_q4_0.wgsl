@@ -3,13 +3,7 @@
 // Element j (0..15) = d * (lo nibble of byte j - 8), j + 16 = d * (hi nibble - 8).
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 fn w4(k: u32) -> vec4<u32> { return w[k]; }
-// Block c of local row `row` in the 32-row tiled order (the last tile of a part has tw rows).
-fn bidx(row: u32, c: u32) -> u32 {
-  let t0 = row & ~31u;
-  let tw = min(32u, info.rows - t0);
-  return t0 * info.nc + c * tw + (row & 31u);
-}
-fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
+// bidx() and dval() come from dequant_tiled.wgsl.
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   let i = bidx(row, c);
   let q = w4(i);

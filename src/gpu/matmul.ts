@@ -62,7 +62,8 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   // Float rows that are not a whole number of 32-element chunks take the
   // per-element variant; the aligned one reads vec4s.
   const snippet = fmt.kind !== 'blocks' && w.cols % 32 !== 0 ? `${fmt.snippet}_any` : fmt.snippet;
-  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${snippet}`)}`;
+  const tiled = fmt.tile ? `\n${engine.shader('dequant_tiled')}` : '';
+  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${snippet}`)}${tiled}`;
   return { fmt, snippet, enables, dequant };
 }
 
