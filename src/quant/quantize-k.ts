@@ -175,8 +175,13 @@ function packQ2(L: ArrayLike<number>, y: Uint8Array, o: number): void {
   }
 }
 
-/** Symmetric fit to levels -nmax..nmax-1 with iterative per-element refinement (weights x²); L gets l+nmax. */
-function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+/**
+ * The start both symmetric fits share (ggml's make_q3_quants / make_qx_quants):
+ * the signed value of largest magnitude, levels rounded at scale -nmax/max
+ * (stored as l + offset in L), and the x²-weighted sums Σw·x·l and Σw·l².
+ * Returns undefined (and zeroes L) for an all-but-zero group.
+ */
+function symmetricStart(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number, offset: number) {
   let max = 0;
   let amax = 0;
   for (let i = 0; i < n; i++) {
@@ -188,7 +193,7 @@ function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Arr
   }
   if (amax < EPS) {
     for (let i = 0; i < n; i++) L[lo + i] = 0;
-    return 0;
+    return undefined;
   }
   const iscale = fr(-nmax / max);
   let sumlx = 0;
@@ -196,11 +201,19 @@ function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Arr
   for (let i = 0; i < n; i++) {
     const v = x[xo + i];
     const l = clamp(nint(fr(iscale * v)), -nmax, nmax - 1);
-    L[lo + i] = l;
+    L[lo + i] = l + offset;
     const w = fr(v * v);
     sumlx = fr(sumlx + fr(fr(w * v) * l));
     suml2 = fr(suml2 + fr(fr(w * l) * l));
   }
+  return { max, sumlx, suml2 };
+}
+
+/** Symmetric fit to levels -nmax..nmax-1 with iterative per-element refinement (weights x²); L gets l+nmax. */
+function makeQ3(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
+  const start = symmetricStart(n, nmax, x, xo, L, lo, 0);
+  if (!start) return 0;
+  let { sumlx, suml2 } = start;
   for (let itry = 0; itry < 5; itry++) {
     let changed = 0;
     for (let i = 0; i < n; i++) {
@@ -364,30 +377,11 @@ export function quantizeQ5K(x: Float32Array, xo: number, y: Uint8Array, yo: numb
 
 /** Symmetric fit to -nmax..nmax-1 with x² weights, trying 18 perturbed scales (make_qx_quants, rmse_type 1). */
 function makeQx(n: number, nmax: number, x: Float32Array, xo: number, L: Int8Array, lo: number): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < EPS) {
-    for (let i = 0; i < n; i++) L[lo + i] = 0;
-    return 0;
-  }
-  let iscale = fr(-nmax / max);
-  let sumlx = 0;
-  let suml2 = 0;
-  for (let i = 0; i < n; i++) {
-    const v = x[xo + i];
-    const l = clamp(nint(fr(iscale * v)), -nmax, nmax - 1);
-    L[lo + i] = l + nmax;
-    const w = fr(v * v);
-    sumlx = fr(sumlx + fr(fr(w * v) * l));
-    suml2 = fr(suml2 + fr(fr(w * l) * l));
-  }
+  const start = symmetricStart(n, nmax, x, xo, L, lo, nmax);
+  if (!start) return 0;
+  const { max } = start;
+  let { sumlx, suml2 } = start;
+  let iscale: number;
   let scale = suml2 ? fr(sumlx / suml2) : 0;
   let best = fr(scale * sumlx);
   for (let is = -9; is <= 9; is++) {
