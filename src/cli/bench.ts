@@ -11,12 +11,14 @@ import { loadForCli, modelFlags } from './run.ts';
 const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--json]
   -p N   prompt tokens for the prefill test (default 64)
   -n N   tokens for the decode test (default 32)
-  -r N   repetitions (default 3); figures are the median, spread is min..max`;
+  -r N   repetitions (default 3); figures are the median, spread is min..max
+  --profile  after the timed runs, GPU time per step (timestamp queries) for
+             one prefill and the decode tokens, with GB/s per weight matrix`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 export async function run(argv: string[]): Promise<void> {
-  const { values: v, positionals: pos } = parse(argv, { ...modelFlags, prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' } }, 'bench');
+  const { values: v, positionals: pos } = parse(argv, { ...modelFlags, prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' }, profile: { type: 'boolean' } }, 'bench');
   if (v.help) return void console.log(HELP);
   const [path] = positionals(pos, ['model.gguf'], 'bench');
   const p = num(v.prompt, '-p', { min: 1, integer: true, dflt: 64 })!;
@@ -58,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
     const decodeTokS = median(decode);
     const weightGBs = (weightBytes * decodeTokS) / 1e9;
     const copyGBs = await copyBandwidth(model.engine);
+    const profile = v.profile ? await profileSteps(model, prompt, n) : undefined;
     const mem = model.memory();
     const result = {
       model: path, adapter: model.info.adapter, prompt_tokens: p, decode_tokens: n, reps: r,
@@ -65,6 +68,7 @@ export async function run(argv: string[]): Promise<void> {
       decode_tok_s: { median: decodeTokS, min: Math.min(...decode), max: Math.max(...decode) },
       weight_bytes_per_token: weightBytes, decode_weight_gb_s: weightGBs, copy_gb_s: copyGBs, bandwidth_utilisation: weightGBs / copyGBs,
       ttft_ms: ttftMs, load_ms: loadMs, gpu_bytes: mem, f16_weight_bytes: model.info.f16WeightBytes,
+      ...(profile ? { profile } : {}),
     };
     if (v.json) return void console.log(JSON.stringify(result));
     const f = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(2)} tok/s (${x.min.toFixed(2)}..${x.max.toFixed(2)})`;
@@ -77,7 +81,47 @@ export async function run(argv: string[]): Promise<void> {
       `ttft     ${ttftMs.toFixed(0)} ms including load (${loadMs.toFixed(0)} ms) and pipeline creation`,
       `memory   weights ${formatBytes(mem.weights)}, kv ${formatBytes(mem.kv)}, activations ${formatBytes(mem.activations)}, total ${formatBytes(mem.total)} (f16 weights would be ${formatBytes(model.info.f16WeightBytes)})`,
     ].join('\n'));
+    if (profile) console.log(profileTable(profile));
   } finally {
     model.dispose();
   }
+}
+
+interface StepProfile { step: string; prefill_ms: number; decode_ms_per_token: number; decode_share: number; weight_bytes?: number; decode_gb_s?: number }
+
+/** One profiled prefill of the prompt and n decode steps; per-step GPU ms. */
+async function profileSteps(model: Awaited<ReturnType<typeof loadForCli>>['model'], prompt: number[], n: number): Promise<StepProfile[] | undefined> {
+  const llama = model.llama;
+  if (!llama.enableProfile()) return undefined;
+  let id = await llama.forwardArgmax(prompt, 0);
+  const pre = llama.takeProfile();
+  for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], prompt.length + i);
+  const dec = llama.takeProfile();
+  // Weight bytes per step label (all layers): the matrices named after GGUF tensors.
+  const bytes = new Map<string, number>();
+  for (const t of model.file.tensors) {
+    const label = t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '');
+    if (t.dims.length >= 2 && label !== 'token_embd') bytes.set(label, (bytes.get(label) ?? 0) + t.nBytes);
+  }
+  if (!model.file.tensor(tensorNames.output)) bytes.set('output', model.file.tensor(tensorNames.token_embd)?.nBytes ?? 0);
+  const total = [...dec.values()].reduce((s, x) => s + x.ms, 0);
+  return [...dec.entries()].map(([step, d]) => {
+    const perTok = d.ms / n;
+    const wb = bytes.get(step);
+    return {
+      step, prefill_ms: pre.get(step)?.ms ?? 0, decode_ms_per_token: perTok, decode_share: d.ms / total,
+      ...(wb ? { weight_bytes: wb, decode_gb_s: wb / (perTok / 1000) / 1e9 } : {}),
+    };
+  });
+}
+
+function profileTable(rows: StepProfile[] | undefined): string {
+  if (!rows) return 'profile  not available: the adapter has no timestamp-query';
+  const lines = ['step          prefill ms   decode ms/tok   share    GB/s'];
+  for (const r of rows) {
+    lines.push(`${r.step.padEnd(12)} ${r.prefill_ms.toFixed(2).padStart(11)} ${r.decode_ms_per_token.toFixed(3).padStart(15)} ${(100 * r.decode_share).toFixed(1).padStart(6)}% ${r.decode_gb_s ? r.decode_gb_s.toFixed(2).padStart(7) : '      -'}`);
+  }
+  const sum = rows.reduce((s, r) => s + r.decode_ms_per_token, 0);
+  lines.push(`GPU total    ${rows.reduce((s, r) => s + r.prefill_ms, 0).toFixed(2).padStart(11)} ${sum.toFixed(3).padStart(15)}`);
+  return lines.join('\n');
 }

@@ -34,6 +34,8 @@ export interface GpuFormat {
   colsMultiple: number;
   /** Rows per tile of the block order (repacked formats only); 0 = row-major. */
   tile?: number;
+  /** A matvec shader of its own (whole blocks per step) instead of matvec_generic's 32-element chunks. */
+  matvec?: string;
 }
 
 const F: Partial<Record<GgmlType, GpuFormat>> = {
@@ -47,9 +49,9 @@ const F: Partial<Record<GgmlType, GpuFormat>> = {
   [GgmlType.Q8_0]: { snippet: 'q8_0', kind: 'blocks', dOffset: 0, colsMultiple: 32, tile: 32 },
   [GgmlType.Q2_K]: { snippet: 'q2_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
   [GgmlType.Q3_K]: { snippet: 'q3_k', kind: 'blocks', dOffset: 108, colsMultiple: 256 },
-  [GgmlType.Q4_K]: { snippet: 'q4_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
+  [GgmlType.Q4_K]: { snippet: 'q4_k', kind: 'blocks', dOffset: -1, colsMultiple: 256, matvec: 'matvec_q4_k' },
   [GgmlType.Q5_K]: { snippet: 'q5_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
-  [GgmlType.Q6_K]: { snippet: 'q6_k', kind: 'blocks', dOffset: 208, colsMultiple: 256 },
+  [GgmlType.Q6_K]: { snippet: 'q6_k', kind: 'blocks', dOffset: 208, colsMultiple: 256, matvec: 'matvec_q6_k' },
   [GgmlType.IQ4_NL]: { snippet: 'iq4_nl', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
   [GgmlType.IQ4_XS]: { snippet: 'iq4_xs', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
 };

@@ -45,7 +45,9 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   // are likewise kept to one row per invocation.
   // Q4_0 (tiled 32 rows, see formats.ts): 4 rows × 8 lanes = one tile per
   // workgroup measured 1.2-1.5x over 2 rows; Q8_0 stays at 2 (twice the loads per row).
-  const four = sub && xvec && snippet === 'q4_0';
+  // Q4_K's block matvec (matvec_q4_k.wgsl): 4 rows 1.1-1.3x over 2 at the
+  // TinyLlama shapes; Q6_K's (more live registers per row) is faster at 2.
+  const four = sub && xvec && (snippet === 'q4_0' || snippet === 'q4_k');
   if (engine.adapter.software) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
   return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
 }
@@ -93,7 +95,8 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   if (io.y.size < yOffset + io.maxTokens * w.rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${w.rows} f32 at offset ${yOffset}`);
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
-  const { snippet, enables, dequant } = kernelParts(engine, w, sub);
+  const { fmt, snippet, enables, dequant } = kernelParts(engine, w, sub);
+  const mvShader = fmt.matvec ?? 'matvec_generic';
   const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
@@ -101,10 +104,10 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const mask = xvec && w.cols % 32 !== 0;
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
   const constants = { ACC: io.accumulate ? 1 : 0 };
-  const mvCode = engine.shader('matvec_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
+  const mvCode = engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, ...lane });
   const [mv, mm] = await Promise.all([
-    engine.pipeline({ ...common, kind: 'matvec', rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
+    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {

@@ -27,6 +27,9 @@ export interface LlamaLoadOptions {
 
 type Step = Pick<Kernel, 'encode'>;
 
+/** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
+const SLEEP_MIN_MS = 3;
+
 interface Layer {
   attnNorm: Step; q: Step; k: Step; v: Step; ropeKv: Step; attention: Step; o: Step;
   ffnNorm: Step; gate: Step; up: Step; swiglu: Step; down: Step;
@@ -72,6 +75,9 @@ export class LlamaModel {
   private argmax!: Step;
   private busy = false;
   private disposed = false;
+  /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
+  private readonly expectMs = new Map<number, number>();
+  private prof?: { capacity: number; labels: string[]; queries: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; totals: Map<string, { ms: number; count: number }> };
 
   private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
     this.engine = engine;
@@ -209,27 +215,40 @@ export class LlamaModel {
     e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, 0, 0]));
     e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const enc = e.device.createCommandEncoder({ label: 'forward' });
+    // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
+    const prof = this.prof && this.prof.labels.length === 0 ? this.prof : undefined;
     let pass = enc.beginComputePass();
-    this.embed.encode(pass, n);
+    // One pass per step when profiling (timestamps are per pass), else one pass for all.
+    const run = (label: string, s: Step, nt = n) => {
+      if (prof) {
+        pass.end();
+        const i = prof.labels.length;
+        if (2 * i + 2 > prof.capacity) throw new GpuError('internal error: profile query set too small');
+        prof.labels.push(label);
+        pass = enc.beginComputePass({ timestampWrites: { querySet: prof.queries, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      }
+      s.encode(pass, nt, pos);
+    };
+    run('embed', this.embed);
     for (const L of this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
-      L.attnNorm.encode(pass, n);
-      L.q.encode(pass, n);
-      L.k.encode(pass, n);
-      L.v.encode(pass, n);
-      L.ropeKv.encode(pass, n);
-      L.attention.encode(pass, n, pos);
-      L.o.encode(pass, n);
+      run('attn_norm', L.attnNorm);
+      run('attn_q', L.q);
+      run('attn_k', L.k);
+      run('attn_v', L.v);
+      run('rope+kv', L.ropeKv);
+      run('attention', L.attention);
+      run('attn_output', L.o);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
-      L.ffnNorm.encode(pass, n);
-      L.gate.encode(pass, n);
-      L.up.encode(pass, n);
-      L.swiglu.encode(pass, n);
-      L.down.encode(pass, n);
+      run('ffn_norm', L.ffnNorm);
+      run('ffn_gate', L.gate);
+      run('ffn_up', L.up);
+      run('swiglu', L.swiglu);
+      run('ffn_down', L.down);
     }
-    if (tail !== 'none') this.finalNorm.encode(pass, n);
+    if (tail !== 'none') run('output_norm', this.finalNorm);
     if (tail === 'all') {
-      this.outputAll.encode(pass, n);
+      run('output', this.outputAll);
       pass.end();
       enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, n * this.vocab * 4);
     } else if (tail === 'last' || tail === 'argmax') {
@@ -237,15 +256,63 @@ export class LlamaModel {
       pass.end();
       enc.copyBufferToBuffer(a.xn, (n - 1) * this.config.dim * 4, a.lastX, 0, this.config.dim * 4);
       pass = enc.beginComputePass();
-      this.outputLast.encode(pass, 1);
-      if (tail === 'argmax') this.argmax.encode(pass, 1);
+      run('output', this.outputLast, 1);
+      if (tail === 'argmax') run('argmax', this.argmax, 1);
       pass.end();
       if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest, 0, 4);
       else enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, this.vocab * 4);
     } else {
       pass.end();
     }
+    if (prof && prof.labels.length) {
+      enc.resolveQuerySet(prof.queries, 0, 2 * prof.labels.length, prof.resolve, 0);
+      enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, 16 * prof.labels.length);
+    }
     e.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Per-step GPU time (timestamp queries, one compute pass per step) for the
+   * forward passes that follow; `takeProfile()` returns and clears the totals.
+   * Needs the adapter's timestamp-query feature. For `qllm bench --profile`:
+   * separate passes cost a little, so profiled runs are not the benchmark.
+   */
+  enableProfile(): boolean {
+    if (this.prof) return true;
+    const e = this.engine;
+    if (!e.features.has('timestamp-query')) return false;
+    const capacity = 2 * (this.layers.length * 12 + 8);
+    this.prof = {
+      capacity,
+      labels: [],
+      queries: e.device.createQuerySet({ type: 'timestamp', count: capacity }),
+      resolve: this.buffer('other', 'profile resolve', capacity * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC),
+      read: this.buffer('staging', 'profile read', capacity * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
+      totals: new Map(),
+    };
+    return true;
+  }
+
+  /** GPU ms per step label (summed over layers and forwards) since the last call. */
+  takeProfile(): Map<string, { ms: number; count: number }> {
+    const t = this.prof?.totals ?? new Map();
+    if (this.prof) this.prof.totals = new Map();
+    return t;
+  }
+
+  private async collectProfile(): Promise<void> {
+    const p = this.prof;
+    if (!p || !p.labels.length) return;
+    const n = p.labels.length;
+    await p.read.mapAsync(GPUMapMode.READ, 0, 16 * n);
+    const ts = new BigUint64Array(p.read.getMappedRange(0, 16 * n).slice(0));
+    p.read.unmap();
+    for (let i = 0; i < n; i++) {
+      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
+      const cur = p.totals.get(p.labels[i]) ?? { ms: 0, count: 0 };
+      p.totals.set(p.labels[i], { ms: cur.ms + (ms > 0 ? ms : 0), count: cur.count + 1 });
+    }
+    p.labels = [];
   }
 
   private check(tokens: number[], pos: number): void {
@@ -268,15 +335,30 @@ export class LlamaModel {
     return [tokens.slice(i), pos + i];
   }
 
-  private async read(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  /**
+   * Maps `bytes` of a readback buffer once the GPU is done with the batch of
+   * `n` tokens just submitted. Dawn's node binding busy-polls while a map is
+   * pending, which on a software adapter takes a CPU core from the rasteriser
+   * (25-47% of throughput on 2 cores). So we first sleep through most of the
+   * time the same batch size took last time, then map. The estimate corrects
+   * itself: a sleep that overshoots makes the measured time the sleep, and the
+   * next sleep is 0.85 of it, until the GPU is again the longer of the two.
+   */
+  private async read(buf: GPUBuffer, bytes: number, n: number): Promise<ArrayBuffer> {
+    const t0 = performance.now();
+    const expect = this.expectMs.get(n) ?? 0;
+    if (expect >= SLEEP_MIN_MS) await new Promise((r) => setTimeout(r, expect * 0.85));
     try {
       await buf.mapAsync(GPUMapMode.READ, 0, bytes);
+      const took = performance.now() - t0;
+      this.expectMs.set(n, expect ? 0.5 * expect + 0.5 * took : took);
     } catch (err) {
       this.engine.check();
       throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try --no-f16`);
     }
     const out = buf.getMappedRange(0, bytes).slice(0);
     buf.unmap();
+    await this.collectProfile();
     this.engine.check();
     return out;
   }
@@ -295,13 +377,13 @@ export class LlamaModel {
         for (let i = 0; i < tokens.length; i += this.maxBatch) {
           const chunk = tokens.slice(i, i + this.maxBatch);
           this.submit(chunk, pos + i, 'all');
-          out.set(new Float32Array(await this.read(this.acts.readLogits, chunk.length * V * 4)), i * V);
+          out.set(new Float32Array(await this.read(this.acts.readLogits, chunk.length * V * 4, chunk.length)), i * V);
         }
         return out;
       }
       const [last, lastPos] = this.prefix(tokens, pos);
       this.submit(last, lastPos, 'last');
-      return new Float32Array(await this.read(this.acts.readLogits, V * 4));
+      return new Float32Array(await this.read(this.acts.readLogits, V * 4, tokens.length));
     } finally {
       this.busy = false;
     }
@@ -314,7 +396,7 @@ export class LlamaModel {
     try {
       const [last, lastPos] = this.prefix(tokens, pos);
       this.submit(last, lastPos, 'argmax');
-      const id = new Uint32Array(await this.read(this.acts.readBest, 4))[0];
+      const id = new Uint32Array(await this.read(this.acts.readBest, 4, tokens.length))[0];
       if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try --no-f16');
       return id;
     } finally {
