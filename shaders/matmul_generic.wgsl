@@ -1,7 +1,11 @@
-// Y[t, row] (+)= W[row, :] · X[t, :] for a tile of T tokens (prefill). Each
-// invocation owns one row and T tokens: a dequantized 32-weight chunk stays in
-// registers and is reused for all T tokens of the tile.
-// Dispatch: x = row groups of WG (2-D if large), y = ceil(nTokens / T).
+// Y[t, row] (+)= W[row, :] · X[t, :] for a tile of R rows × T tokens (prefill).
+// Each invocation owns R rows (strided by WG, as in matvec_generic) and T
+// tokens: per 32-element chunk it dequantizes its R rows once, then for each
+// token shares one chunk of x across the subgroup and multiply-adds it into
+// all R rows. On lavapipe, sharing x (a gather + 8 broadcasts) costs about as
+// much as 32 multiply-adds, so R rows per shared chunk is what raises the
+// arithmetic per load; the dequantized rows are reused for all T tokens.
+// Dispatch: x = row groups of WG·R (2-D if large), y = ceil(nTokens / T).
 {{ENABLES}}
 {{DEQUANT}}
 {{XLOAD}}
@@ -13,29 +17,35 @@ struct Params { nTokens: u32 }
 override WG: u32 = 8u;
 override ACC: bool = false;
 const T: u32 = {{T}}u;
+const R: u32 = {{RM}}u;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
   let g = wid.x + wid.z * nwg.x;
-  let rowU = g * WG + lid;
-  let row = min(rowU, info.rows - 1u);
+  let row0 = g * WG * R + lid;
   let t0 = wid.y * T;
   let nt = params.nTokens;
-  var acc: array<f32, T>;
+  var acc: array<array<f32, T>, R>;
   for (var c = 0u; c < info.nc; c++) {
-    let wv = deq_chunk(row, c);
+    var wv: array<array<vec4<f32>, 8>, R>;
+    for (var r = 0u; r < R; r++) { wv[r] = deq_chunk(min(row0 + r * WG, info.rows - 1u), c); }
     for (var t = 0u; t < T; t++) {
       let tok = min(t0 + t, nt - 1u);
-      acc[t] += dot_x(wv, info.xOff + tok * info.cols, c, {{LANE}});
+      var xs: array<vec4<f32>, 8>;
+      load_xs(&xs, info.xOff + tok * info.cols, c, {{LANE}});
+      for (var r = 0u; r < R; r++) { acc[r][t] += dot8(wv[r], &xs); }
     }
   }
-  if (rowU < info.rows) {
-    for (var t = 0u; t < T; t++) {
-      let tok = t0 + t;
-      if (tok < nt) {
-        let o = info.yOff + tok * info.yStride + info.rowBase + rowU;
-        if (ACC) { y[o] += acc[t]; } else { y[o] = acc[t]; }
+  for (var r = 0u; r < R; r++) {
+    let row = row0 + r * WG;
+    if (row < info.rows) {
+      for (var t = 0u; t < T; t++) {
+        let tok = t0 + t;
+        if (tok < nt) {
+          let o = info.yOff + tok * info.yStride + info.rowBase + row;
+          if (ACC) { y[o] += acc[r][t]; } else { y[o] = acc[r][t]; }
+        }
       }
     }
   }

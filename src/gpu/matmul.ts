@@ -30,8 +30,9 @@ export interface Tunables {
   /** matvec: rows per invocation, workgroup size. */
   mvRows: number;
   mvWg: number;
-  /** matmul: tokens per tile, workgroup size. */
+  /** matmul: tokens per tile, rows per invocation, workgroup size. */
   mmTokens: number;
+  mmRows: number;
   mmWg: number;
 }
 
@@ -48,8 +49,13 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   // Q4_K's block matvec (matvec_q4_k.wgsl): 4 rows 1.1-1.3x over 2 at the
   // TinyLlama shapes; Q6_K's (more live registers per row) is faster at 2.
   const four = sub && xvec && (snippet === 'q4_0' || snippet === 'q4_k');
-  if (engine.adapter.software) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mmTokens: sub && xvec && !perElement ? 8 : 2, mmWg: 8 };
-  return { mvRows: 1, mvWg: 64, mmTokens: 8, mmWg: 64 };
+  // Prefill tile on lavapipe (2048x5632 Q4_0, 64 tokens; T tokens x R rows):
+  // 8x1 64 ms, 8x2 40, 8x4 34, 16x4 28.5, 32x4 27.4, 8x8 55 (spills).
+  // Sharing a chunk of x costs about what 32 multiply-adds do, so R rows per
+  // share is what pays; 16 tokens keep short prompts from padding a big tile.
+  const fast = sub && xvec && !perElement;
+  if (engine.adapter.software) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mmTokens: fast ? 16 : 2, mmRows: fast ? 4 : 1, mmWg: 8 };
+  return { mvRows: 1, mvWg: 64, mmTokens: 8, mmRows: 1, mmWg: 64 };
 }
 
 /** Subgroup x-sharing needs subgroups of at least 8 lanes. */
@@ -105,10 +111,10 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
   const constants = { ACC: io.accumulate ? 1 : 0 };
   const mvCode = engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
-  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, ...lane });
+  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
-    engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
+    engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
     const info = partInfo(engine, w, p, xOffset / 4, yOffset / 4, `${w.name}.info[${i}]`);
@@ -125,7 +131,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
       mvBg,
       mmBg,
       mvGroups: split2(engine, Math.ceil(p.rows / (tun.mvRows * tun.mvWg))),
-      mmGroups: split2(engine, Math.ceil(p.rows / tun.mmWg)),
+      mmGroups: split2(engine, Math.ceil(p.rows / (tun.mmRows * tun.mmWg))),
     };
   });
   return {
