@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var t = 0u; t < T; t++) {
         let tok = t0 + t;
         if (tok < nt) {
-          let o = info.yOff + tok * info.yStride + info.rowBase + row;
+          let o = yidx(info.rowBase + row, tok);
           if (ACC) { y[o] += acc[r][t]; } else { y[o] = acc[r][t]; }
         }
       }

@@ -36,7 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var r = 0u; r < R; r++) {
     let row = row0 + r * WG;
     if (row < info.rows) {
-      let o = info.yOff + info.rowBase + row;
+      let o = yidx(info.rowBase + row, 0u);
       if (ACC) { y[o] += acc[r]; } else { y[o] = acc[r]; }
     }
   }

@@ -3,7 +3,9 @@
 // position pos+t, looked up in a CPU-built table (f64-exact cos/sin, linear
 // scaling folded in). Fused with the KV-cache store: q rotates in place; k is
 // rotated and written, with v, into the caches at slot pos+t.
-//   q: f32 [nTokens, N_HEADS*HEAD_DIM]   k, v: f32 [nTokens, N_KV*HEAD_DIM]
+//   qkv: one buffer with q f32 [nTokens, N_HEADS*HEAD_DIM] at 0, k and v
+//   f32 [nTokens, N_KV*HEAD_DIM] at K_OFF and V_OFF (in vec2s). One binding,
+//   because WebGPU forbids a buffer bound both writable and read-only in a dispatch.
 //   table: vec2 (cos, sin) [contextLength, ROPE_DIM/2]
 //   kc, vc: [contextLength, N_KV*HEAD_DIM] as u32 words: f16 pairs packed with
 //   pack2x16float when KV_F16, else f32 bit patterns.
@@ -15,14 +17,14 @@ override HEAD_DIM: u32;
 override ROPE_DIM: u32;
 override KV_F16: bool;
 override WG: u32 = 64;
+override K_OFF: u32;
+override V_OFF: u32;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> q: array<vec2f>;
-@group(0) @binding(2) var<storage, read> k: array<vec2f>;
-@group(0) @binding(3) var<storage, read> v: array<vec2f>;
-@group(0) @binding(4) var<storage, read> table: array<vec2f>;
-@group(0) @binding(5) var<storage, read_write> kc: array<u32>;
-@group(0) @binding(6) var<storage, read_write> vc: array<u32>;
+@group(0) @binding(1) var<storage, read_write> qkv: array<vec2f>;
+@group(0) @binding(2) var<storage, read> table: array<vec2f>;
+@group(0) @binding(3) var<storage, read_write> kc: array<u32>;
+@group(0) @binding(4) var<storage, read_write> vc: array<u32>;
 
 fn rotate(x: vec2f, p: u32, i: u32) -> vec2f {
   if (2u * i >= ROPE_DIM) { return x; }
@@ -55,11 +57,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let p = params.pos + t;
   if (h < N_HEADS) {
     let at = t * N_HEADS * half + h * half + i;
-    q[at] = rotate(q[at], p, i);
+    qkv[at] = rotate(qkv[at], p, i);
   } else {
     let kh = h - N_HEADS;
     let kvHalf = N_KV * half;
     let at = t * kvHalf + kh * half + i;
-    store(p * kvHalf + kh * half + i, rotate(k[at], p, i), v[at]);
+    store(p * kvHalf + kh * half + i, rotate(qkv[K_OFF + at], p, i), qkv[V_OFF + at]);
   }
 }

@@ -107,7 +107,7 @@ async function profileSteps(model: Awaited<ReturnType<typeof loadForCli>>['model
   const total = [...dec.values()].reduce((s, x) => s + x.ms, 0);
   return [...dec.entries()].map(([step, d]) => {
     const perTok = d.ms / n;
-    const wb = bytes.get(step);
+    const wb = step.split('+').reduce((s, l) => s + (bytes.get(l) ?? 0), 0);
     return {
       step, prefill_ms: pre.get(step)?.ms ?? 0, decode_ms_per_token: perTok, decode_share: d.ms / total,
       ...(wb ? { weight_bytes: wb, decode_gb_s: wb / (perTok / 1000) / 1e9 } : {}),

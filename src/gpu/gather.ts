@@ -31,7 +31,7 @@ export async function createGather(engine: Engine, w: GpuWeight, io: GatherIO): 
         { binding: 0, resource: { buffer: p.buffer } },
         { binding: 1, resource: { buffer: io.ids } },
         { binding: 2, resource: { buffer: io.out } },
-        { binding: 3, resource: { buffer: partInfo(engine, w, p, 0, 0, `${w.name}.ginfo[${i}]`) } },
+        { binding: 3, resource: { buffer: partInfo(engine, w, p, 0, [0], `${w.name}.ginfo[${i}]`) } },
       ],
     }),
   );

@@ -14,6 +14,11 @@ export interface MatmulIO {
   /** f32 [nTokens, rows]. */
   y: GPUBuffer;
   yOffset?: number;
+  /**
+   * For a weight made of concatenated tensors (GpuWeight.segments): the byte
+   * offset in y of each tensor's own [nTokens, rows] region (the first is yOffset).
+   */
+  yOffsets?: number[];
   /** Uniform; u32 at byte 0 = nTokens for this dispatch (the caller writes it each step). */
   params: GPUBuffer;
   maxTokens: number;
@@ -75,10 +80,16 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   return { fmt, snippet, enables, dequant };
 }
 
-/** A 32-byte uniform with the Info struct of dequant_common.wgsl for one part. */
-export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOff: number, label: string): GPUBuffer {
+/** A 48-byte uniform with the Info struct of dequant_common.wgsl for one part; yOffs: element offsets per segment. */
+export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOffs: number[], label: string): GPUBuffer {
   const fmt = gpuFormat(w.type);
-  const info = new Uint32Array([part.rows, w.rows, part.firstRow, xOff, yOff, fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, w.cols, Math.ceil(w.cols / 32)]);
+  const seg = w.segments ?? [w.rows];
+  const seg1 = seg.length > 1 ? seg[0] : w.rows;
+  const seg2 = seg.length > 2 ? seg[0] + seg[1] : w.rows;
+  const info = new Uint32Array([
+    part.rows, w.rows, part.firstRow, xOff, yOffs[0], fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, w.cols, Math.ceil(w.cols / 32),
+    seg1, seg2, yOffs[1] ?? 0, yOffs[2] ?? 0,
+  ]);
   const b = engine.createBuffer('other', label, info.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(b, 0, info);
   return b;
@@ -98,7 +109,13 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   if (xOffset % 4 || yOffset % 4) throw new GpuError(`matmul ${w.name}: x/y offsets (${xOffset}, ${yOffset}) must be multiples of 4 bytes`);
   if (!(io.maxTokens >= 1)) throw new GpuError(`matmul ${w.name}: maxTokens ${io.maxTokens} must be >= 1`);
   if (io.x.size < xOffset + io.maxTokens * w.cols * 4) throw new GpuError(`matmul ${w.name}: x buffer (${io.x.size} B) is smaller than ${io.maxTokens} tokens × ${w.cols} f32 at offset ${xOffset}`);
-  if (io.y.size < yOffset + io.maxTokens * w.rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${w.rows} f32 at offset ${yOffset}`);
+  const segs = w.segments ?? [w.rows];
+  const yOffsets = io.yOffsets ?? [yOffset];
+  if (yOffsets.length !== segs.length || yOffsets[0] !== yOffset) throw new GpuError(`matmul ${w.name}: ${segs.length} output regions need ${segs.length} y offsets starting with yOffset, got [${yOffsets}]`);
+  segs.forEach((rows, i) => {
+    if (yOffsets[i] % 4) throw new GpuError(`matmul ${w.name}: y offset ${yOffsets[i]} must be a multiple of 4 bytes`);
+    if (io.y.size < yOffsets[i] + io.maxTokens * rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${rows} f32 at offset ${yOffsets[i]}`);
+  });
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
   const { fmt, snippet, enables, dequant } = kernelParts(engine, w, sub);
@@ -117,7 +134,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
-    const info = partInfo(engine, w, p, xOffset / 4, yOffset / 4, `${w.name}.info[${i}]`);
+    const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`);
     const entries = (withParams: boolean): GPUBindGroupEntry[] => [
       { binding: 0, resource: { buffer: p.buffer } },
       { binding: 1, resource: { buffer: io.x } },

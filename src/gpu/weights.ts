@@ -16,6 +16,8 @@ export interface GpuWeight {
   /** Bytes on the GPU (padding included). */
   bytes: number;
   parts: { buffer: GPUBuffer; firstRow: number; rows: number }[];
+  /** Rows of each tensor when several were concatenated (uploadConcat); absent for one tensor. */
+  segments?: number[];
 }
 
 export interface UploadOptions {
@@ -37,7 +39,40 @@ export function tensorShape(t: TensorInfo): { rows: number; cols: number } {
   return { rows, cols };
 }
 
-export async function uploadTensor(engine: Engine, file: GgufFile, t: TensorInfo, opts: UploadOptions = {}): Promise<GpuWeight> {
+/**
+ * Several tensors of one type and row length as one weight, their rows one
+ * after another (q|k|v, gate|up), so that one dispatch computes all of them;
+ * the kernels write each tensor's rows to its own output region (segments).
+ * Bytes on the GPU are the same as for separate uploads.
+ */
+export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTensor'>, ts: TensorInfo[], name: string, opts: UploadOptions = {}): Promise<GpuWeight> {
+  if (ts.length === 1) return uploadTensor(engine, file, ts[0], opts);
+  if (ts.length > 3) throw new GpuError(`internal error: ${name} concatenates ${ts.length} tensors; the kernels take at most 3`);
+  const shapes = ts.map(tensorShape);
+  const cols = shapes[0].cols;
+  if (ts.some((t, i) => t.type.id !== ts[0].type.id || shapes[i].cols !== cols)) throw new GpuError(`internal error: ${name} concatenates tensors of different types or row lengths`);
+  const rows = shapes.reduce((s, x) => s + x.rows, 0);
+  const nBytes = ts.reduce((s, t) => s + t.nBytes, 0);
+  const virt: TensorInfo = { name, dims: [cols, rows], type: ts[0].type, nElements: rows * cols, nBytes, offset: -1 };
+  // Byte ranges of the virtual tensor map onto the tensors in order.
+  const source = {
+    async readTensor(_t: TensorInfo, start = 0, length = nBytes - start): Promise<Uint8Array> {
+      const out = new Uint8Array(length);
+      let base = 0;
+      for (const t of ts) {
+        const lo = Math.max(start, base), hi = Math.min(start + length, base + t.nBytes);
+        if (lo < hi) out.set(await file.readTensor(t, lo - base, hi - lo), lo - start);
+        base += t.nBytes;
+      }
+      return out;
+    },
+  };
+  const w = await uploadTensor(engine, source, virt, opts);
+  w.segments = shapes.map((s) => s.rows);
+  return w;
+}
+
+export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTensor'>, t: TensorInfo, opts: UploadOptions = {}): Promise<GpuWeight> {
   const fmt = gpuFormat(t.type, t.name);
   const { rows, cols } = tensorShape(t);
   if (cols % fmt.colsMultiple !== 0 || cols % t.type.blockElems !== 0) {

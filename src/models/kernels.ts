@@ -2,6 +2,7 @@
 // each factory builds its pipeline and bind group once, at load time, and returns
 // an `encode(pass, nTokens)` that only records a dispatch. Every kernel reads the
 // per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4).
+import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
 
 export interface Kernel {
@@ -11,6 +12,10 @@ export interface Kernel {
   /** Buffers the kernel allocated itself (the owner destroys them). */
   readonly buffers?: GPUBuffer[];
 }
+
+/** A whole buffer, or a range of one (q, k, v are regions of one activation buffer). */
+export type Buf = GPUBuffer | GPUBufferBinding;
+const bind = (b: Buf): GPUBufferBinding => ('buffer' in b ? b : { buffer: b });
 
 /** Bytes of the per-step uniform: nTokens, pos, 2 × pad. */
 export const PARAMS_BYTES = 16;
@@ -29,12 +34,12 @@ function grid(engine: Engine, n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: GPUBuffer[], vars: Record<string, number> = {}) {
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, number> = {}) {
   const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name, vars), constants);
   const bindGroup = engine.device.createBindGroup({
     label: name,
     layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: buffers.map((b, binding) => ({ binding, resource: bind(b) })),
   });
   return { pipeline, bindGroup };
 }
@@ -60,20 +65,24 @@ export async function createRmsnorm(engine: Engine, o: { params: GPUBuffer; x: G
 
 export interface RopeShape { nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean }
 
-/** Rotates q in place, rotates k and stores k, v into the caches at slots pos…pos+n-1. */
+/**
+ * Rotates q in place, rotates k and stores k, v into the caches at slots
+ * pos…pos+n-1. q, k, v lie in one buffer: q at byte 0, k at kOffset, v at vOffset.
+ */
 export async function createRopeKv(
   engine: Engine,
-  o: RopeShape & { params: GPUBuffer; q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; table: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer },
+  o: RopeShape & { params: GPUBuffer; qkv: GPUBuffer; kOffset: number; vOffset: number; table: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer },
 ): Promise<Kernel> {
   const WG = 64;
-  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG };
-  const p = await build(engine, 'rope', c, c, [o.params, o.q, o.k, o.v, o.table, o.kCache, o.vCache]);
+  if (o.kOffset % 8 || o.vOffset % 8) throw new GpuError(`rope: k/v offsets (${o.kOffset}, ${o.vOffset}) must be multiples of 8 bytes`);
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8 };
+  const p = await build(engine, 'rope', c, c, [o.params, o.qkv, o.table, o.kCache, o.vCache]);
   const perToken = ((o.nHeads + o.nKvHeads) * o.headDim) / 2;
   return kernel('rope', p, (n) => grid(engine, n * perToken, WG));
 }
 
 export interface AttentionOptions {
-  params: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer;
+  params: GPUBuffer; q: Buf; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer;
   nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean;
   maxTokens: number; contextLength: number;
   /** Split positions into chunks merged by a second kernel. Default: on real GPUs, off on CPU rasterisers. */
@@ -118,10 +127,12 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   };
 }
 
-/** gate = silu(gate) · up over [n, ffnDim]. */
-export async function createSwiglu(engine: Engine, o: { params: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; ffnDim: number }): Promise<Kernel> {
+/** gate = silu(gate) · up over [n, ffnDim]; gate at byte 0 of `gu`, up at upOffset. */
+export async function createSwiglu(engine: Engine, o: { params: GPUBuffer; gu: GPUBuffer; upOffset: number; ffnDim: number }): Promise<Kernel> {
   const WG = 64;
-  const p = await build(engine, 'swiglu', { ffn: o.ffnDim, wg: WG }, { FFN: o.ffnDim, WG }, [o.params, o.gate, o.up]);
+  if (o.upOffset % 4) throw new GpuError(`swiglu: up offset ${o.upOffset} must be a multiple of 4 bytes`);
+  const c = { FFN: o.ffnDim, WG, UP_OFF: o.upOffset / 4 };
+  const p = await build(engine, 'swiglu', c, c, [o.params, o.gu]);
   return kernel('swiglu', p, (n) => grid(engine, n * o.ffnDim, WG));
 }
 

@@ -9,7 +9,7 @@ import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
 import { createMatmul } from '../gpu/matmul.ts';
-import { destroyWeight, type GpuWeight, uploadTensor } from '../gpu/weights.ts';
+import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
 import { checkLlama } from './llama-tensors.ts';
@@ -30,22 +30,27 @@ type Step = Pick<Kernel, 'encode'>;
 /** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
 const SLEEP_MIN_MS = 3;
 
+/** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
+interface Product { label: string; step: Step }
+
 interface Layer {
-  attnNorm: Step; q: Step; k: Step; v: Step; ropeKv: Step; attention: Step; o: Step;
-  ffnNorm: Step; gate: Step; up: Step; swiglu: Step; down: Step;
+  attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
+  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step;
 }
+
+/** Byte size rounded up to the storage-binding offset alignment (256 on every adapter we know, at most). */
+const align256 = (n: number) => Math.ceil(n / 256) * 256;
 
 /** Activations, f32 unless noted; B = maxBatch. */
 interface Acts {
   ids: GPUBuffer; // u32 [B]
   x: GPUBuffer; // residual [B, dim]
   xn: GPUBuffer; // normed [B, dim]
-  q: GPUBuffer; // [B, nHeads*headDim]
-  k: GPUBuffer; // [B, nKv*headDim]
-  v: GPUBuffer;
+  qkv: GPUBuffer; // regions q [B, nHeads*headDim], k [B, nKv*headDim], v [B, nKv*headDim] at offsets qkvOff
+  qkvOff: [number, number, number];
   att: GPUBuffer; // attention output [B, nHeads*headDim]
-  gate: GPUBuffer; // [B, ffn]
-  up: GPUBuffer;
+  gu: GPUBuffer; // regions gate [B, ffn], up [B, ffn] at offsets guOff
+  guOff: [number, number];
   lastX: GPUBuffer; // the last token's normed row [dim]
   logits: GPUBuffer; // [B, vocab]
   best: GPUBuffer; // u32 [1] argmax
@@ -138,10 +143,13 @@ export class LlamaModel {
     const f32 = (label: string, n: number) => this.buffer('activations', label, n * 4);
     const uniform = GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
     const read = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    // q, k, v (and gate, up) are regions of one buffer each, so that one
+    // product over concatenated weights can fill them in one dispatch.
+    const kOff = align256(B * qDim * 4), vOff = kOff + align256(B * kvDim * 4), upOff = align256(B * c.ffnDim * 4);
     const a: Acts = (this.acts = {
       ids: f32('ids', B), x: f32('x', B * c.dim), xn: f32('xn', B * c.dim),
-      q: f32('q', B * qDim), k: f32('k', B * kvDim), v: f32('v', B * kvDim), att: f32('att', B * qDim),
-      gate: f32('gate', B * c.ffnDim), up: f32('up', B * c.ffnDim), lastX: f32('lastX', c.dim),
+      qkv: f32('qkv', (vOff + B * kvDim * 4) / 4), qkvOff: [0, kOff, vOff], att: f32('att', B * qDim),
+      gu: f32('gate|up', (upOff + B * c.ffnDim * 4) / 4), guOff: [0, upOff], lastX: f32('lastX', c.dim),
       logits: f32('logits', B * this.vocab), best: f32('best', 1),
       params: this.buffer('other', 'params', PARAMS_BYTES, uniform), paramsOne: this.buffer('other', 'paramsOne', PARAMS_BYTES, uniform),
       readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: this.buffer('staging', 'read best', 4, read),
@@ -152,6 +160,25 @@ export class LlamaModel {
     const table = this.buffer('other', 'rope table', ctx * c.ropeDim * 4);
     e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, c.ropeTheta, linear, freqs) as Float32Array<ArrayBuffer>);
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
+    // Products that read the same input: runs of tensors of one type become one
+    // concatenated weight and one dispatch (q|k|v, gate|up); y regions by offset.
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[]): Promise<Product[]> => {
+      const out: Product[] = [];
+      for (let i = 0; i < ts.length; ) {
+        let j = i + 1;
+        while (j < ts.length && ts[j].type.id === ts[i].type.id && ts[j].dims[0] === ts[i].dims[0]) j++;
+        const group = ts.slice(i, j);
+        const label = group.map((t) => t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '')).join('+');
+        const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); } });
+        this.weights.push(w);
+        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B });
+        out.push({ label, step });
+        i = j;
+      }
+      return out;
+    };
+    const region = (buffer: GPUBuffer, offset: number, floats: number): GPUBufferBinding => ({ buffer, offset, size: floats * 4 });
+    const q = region(a.qkv, 0, B * qDim); // attention reads q only: a read-only range is allowed
 
     // Embedding, then the blocks, then the output head.
     const embd = await matrix(t.tokenEmbd);
@@ -166,17 +193,14 @@ export class LlamaModel {
       const ffnNormW = await vector(L.ffn_norm);
       this.layers.push({
         attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        q: await createMatmul(e, await matrix(L.attn_q), io(a.xn, a.q)),
-        k: await createMatmul(e, await matrix(L.attn_k), io(a.xn, a.k)),
-        v: await createMatmul(e, await matrix(L.attn_v), io(a.xn, a.v)),
-        ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, q: a.q, k: a.k, v: a.v, table, kCache, vCache }),
-        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q: a.q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
+        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff),
+        ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
+        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        gate: await createMatmul(e, await matrix(L.ffn_gate), io(a.xn, a.gate)),
-        up: await createMatmul(e, await matrix(L.ffn_up), io(a.xn, a.up)),
-        swiglu: await createSwiglu(e, { params: a.params, gate: a.gate, up: a.up, ffnDim: c.ffnDim }),
-        down: await createMatmul(e, await matrix(L.ffn_down), io(a.gate, a.x, true)),
+        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff),
+        swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
+        down: await createMatmul(e, await matrix(L.ffn_down), io(a.gu, a.x, true)),
       });
     }
     const outNormW = await vector(t.outputNorm);
@@ -233,16 +257,13 @@ export class LlamaModel {
     for (const L of this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
       run('attn_norm', L.attnNorm);
-      run('attn_q', L.q);
-      run('attn_k', L.k);
-      run('attn_v', L.v);
+      for (const p of L.qkv) run(p.label, p.step);
       run('rope+kv', L.ropeKv);
       run('attention', L.attention);
       run('attn_output', L.o);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
       run('ffn_norm', L.ffnNorm);
-      run('ffn_gate', L.gate);
-      run('ffn_up', L.up);
+      for (const p of L.gateUp) run(p.label, p.step);
       run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }

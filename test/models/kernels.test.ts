@@ -46,9 +46,15 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     const ff = Float32Array.of(1, 2.5, 8);
     const qd = nHeads * headDim, kvd = nKvHeads * headDim;
     const q = rand(n * qd, 11), k = rand(n * kvd, 12), v = rand(n * kvd, 13);
-    const qb = upload(e, q), kc = zeros(e, (ctx * kvd * (kvF16 ? 2 : 4))), vc = zeros(e, ctx * kvd * (kvF16 ? 2 : 4));
+    // q, k, v in one buffer as the model lays them out, at offsets that are not 256-aligned.
+    const kOff = q.length + 6, vOff = kOff + k.length + 2;
+    const all = new Float32Array(vOff + v.length);
+    all.set(q);
+    all.set(k, kOff);
+    all.set(v, vOff);
+    const qb = upload(e, all), kc = zeros(e, (ctx * kvd * (kvF16 ? 2 : 4))), vc = zeros(e, ctx * kvd * (kvF16 ? 2 : 4));
     const kern = await createRopeKv(e, {
-      params: paramsBuffer(e, n, pos), q: qb, k: upload(e, k), v: upload(e, v), table: upload(e, ropeTable(ctx, ropeDim, base, factor, ff)),
+      params: paramsBuffer(e, n, pos), qkv: qb, kOffset: kOff * 4, vOffset: vOff * 4, table: upload(e, ropeTable(ctx, ropeDim, base, factor, ff)),
       kCache: kc, vCache: vc, nHeads, nKvHeads, headDim, ropeDim, kvF16,
     });
     await runPass(e, (p) => kern.encode(p, n));
@@ -117,8 +123,11 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
   it('swiglu over 3 × 173', async () => {
     const ffn = 173, n = 3;
     const g = rand(n * ffn, 31, 6), u = rand(n * ffn, 32);
-    const gb = upload(e, g);
-    const k = await createSwiglu(e, { params: paramsBuffer(e, n, 0), gate: gb, up: upload(e, u), ffnDim: ffn });
+    const gu = new Float32Array(2 * n * ffn + 5);
+    gu.set(g);
+    gu.set(u, n * ffn + 5);
+    const gb = upload(e, gu);
+    const k = await createSwiglu(e, { params: paramsBuffer(e, n, 0), gu: gb, upOffset: (n * ffn + 5) * 4, ffnDim: ffn });
     await runPass(e, (p) => k.encode(p, n));
     const got = await readF32(e, gb, n * ffn);
     expect(maxAbsDiff(got, Array.from(g, (x, i) => silu(x) * u[i]))).toBeLessThan(1e-5);
