@@ -45,7 +45,7 @@ export function tensorShape(t: TensorInfo): { rows: number; cols: number } {
  * the kernels write each tensor's rows to its own output region (segments).
  * Bytes on the GPU are the same as for separate uploads.
  */
-export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTensor'>, ts: TensorInfo[], name: string, opts: UploadOptions = {}): Promise<GpuWeight> {
+export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTensor'>, ts: readonly TensorInfo[], name: string, opts: UploadOptions = {}): Promise<GpuWeight> {
   if (ts.length === 1) return uploadTensor(engine, file, ts[0], opts);
   if (ts.length > 3) throw new GpuError(`internal error: ${name} concatenates ${ts.length} tensors; the kernels take at most 3`);
   const shapes = ts.map(tensorShape);
@@ -60,7 +60,8 @@ export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTen
       const out = new Uint8Array(length);
       let base = 0;
       for (const t of ts) {
-        const lo = Math.max(start, base), hi = Math.min(start + length, base + t.nBytes);
+        const lo = Math.max(start, base);
+        const hi = Math.min(start + length, base + t.nBytes);
         if (lo < hi) out.set(await file.readTensor(t, lo - base, hi - lo), lo - start);
         base += t.nBytes;
       }

@@ -285,7 +285,7 @@ export class LlamaModel {
     } else {
       pass.end();
     }
-    if (prof && prof.labels.length) {
+    if (prof?.labels.length) {
       enc.resolveQuerySet(prof.queries, 0, 2 * prof.labels.length, prof.resolve, 0);
       enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, 16 * prof.labels.length);
     }
@@ -323,7 +323,7 @@ export class LlamaModel {
 
   private async collectProfile(): Promise<void> {
     const p = this.prof;
-    if (!p || !p.labels.length) return;
+    if (!p?.labels.length) return;
     const n = p.labels.length;
     await p.read.mapAsync(GPUMapMode.READ, 0, 16 * n);
     const ts = new BigUint64Array(p.read.getMappedRange(0, 16 * n).slice(0));
@@ -331,7 +331,7 @@ export class LlamaModel {
     for (let i = 0; i < n; i++) {
       const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
       const cur = p.totals.get(p.labels[i]) ?? { ms: 0, count: 0 };
-      p.totals.set(p.labels[i], { ms: cur.ms + (ms > 0 ? ms : 0), count: cur.count + 1 });
+      p.totals.set(p.labels[i], { ms: cur.ms + Math.max(ms, 0), count: cur.count + 1 });
     }
     p.labels = [];
   }
