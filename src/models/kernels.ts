@@ -92,10 +92,26 @@ export interface AttentionOptions {
 }
 
 /**
+ * The subgroup kernel (attention_subgroup.wgsl) serves CPU rasterisers with
+ * 8-lane subgroups when the positions are not split and headDim % 16 == 0.
+ */
+export function useSubgroupAttention(engine: Engine, o: Pick<AttentionOptions, 'split' | 'headDim'>): boolean {
+  const split = o.split ?? !engine.adapter.software;
+  const a = engine.adapter;
+  return !split && a.software && engine.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && o.headDim % 16 === 0;
+}
+
+/**
  * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into
  * out. Split: one invocation per (token, head, chunk), then a merge kernel.
+ * On lavapipe: one subgroup per (token, head), see useSubgroupAttention.
  */
 export async function createAttention(engine: Engine, o: AttentionOptions): Promise<Kernel> {
+  if (useSubgroupAttention(engine, o)) {
+    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim) };
+    const p = await build(engine, 'attention_subgroup', c, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16 });
+    return kernel('attention_subgroup', p, (n) => grid(engine, n * o.nHeads, 1));
+  }
   const WG = wg(engine, 32, 8);
   const split = o.split ?? !engine.adapter.software;
   const chunk = split ? (o.chunk ?? Math.max(32, Math.ceil(o.contextLength / 32))) : o.contextLength;

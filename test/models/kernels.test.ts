@@ -86,6 +86,10 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     [false, 6, 2, 10, 4, 3, 3],
     [true, 8, 1, 6, 37, 1, 5],
     [false, 4, 2, 64, 9, 4, 4],
+    // headDim % 16 == 0 unsplit: the subgroup kernel on lavapipe (4-position steps, partial last step).
+    [true, 8, 2, 64, 40, 3, undefined],
+    [false, 6, 3, 32, 5, 6, undefined],
+    [true, 32, 4, 64, 70, 1, undefined],
   ])('attention (kv f16 %s) %i heads / %i kv, headDim %i, pos %i, %i tokens, chunk %s', async (kvF16, nHeads, nKvHeads, headDim, pos, n, chunk) => {
     const ctx = pos + n + 3, qd = nHeads * headDim, kvd = nKvHeads * headDim;
     const q = rand(n * qd, 21 + pos, 2);
@@ -96,6 +100,10 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
       params: paramsBuffer(e, n, pos), q: upload(e, q), kCache: upload(e, packCache(kAll, kvF16)), vCache: upload(e, packCache(vAll, kvF16)),
       out, nHeads, nKvHeads, headDim, kvF16, maxTokens: n, contextLength: ctx, split: chunk !== undefined, chunk,
     });
+    // On a CPU rasteriser with 8-lane subgroups, unsplit heads of 16k dims must take the subgroup kernel.
+    const a = e.adapter;
+    if (a.software && e.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && chunk === undefined && headDim % 16 === 0) expect(kern.label).toBe('attention_subgroup');
+    else expect(kern.label).toBe('attention');
     await runPass(e, (p) => kern.encode(p, n, pos));
     const got = await readF32(e, out, n * qd);
     const want = new Float64Array(n * qd);
