@@ -1,5 +1,6 @@
 // Causal attention for CPU rasterisers (lavapipe), one subgroup of 8 lanes per
-// (token, head). Lane l owns head dims [l·HEAD_DIM/8, (l+1)·HEAD_DIM/8): its
+// token and HG heads of one GQA group (they share the K/V rows, so each cache
+// word is loaded once for all HG heads). Lane l owns head dims [l·HEAD_DIM/8, (l+1)·HEAD_DIM/8): its
 // slice of q and of the running output are PAIRS vec2s in registers (constant
 // indices), and the scores of 4 positions at a time are one vec4 subgroupAdd
 // of the lanes' partial dots; the online softmax then rescales once per 4
@@ -10,7 +11,7 @@
 // 0..pos+t; GQA kv head = head / (N_HEADS/N_KV).
 //   q, out: f32 [nTokens, N_HEADS*HEAD_DIM]   kc, vc: [contextLength, N_KV*HEAD_DIM]
 //   as u32 words (f16 pairs if KV_F16, else f32 bits). HEAD_DIM % 16 == 0.
-// Dispatch: one workgroup per (token, head), 2-D if large.
+// Dispatch: one workgroup per (token, group of HG heads), 2-D if large.
 enable subgroups;
 struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
 
@@ -20,6 +21,7 @@ override HEAD_DIM: u32;
 override KV_F16: bool;
 override SCALE: f32;
 const PAIRS: u32 = {{PAIRS}}u; // vec2s per lane = HEAD_DIM / 16
+const HG: u32 = {{HG}}u; // heads per workgroup, a divisor of N_HEADS / N_KV
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec2f>;
@@ -37,11 +39,20 @@ fn loadV(pair: u32) -> vec2f {
   return vec2f(bitcast<f32>(vc[2u * pair]), bitcast<f32>(vc[2u * pair + 1u]));
 }
 
-// This lane's partial dot of q with the key at cache slot j.
-fn partial(qv: ptr<function, array<vec2f, PAIRS>>, j: u32, off: u32, kvHalf: u32) -> f32 {
-  let base = j * kvHalf + off;
-  var s = 0.0;
-  for (var i = 0u; i < PAIRS; i++) { s += dot((*qv)[i], loadK(base + i)); }
+// This lane's partial dots of the HG heads' q with the keys at cache slots jj.
+fn partials(qv: ptr<function, array<array<vec2f, PAIRS>, HG>>, jj: vec4u, off: u32, kvHalf: u32) -> array<vec4f, HG> {
+  var s: array<vec4f, HG>;
+  let b = jj * kvHalf + vec4u(off);
+  for (var i = 0u; i < PAIRS; i++) {
+    let k0 = loadK(b.x + i);
+    let k1 = loadK(b.y + i);
+    let k2 = loadK(b.z + i);
+    let k3 = loadK(b.w + i);
+    for (var g = 0u; g < HG; g++) {
+      let qq = (*qv)[g][i];
+      s[g] += vec4f(dot(qq, k0), dot(qq, k1), dot(qq, k2), dot(qq, k3));
+    }
+  }
   return s;
 }
 
@@ -49,42 +60,56 @@ fn partial(qv: ptr<function, array<vec2f, PAIRS>>, j: u32, off: u32, kvHalf: u32
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(subgroup_invocation_id) lane: u32) {
   let idx = wid.x + wid.y * nwg.x;
-  if (idx >= params.nTokens * N_HEADS) { return; } // whole workgroups only
-  let h = idx % N_HEADS;
-  let t = idx / N_HEADS;
-  let kvh = h / (N_HEADS / N_KV);
+  if (idx >= params.nTokens * (N_HEADS / HG)) { return; } // whole workgroups only
+  let h0 = (idx % (N_HEADS / HG)) * HG; // first of this workgroup's heads
+  let t = idx / (N_HEADS / HG);
+  let kvh = h0 / (N_HEADS / N_KV);
   let p = params.pos + t;
   let half = HEAD_DIM / 2u;
   let kvHalf = N_KV * half;
   let off = kvh * half + lane * PAIRS; // this lane's slice of a cache row
-  let qBase = t * N_HEADS * half + h * half + lane * PAIRS;
+  let qBase = t * N_HEADS * half + h0 * half + lane * PAIRS; // head h0 + g at + g * half
 
-  var qv: array<vec2f, PAIRS>;
-  var acc: array<vec2f, PAIRS>;
-  for (var i = 0u; i < PAIRS; i++) {
-    qv[i] = q[qBase + i] * SCALE;
-    acc[i] = vec2f(0.0);
+  var qv: array<array<vec2f, PAIRS>, HG>;
+  var acc: array<array<vec2f, PAIRS>, HG>;
+  var m: array<f32, HG>;
+  var l: array<f32, HG>;
+  for (var g = 0u; g < HG; g++) {
+    for (var i = 0u; i < PAIRS; i++) {
+      qv[g][i] = q[qBase + g * half + i] * SCALE;
+      acc[g][i] = vec2f(0.0);
+    }
+    m[g] = -3.0e38;
+    l[g] = 0.0;
   }
-  var m = -3.0e38;
-  var l = 0.0;
   for (var j = 0u; j <= p; j += 4u) {
     // Positions j..j+3; those past p read slot p and weigh nothing.
     let jj = min(vec4u(j) + vec4u(0u, 1u, 2u, 3u), vec4u(p));
     let valid = vec4u(j) + vec4u(0u, 1u, 2u, 3u) <= vec4u(p);
-    var s = subgroupAdd(vec4f(partial(&qv, jj.x, off, kvHalf), partial(&qv, jj.y, off, kvHalf),
-                              partial(&qv, jj.z, off, kvHalf), partial(&qv, jj.w, off, kvHalf)));
-    s = select(vec4f(-3.0e38), s, valid);
-    // Online softmax: rescale the running sums when the max grows.
-    let mNew = max(m, max(max(s.x, s.y), max(s.z, s.w)));
-    let corr = exp(m - mNew);
-    let e = select(vec4f(0.0), exp(s - vec4f(mNew)), valid);
-    l = l * corr + ((e.x + e.y) + (e.z + e.w));
+    let ps = partials(&qv, jj, off, kvHalf);
     let b = jj * kvHalf + vec4u(off);
-    for (var i = 0u; i < PAIRS; i++) {
-      acc[i] = acc[i] * corr + e.x * loadV(b.x + i) + e.y * loadV(b.y + i) + e.z * loadV(b.z + i) + e.w * loadV(b.w + i);
+    var ew: array<vec4f, HG>; // this step's softmax weights per head
+    for (var g = 0u; g < HG; g++) {
+      let s = select(vec4f(-3.0e38), subgroupAdd(ps[g]), valid);
+      // Online softmax: rescale the running sums when the max grows.
+      let mNew = max(m[g], max(max(s.x, s.y), max(s.z, s.w)));
+      let corr = exp(m[g] - mNew);
+      let e = select(vec4f(0.0), exp(s - vec4f(mNew)), valid);
+      l[g] = l[g] * corr + ((e.x + e.y) + (e.z + e.w));
+      m[g] = mNew;
+      for (var i = 0u; i < PAIRS; i++) { acc[g][i] = acc[g][i] * corr; }
+      ew[g] = e;
     }
-    m = mNew;
+    for (var i = 0u; i < PAIRS; i++) {
+      let v0 = loadV(b.x + i);
+      let v1 = loadV(b.y + i);
+      let v2 = loadV(b.z + i);
+      let v3 = loadV(b.w + i);
+      for (var g = 0u; g < HG; g++) { acc[g][i] += ew[g].x * v0 + ew[g].y * v1 + ew[g].z * v2 + ew[g].w * v3; }
+    }
   }
-  let inv = 1.0 / l;
-  for (var i = 0u; i < PAIRS; i++) { out[qBase + i] = acc[i] * inv; }
+  for (var g = 0u; g < HG; g++) {
+    let inv = 1.0 / l[g];
+    for (var i = 0u; i < PAIRS; i++) { out[qBase + g * half + i] = acc[g][i] * inv; }
+  }
 }
