@@ -16,6 +16,12 @@ export interface EngineOptions {
   memoryBudget?: number;
   /** opengles => featureLevel 'compatibility' with EGL_PLATFORM=surfaceless. */
   backend?: 'default' | 'vulkan' | 'opengles';
+  /**
+   * Which kernel configurations to use: 'cpu' for CPU rasterisers (few lanes,
+   * many rows each, no barriers), 'gpu' for real GPUs (many threads, K-split).
+   * Default: by the adapter. Tests force 'gpu' on lavapipe to check the GPU kernels.
+   */
+  tuning?: 'auto' | 'cpu' | 'gpu';
 }
 
 export interface AdapterSummary {
@@ -91,6 +97,8 @@ export class Engine {
   readonly adapterFeatures: ReadonlySet<string>;
   readonly compat: boolean;
   readonly memoryBudget: number;
+  /** Kernel configurations for a CPU rasteriser (EngineOptions.tuning). */
+  readonly cpuTuning: boolean;
   private readonly sizes = new Map<GPUBuffer, { category: BufferCategory; size: number }>();
   private readonly byCategory: Record<BufferCategory, number> = { weights: 0, kv: 0, activations: 0, staging: 0, other: 0 };
   private total = 0;
@@ -101,8 +109,9 @@ export class Engine {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private readonly sources = new Map<string, string>();
 
-  private constructor(device: GPUDevice, adapter: AdapterSummary, adapterFeatures: Set<string>, f16: boolean, subgroups: boolean, compat: boolean, budget: number) {
+  private constructor(device: GPUDevice, adapter: AdapterSummary, adapterFeatures: Set<string>, f16: boolean, subgroups: boolean, compat: boolean, budget: number, cpuTuning: boolean) {
     this.adapterFeatures = adapterFeatures;
+    this.cpuTuning = cpuTuning;
     this.device = device;
     this.adapter = adapter;
     this.f16 = f16;
@@ -176,7 +185,8 @@ export class Engine {
     };
     const f16 = wantF16 && device.features.has('shader-f16');
     const sub = wantSub && device.features.has('subgroups');
-    return new Engine(device, summary, new Set(adapter.features as unknown as Iterable<string>), f16, sub, compat, opts.memoryBudget ?? Number.POSITIVE_INFINITY);
+    const cpuTuning = opts.tuning === 'cpu' || ((opts.tuning ?? 'auto') === 'auto' && summary.software);
+    return new Engine(device, summary, new Set(adapter.features as unknown as Iterable<string>), f16, sub, compat, opts.memoryBudget ?? Number.POSITIVE_INFINITY, cpuTuning);
   }
 
   /** Allocates a counted buffer; refuses (GpuError) past maxBufferSize or the memory budget. */

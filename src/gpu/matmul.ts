@@ -35,6 +35,8 @@ export interface Tunables {
   /** matvec: rows per invocation, workgroup size. */
   mvRows: number;
   mvWg: number;
+  /** matvec_split.wgsl (GPUs): 32 rows per workgroup, the row length split over mvWg/32 slices. */
+  mvSplit: boolean;
   /** matmul: tokens per tile, rows per invocation, workgroup size. */
   mmTokens: number;
   mmRows: number;
@@ -59,8 +61,11 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   // Sharing a chunk of x costs about what 32 multiply-adds do, so R rows per
   // share is what pays; 16 tokens keep short prompts from padding a big tile.
   const fast = sub && xvec && !perElement;
-  if (engine.adapter.software) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mmTokens: fast ? 16 : 2, mmRows: fast ? 4 : 1, mmWg: 8 };
-  return { mvRows: 1, mvWg: 64, mmTokens: 8, mmRows: 1, mmWg: 64 };
+  if (engine.cpuTuning) return { mvRows: perElement ? 1 : four ? 4 : 2, mvWg: 8, mvSplit: false, mmTokens: fast ? 16 : 2, mmRows: fast ? 4 : 1, mmWg: 8 };
+  // GPUs: decode needs many threads per row to fill the machine (a 2048-row
+  // matrix is only 2048 rows); 8 slices of the row length per 32 rows.
+  // Not yet measured on a real GPU (none was lent); see docs/PERFORMANCE.md.
+  return { mvRows: 1, mvWg: 256, mvSplit: true, mmTokens: 8, mmRows: 1, mmWg: 64 };
 }
 
 /** Subgroup x-sharing needs subgroups of at least 8 lanes. */
@@ -119,15 +124,18 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
   const { fmt, snippet, enables, dequant } = kernelParts(engine, w, sub);
-  const mvShader = fmt.matvec ?? 'matvec_generic';
   const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
+  const mvShader = tun.mvSplit ? 'matvec_split' : (fmt.matvec ?? 'matvec_generic');
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
   const mask = xvec && w.cols % 32 !== 0;
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
   const constants = { ACC: io.accumulate ? 1 : 0 };
-  const mvCode = engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
+  const mvCode = tun.mvSplit
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: engine.shader('dequant_xs_plain') })
+    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
+  const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
@@ -147,7 +155,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     return {
       mvBg,
       mmBg,
-      mvGroups: split2(engine, Math.ceil(p.rows / (tun.mvRows * tun.mvWg))),
+      mvGroups: split2(engine, Math.ceil(p.rows / mvRowsPerGroup)),
       mmGroups: split2(engine, Math.ceil(p.rows / (tun.mmRows * tun.mmWg))),
     };
   });

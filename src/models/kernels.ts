@@ -22,7 +22,7 @@ export const PARAMS_BYTES = 16;
 
 /** Workgroup sizes: lavapipe prefers narrow groups (barriers are coroutine switches). */
 function wg(engine: Engine, gpu: number, software: number): number {
-  return engine.adapter.software ? software : gpu;
+  return engine.cpuTuning ? software : gpu;
 }
 
 /** A 1D range of `n` invocations as a 2D grid when it exceeds the per-dimension limit. */
@@ -96,9 +96,9 @@ export interface AttentionOptions {
  * 8-lane subgroups when the positions are not split and headDim % 16 == 0.
  */
 export function useSubgroupAttention(engine: Engine, o: Pick<AttentionOptions, 'split' | 'headDim'>): boolean {
-  const split = o.split ?? !engine.adapter.software;
+  const split = o.split ?? !engine.cpuTuning;
   const a = engine.adapter;
-  return !split && a.software && engine.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && o.headDim % 16 === 0;
+  return !split && engine.cpuTuning && engine.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && o.headDim % 16 === 0;
 }
 
 /**
@@ -117,7 +117,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
-  const split = o.split ?? !engine.adapter.software;
+  const split = o.split ?? !engine.cpuTuning;
   const chunk = split ? (o.chunk ?? Math.max(32, Math.ceil(o.contextLength / 32))) : o.contextLength;
   const maxChunks = Math.ceil(o.contextLength / chunk);
   const half = o.headDim / 2;

@@ -102,7 +102,7 @@ describe.skipIf(!engine)('model kernels vs CPU', () => {
     });
     // On a CPU rasteriser with 8-lane subgroups, unsplit heads of 16k dims must take the subgroup kernel.
     const a = e.adapter;
-    if (a.software && e.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && chunk === undefined && headDim % 16 === 0) expect(kern.label).toBe('attention_subgroup');
+    if (e.cpuTuning && e.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && chunk === undefined && headDim % 16 === 0) expect(kern.label).toBe('attention_subgroup');
     else expect(kern.label).toBe('attention');
     await runPass(e, (p) => kern.encode(p, n, pos));
     const got = await readF32(e, out, n * qd);

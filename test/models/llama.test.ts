@@ -35,7 +35,7 @@ function view(f: GgufFile, o: { hide?: string; add?: { name: string; data: Float
   };
 }
 
-interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; chunk?: number; ropeFreqs?: boolean; linear?: number; nmse: number }
+interface Case { name: string; model: Omit<MakeModelOptions, 'out'>; noF16: boolean; tied?: boolean; chunk?: number; ropeFreqs?: boolean; linear?: number; nmse: number; gpuTuning?: boolean }
 
 // Budgets: NMSE of the logits vs the f64 reference on the dequantized weights,
 // so only arithmetic precision counts (f16 KV cache and f16 dequant math add error).
@@ -47,6 +47,9 @@ const CASES: Case[] = [
   { name: 'q4_0, tied embeddings, no f16', model: { type: 'q4_0' }, noF16: true, tied: true, nmse: 1e-10 },
   { name: 'f32, rope_freqs + linear rope scaling ×4, no f16', model: { type: 'f32' }, noF16: true, ropeFreqs: true, linear: 4, nmse: 1e-10 },
   { name: 'q4_k_m mix (Q4_K + Q6_K), f16', model: { type: 'q4_k_m', layers: 2 }, noF16: false, nmse: 1e-5 },
+  // The configuration real GPUs get (split matvec, split attention), run on this adapter.
+  { name: 'q4_0, GPU tuning, attention chunks of 6, no f16', model: { type: 'q4_0' }, noF16: true, chunk: 6, gpuTuning: true, nmse: 1e-10 },
+  { name: 'q4_k_m mix, GPU tuning, f16', model: { type: 'q4_k_m', layers: 2 }, noF16: false, gpuTuning: true, nmse: 1e-5 },
 ];
 
 describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', () => {
@@ -57,7 +60,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
       console.warn(`${c.name}: skipped, shaders/dequant_q4_k.wgsl is absent`);
       return;
     }
-    const engine = await getTestEngine({ noF16: c.noF16 });
+    const engine = await getTestEngine(c.gpuTuning ? { noF16: c.noF16, tuning: 'gpu' } : { noF16: c.noF16 });
     if (!engine) throw new Error('no engine');
     const path = join(dir, `${c.name.replace(/\W+/g, '_')}.gguf`);
     await makeModel({ out: path, seed: 7, std: 0.08, ...c.model });

@@ -1,0 +1,48 @@
+// y[row] (+)= W[row, :] · x for one token (decode), for real GPUs: a workgroup
+// owns 32 consecutive rows and splits their length into S = WG/32 slices.
+// Thread (lane, s) takes row 32g + lane and chunks s, s+S, s+2S, ...: the 32
+// lanes of a slice read 32 adjacent rows' blocks, which the tiled layouts
+// (Q4_0, Q8_0: formats.ts) store side by side, so the reads coalesce, and
+// they all read the same chunk of x. The S partial sums meet in workgroup
+// memory. (matvec_generic, one invocation per row and no split, suits CPU
+// rasterisers, where barriers are coroutine switches; a GPU wants the threads.)
+{{ENABLES}}
+{{DEQUANT}}
+{{XLOAD}}
+{{XS}}
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+override WG: u32 = 256u;
+override ACC: bool = false;
+const ROWS: u32 = 32u;
+var<workgroup> part: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let lane = lid % ROWS;
+  let s = lid / ROWS;
+  let nSlices = WG / ROWS;
+  let rowU = g * ROWS + lane;
+  let row = min(rowU, info.rows - 1u);
+  var acc = 0.0;
+  // A uniform loop (the barrier below needs uniform control flow); the slice test is inside.
+  for (var c0 = 0u; c0 < info.nc; c0 += nSlices) {
+    let c = c0 + s;
+    if (c < info.nc) {
+      var xs: array<vec4<f32>, 8>;
+      load_xs(&xs, info.xOff, c, 0u);
+      let t = (xs[0] + xs[1]) + (xs[2] + xs[3]) + (xs[4] + xs[5]) + (xs[6] + xs[7]);
+      acc += dot_chunk(row, c, &xs, (t.x + t.y) + (t.z + t.w));
+    }
+  }
+  part[lid] = acc;
+  workgroupBarrier();
+  if (s == 0u && rowU < info.rows) {
+    var sum = 0.0;
+    for (var k = 0u; k < nSlices; k++) { sum += part[k * ROWS + lane]; }
+    let o = yidx(info.rowBase + rowU, 0u);
+    if (ACC) { y[o] += sum; } else { y[o] = sum; }
+  }
+}
