@@ -368,7 +368,8 @@ export class LlamaModel {
   private async read(buf: GPUBuffer, bytes: number, n: number): Promise<ArrayBuffer> {
     const t0 = performance.now();
     const expect = this.expectMs.get(n) ?? 0;
-    if (expect >= SLEEP_MIN_MS) await new Promise((r) => setTimeout(r, expect * 0.85));
+    // Only a software adapter shares the CPU with the poll; on a GPU the timer's ~1 ms granularity would cost more than it saves.
+    if (this.engine.adapter.software && expect >= SLEEP_MIN_MS) await new Promise((r) => setTimeout(r, expect * 0.85));
     try {
       await buf.mapAsync(GPUMapMode.READ, 0, bytes);
       const took = performance.now() - t0;
