@@ -4,6 +4,7 @@
 // bandwidth decode achieves, next to the adapter's own copy bandwidth.
 import { tensorNames } from '../config.ts';
 import { copyBandwidth } from '../gpu/bandwidth.ts';
+import { UsageError } from '../errors.ts';
 import { formatBytes } from '../info.ts';
 import { num, parse, positionals } from './args.ts';
 import { loadForCli, modelFlags } from './run.ts';
@@ -25,6 +26,7 @@ export async function run(argv: string[]): Promise<void> {
   const n = num(v.n, '-n', { min: 1, integer: true, dflt: 32 })!;
   const r = num(v.reps, '-r', { min: 1, integer: true, dflt: 3 })!;
   const ctx = num(v.ctx, '-c', { min: 2, integer: true, dflt: Math.max(256, p + n + 1) })!;
+  if (ctx < p + n) throw new UsageError(`-c ${ctx} is too small for a ${p}-token prompt and ${n} decoded tokens: pass -c ${p + n} or more, or lower -p/-n`);
   const t0 = performance.now();
   const { model, loadMs } = await loadForCli(path, { ...v, ctx: String(ctx) });
   try {

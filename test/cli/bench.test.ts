@@ -1,0 +1,74 @@
+// `qllm bench` through the real bin on a synthetic tiny Q4_0 model: the JSON
+// keys and how they relate (no timing is asserted, only consistency), the
+// per-step profile, the human-readable report, and one-line errors.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openGguf } from '../../src/gguf/index.ts';
+import { makeModel } from '../../src/synth/make-model.ts';
+import { getTestEngine } from '../gpu/fixture.ts';
+import { qllm } from './helpers.ts';
+
+const probe = await getTestEngine();
+let model = '';
+
+beforeAll(async () => {
+  model = join(await mkdtemp(join(tmpdir(), 'qllm-bench-')), 'tiny-q4_0.gguf');
+  await makeModel({ out: model, preset: 'tiny', type: 'q4_0', seed: 3 });
+});
+
+describe.skipIf(!probe)('qllm bench', () => {
+  it('--json --profile: medians within their spread, bandwidth = bytes x tok/s, memory and profile add up', async () => {
+    const r = await qllm(['bench', model, '-p', '8', '-n', '4', '-r', '2', '--json', '--profile']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ model, prompt_tokens: 8, decode_tokens: 4, reps: 2 });
+    for (const k of ['prefill_tok_s', 'decode_tok_s']) {
+      const s = j[k];
+      expect(s.min).toBeGreaterThan(0);
+      expect(s.min).toBeLessThanOrEqual(s.median);
+      expect(s.median).toBeLessThanOrEqual(s.max);
+    }
+    // Bytes per decode token: every matrix but the embedding (this model has its own output matrix).
+    const f = await openGguf(model);
+    const want = f.tensors.filter((t) => t.dims.length >= 2 && t.name !== 'token_embd.weight').reduce((s, t) => s + t.nBytes, 0);
+    await f.close();
+    expect(j.weight_bytes_per_token).toBe(want);
+    expect(j.decode_weight_gb_s).toBeCloseTo((want * j.decode_tok_s.median) / 1e9, 9);
+    expect(j.copy_gb_s).toBeGreaterThan(0);
+    expect(j.bandwidth_utilisation).toBeCloseTo(j.decode_weight_gb_s / j.copy_gb_s, 9);
+    const m = j.gpu_bytes;
+    expect(m.total).toBe(m.weights + m.kv + m.activations + m.other);
+    expect(j.ttft_ms).toBeGreaterThanOrEqual(j.load_ms);
+    // Profile: one row per step; q|k|v and gate|up share a type here, so each is one product.
+    const steps = j.profile.map((p: { step: string }) => p.step);
+    expect(steps).toEqual(expect.arrayContaining(['attn_q+attn_k+attn_v', 'ffn_gate+ffn_up', 'ffn_down', 'attention', 'output', 'argmax']));
+    const share = j.profile.reduce((s: number, p: { decode_share: number }) => s + p.decode_share, 0);
+    expect(share).toBeCloseTo(1, 6);
+    const qkv = j.profile.find((p: { step: string }) => p.step === 'attn_q+attn_k+attn_v');
+    expect(qkv.weight_bytes).toBeGreaterThan(0);
+    expect(qkv.decode_gb_s).toBeGreaterThan(0);
+  });
+
+  it('prints a readable report without --json', async () => {
+    const r = await qllm(['bench', model, '-p', '4', '-n', '2', '-r', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/prefill {2}pp4: [\d.]+ tok\/s/);
+    expect(r.stdout).toMatch(/decode {3}tg2: [\d.]+ tok\/s/);
+    expect(r.stdout).toMatch(/utilisation [\d.]+%/);
+    expect(r.stdout).toMatch(/memory {3}weights/);
+  });
+
+  it.each([
+    [['-p', '0'], /-p/],
+    [['-r', 'three'], /-r/],
+    [['-c', '4', '-p', '8'], /-c 4 is too small .* pass -c 40 or more/],
+  ])('bad flags %j: exit 1 and one line', async (flags, msg) => {
+    const r = await qllm(['bench', model, ...flags]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('qllm:'));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toMatch(msg);
+  });
+});
