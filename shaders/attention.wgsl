@@ -27,21 +27,11 @@ override WG: u32 = 32;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec2f>;
-@group(0) @binding(2) var<storage, read> kc: array<u32>;
-@group(0) @binding(3) var<storage, read> vc: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec2f>;
 @group(0) @binding(5) var<uniform> dims: vec4u;
 @group(0) @binding(6) var<storage, read_write> part: array<vec2f>;
 
-fn loadK(pair: u32) -> vec2f {
-  if (KV_F16) { return unpack2x16float(kc[pair]); }
-  return vec2f(bitcast<f32>(kc[2u * pair]), bitcast<f32>(kc[2u * pair + 1u]));
-}
-
-fn loadV(pair: u32) -> vec2f {
-  if (KV_F16) { return unpack2x16float(vc[pair]); }
-  return vec2f(bitcast<f32>(vc[2u * pair]), bitcast<f32>(vc[2u * pair + 1u]));
-}
+{{KV}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -25,19 +25,9 @@ const HG: u32 = {{HG}}u; // heads per workgroup, a divisor of N_HEADS / N_KV
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec2f>;
-@group(0) @binding(2) var<storage, read> kc: array<u32>;
-@group(0) @binding(3) var<storage, read> vc: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<vec2f>;
 
-fn loadK(pair: u32) -> vec2f {
-  if (KV_F16) { return unpack2x16float(kc[pair]); }
-  return vec2f(bitcast<f32>(kc[2u * pair]), bitcast<f32>(kc[2u * pair + 1u]));
-}
-
-fn loadV(pair: u32) -> vec2f {
-  if (KV_F16) { return unpack2x16float(vc[pair]); }
-  return vec2f(bitcast<f32>(vc[2u * pair]), bitcast<f32>(vc[2u * pair + 1u]));
-}
+{{KV}}
 
 // This lane's partial dots of the HG heads' q with the keys at cache slots jj.
 fn partials(qv: ptr<function, array<array<vec2f, PAIRS>, HG>>, jj: vec4u, off: u32, kvHalf: u32) -> array<vec4f, HG> {

@@ -10,12 +10,10 @@
 {{DEQUANT}}
 {{XLOAD}}
 {{XS}}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
 struct Params { nTokens: u32 }
 @group(0) @binding(4) var<uniform> params: Params;
 
 override WG: u32 = 8u;
-override ACC: bool = false;
 const T: u32 = {{T}}u;
 const R: u32 = {{RM}}u;
 
@@ -38,15 +36,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   for (var r = 0u; r < R; r++) {
-    let row = row0 + r * WG;
-    if (row < info.rows) {
-      for (var t = 0u; t < T; t++) {
-        let tok = t0 + t;
-        if (tok < nt) {
-          let o = yidx(info.rowBase + row, tok);
-          if (ACC) { y[o] += acc[r][t]; } else { y[o] = acc[r][t]; }
-        }
-      }
+    for (var t = 0u; t < T; t++) {
+      if (t0 + t < nt) { put(row0 + r * WG, t0 + t, acc[r][t]); }
     }
   }
 }

@@ -13,10 +13,8 @@
 {{DEQUANT}}
 {{XLOAD}}
 {{XS}}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 8u;
-override ACC: bool = false;
 const R: u32 = {{R}}u;
 
 // Sums of x over the two 16-element halves of a chunk.
@@ -94,11 +92,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  for (var r = 0u; r < R; r++) {
-    let row = row0 + r * WG;
-    if (row < info.rows) {
-      let o = yidx(info.rowBase + row, 0u);
-      if (ACC) { y[o] += acc[r]; } else { y[o] = acc[r]; }
-    }
-  }
+  for (var r = 0u; r < R; r++) { put(row0 + r * WG, 0u, acc[r]); }
 }

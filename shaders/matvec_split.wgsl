@@ -10,10 +10,8 @@
 {{DEQUANT}}
 {{XLOAD}}
 {{XS}}
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 256u;
-override ACC: bool = false;
 const ROWS: u32 = 32u;
 var<workgroup> part: array<f32, WG>;
 
@@ -39,10 +37,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   part[lid] = acc;
   workgroupBarrier();
-  if (s == 0u && rowU < info.rows) {
+  if (s == 0u) {
     var sum = 0.0;
     for (var k = 0u; k < nSlices; k++) { sum += part[k * ROWS + lane]; }
-    let o = yidx(info.rowBase + rowU, 0u);
-    if (ACC) { y[o] += sum; } else { y[o] = sum; }
+    put(rowU, 0u, sum);
   }
 }

@@ -123,7 +123,9 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   });
   const sub = useSubgroups(engine);
   const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
-  const { fmt, snippet, enables, dequant } = kernelParts(engine, w, sub);
+  const parts0 = kernelParts(engine, w, sub);
+  const { fmt, snippet, enables } = parts0;
+  const dequant = `${parts0.dequant}\n${engine.shader('product_store')}`;
   const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
   const mvShader = tun.mvSplit ? 'matvec_split' : (fmt.matvec ?? 'matvec_generic');
   const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});

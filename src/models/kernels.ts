@@ -34,7 +34,7 @@ function grid(engine: Engine, n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, number> = {}) {
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, string | number> = {}) {
   const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name, vars), constants);
   const bindGroup = engine.device.createBindGroup({
     label: name,
@@ -113,7 +113,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const group = o.nHeads / o.nKvHeads;
     const hg = [8, 4, 3, 2, 1].find((d) => group % d === 0)!;
-    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg });
+    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: engine.shader('attention_kv') });
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
@@ -126,7 +126,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
   const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
-  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half });
+  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half, KV: engine.shader('attention_kv') });
   const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
   const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
   return {
