@@ -42,7 +42,8 @@ export function describeModel(file: GgufFile): ModelReport {
   let params = 0;
   let stored = 0;
   for (const t of file.tensors) {
-    const e = (types[t.type.name] ??= { count: 0, bytes: 0, parameters: 0 });
+    types[t.type.name] ??= { count: 0, bytes: 0, parameters: 0 };
+    const e = types[t.type.name];
     e.count++;
     e.bytes += t.nBytes;
     e.parameters += t.nElements;

@@ -71,8 +71,14 @@ export class QllmModel implements Model {
     let rejectStats!: (e: unknown) => void;
     let resolveIds!: (ids: number[]) => void;
     let rejectIds!: (e: unknown) => void;
-    const stats = new Promise<GenerationStats>((res, rej) => ((resolveStats = res), (rejectStats = rej)));
-    const ids = new Promise<number[]>((res, rej) => ((resolveIds = res), (rejectIds = rej)));
+    const stats = new Promise<GenerationStats>((res, rej) => {
+      resolveStats = res;
+      rejectStats = rej;
+    });
+    const ids = new Promise<number[]>((res, rej) => {
+      resolveIds = res;
+      rejectIds = rej;
+    });
     // Callers that only iterate must not see unhandled rejections from these.
     stats.catch(() => {});
     ids.catch(() => {});

@@ -7,7 +7,7 @@ import type { GgufFile } from './gguf/types.ts';
 
 export async function openModelFile(path: string | undefined): Promise<GgufFile> {
   if (!path) throw new UsageError('no model given: pass the path of a .gguf file, e.g. qllm run models/tinyllama-q4_k_m.gguf');
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);
   } catch {

@@ -146,14 +146,15 @@ export class LlamaModel {
     // q, k, v (and gate, up) are regions of one buffer each, so that one
     // product over concatenated weights can fill them in one dispatch.
     const kOff = align256(B * qDim * 4), vOff = kOff + align256(B * kvDim * 4), upOff = align256(B * c.ffnDim * 4);
-    const a: Acts = (this.acts = {
+    const a: Acts = {
       ids: f32('ids', B), x: f32('x', B * c.dim), xn: f32('xn', B * c.dim),
       qkv: f32('qkv', (vOff + B * kvDim * 4) / 4), qkvOff: [0, kOff, vOff], att: f32('att', B * qDim),
       gu: f32('gate|up', (upOff + B * c.ffnDim * 4) / 4), guOff: [0, upOff], lastX: f32('lastX', c.dim),
       logits: f32('logits', B * this.vocab), best: f32('best', 1),
       params: this.buffer('other', 'params', PARAMS_BYTES, uniform), paramsOne: this.buffer('other', 'paramsOne', PARAMS_BYTES, uniform),
       readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: this.buffer('staging', 'read best', 4, read),
-    });
+    };
+    this.acts = a;
     e.device.queue.writeBuffer(a.paramsOne, 0, new Uint32Array([1, 0, 0, 0]));
     const linear = c.ropeScaling.type === 'linear' ? c.ropeScaling.factor : 1;
     const freqs = t.ropeFreqs ? dequantize(t.ropeFreqs.type.id, await file.readTensor(t.ropeFreqs), t.ropeFreqs.nElements) : undefined;

@@ -108,7 +108,9 @@ for (const [pathName, opts] of paths) {
       e.device.queue.submit([enc.finish()]);
       const got = await readF32(e, out, ids.length * cols * 4);
       const want = new Float32Array(ids.length * cols);
-      ids.forEach((id, t) => want.set(wref.subarray(id * cols, (id + 1) * cols), t * cols));
+      ids.forEach((id, t) => {
+        want.set(wref.subarray(id * cols, (id + 1) * cols), t * cols);
+      });
       const errG = nmse(got, want);
       e.check();
 

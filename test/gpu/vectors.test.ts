@@ -45,7 +45,9 @@ describe.skipIf(!hasShared)('GPU kernels on ggml test vectors', async () => {
       const err = nmse(got, want);
       console.log(`vectors ${name.padEnd(5)} matvec NMSE ${err.toExponential(2)}`);
       expect(err).toBeLessThan(1e-10);
-      ids.forEach((id, i) => expect(Array.from(rows.subarray(i * 256, (i + 1) * 256))).toEqual(Array.from(deq.subarray(id * 256, (id + 1) * 256))));
+      ids.forEach((id, i) => {
+        expect(Array.from(rows.subarray(i * 256, (i + 1) * 256))).toEqual(Array.from(deq.subarray(id * 256, (id + 1) * 256)));
+      });
       for (const b of [xb, yb, params, idb, out, ...w.parts.map((p) => p.buffer)]) e.destroyBuffer(b);
     } finally {
       await file.close();
