@@ -15,12 +15,6 @@
 struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32, seg1: u32, seg2: u32, yOff1: u32, yOff2: u32 }
 @group(0) @binding(3) var<uniform> info: Info;
 
-// Index in y of whole-weight row `row` for token `tok` (see Info).
-fn yidx(row: u32, tok: u32) -> u32 {
-  if (row < info.seg1) { return info.yOff + tok * info.seg1 + row; }
-  if (row < info.seg2) { return info.yOff1 + tok * (info.seg2 - info.seg1) + (row - info.seg1); }
-  return info.yOff2 + tok * (info.yStride - info.seg2) + (row - info.seg2);
-}
 
 // Four unsigned / signed bytes of a word as floats (byte 0 first).
 fn u8x4(v: u32) -> vec4<f32> {

@@ -36,8 +36,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   for (var r = 0u; r < R; r++) {
-    for (var t = 0u; t < T; t++) {
-      if (t0 + t < nt) { put(row0 + r * WG, t0 + t, acc[r][t]); }
+    let row = row0 + r * WG;
+    if (row < info.rows) {
+      let yr = yrow(row);
+      for (var t = 0u; t < T; t++) {
+        if (t0 + t < nt) { put(yr.x + (t0 + t) * yr.y, acc[r][t]); }
+      }
     }
   }
 }

@@ -92,5 +92,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  for (var r = 0u; r < R; r++) { put(row0 + r * WG, 0u, acc[r]); }
+  for (var r = 0u; r < R; r++) {
+    let row = row0 + r * WG;
+    if (row < info.rows) { put(yrow(row).x, acc[r]); }
+  }
 }

@@ -40,6 +40,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (s == 0u) {
     var sum = 0.0;
     for (var k = 0u; k < nSlices; k++) { sum += part[k * ROWS + lane]; }
-    put(rowU, 0u, sum);
+    if (rowU < info.rows) { put(yrow(rowU).x, sum); }
   }
 }

@@ -1,10 +1,15 @@
-// The output side of the matvec/matmul shaders: y, the accumulate switch, and
-// put(), which writes (or with ACC adds) the result for part-local row `row`
-// and token `tok` at yidx() (dequant_common.wgsl); rows past the part are skipped.
+// The output side of the matvec/matmul shaders: y, the accumulate switch,
+// yrow() — where part-local row `row` writes token 0 and the stride between
+// tokens, through the segments of Info (dequant_common.wgsl) — and put(),
+// which writes (or with ACC adds) one value. Callers skip rows past the part.
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 override ACC: bool = false;
-fn put(row: u32, tok: u32, v: f32) {
-  if (row >= info.rows) { return; }
-  let o = yidx(info.rowBase + row, tok);
+fn yrow(row: u32) -> vec2<u32> {
+  let g = info.rowBase + row;
+  if (g < info.seg1) { return vec2<u32>(info.yOff + g, info.seg1); }
+  if (g < info.seg2) { return vec2<u32>(info.yOff1 + (g - info.seg1), info.seg2 - info.seg1); }
+  return vec2<u32>(info.yOff2 + (g - info.seg2), info.yStride - info.seg2);
+}
+fn put(o: u32, v: f32) {
   if (ACC) { y[o] += v; } else { y[o] = v; }
 }
