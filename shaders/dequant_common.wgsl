@@ -12,7 +12,8 @@
 // gate|up; weights.ts uploadConcat) has rows [0, seg1), [seg1, seg2),
 // [seg2, yStride), each written to its own [tokens, rows] region of y at
 // yOff, yOff1, yOff2; a single tensor has seg1 = seg2 = yStride.
-struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32, seg1: u32, seg2: u32, yOff1: u32, yOff2: u32 }
+// acc: 1 = the product adds to y (residual), 0 = it writes y.
+struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32, seg1: u32, seg2: u32, yOff1: u32, yOff2: u32, acc: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(3) var<uniform> info: Info;
 
 

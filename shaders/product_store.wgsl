@@ -1,9 +1,7 @@
-// The output side of the matvec/matmul shaders: y, the accumulate switch,
-// yrow() — where part-local row `row` writes token 0 and the stride between
+// The output side of the matvec/matmul shaders: y, yrow() — where part-local row `row` writes token 0 and the stride between
 // tokens, through the segments of Info (dequant_common.wgsl) — and put(),
-// which writes (or with ACC adds) one value. Callers skip rows past the part.
+// which writes (or with Info.acc adds) one value. Callers skip rows past the part.
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-override ACC: bool = false;
 fn yrow(row: u32) -> vec2<u32> {
   let g = info.rowBase + row;
   if (g < info.seg1) { return vec2<u32>(info.yOff + g, info.seg1); }
@@ -11,5 +9,5 @@ fn yrow(row: u32) -> vec2<u32> {
   return vec2<u32>(info.yOff2 + (g - info.seg2), info.yStride - info.seg2);
 }
 fn put(o: u32, v: f32) {
-  if (ACC) { y[o] += v; } else { y[o] = v; }
+  if (info.acc != 0u) { y[o] += v; } else { y[o] = v; }
 }

@@ -85,15 +85,15 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   return { fmt, snippet, enables, dequant };
 }
 
-/** A 48-byte uniform with the Info struct of dequant_common.wgsl for one part; yOffs: element offsets per segment. */
-export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOffs: number[], label: string): GPUBuffer {
+/** A 64-byte uniform with the Info struct of dequant_common.wgsl for one part; yOffs: element offsets per segment; acc: y += instead of y =. */
+export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][number], xOff: number, yOffs: number[], label: string, acc = false): GPUBuffer {
   const fmt = gpuFormat(w.type);
   const seg = w.segments ?? [w.rows];
   const seg1 = seg.length > 1 ? seg[0] : w.rows;
   const seg2 = seg.length > 2 ? seg[0] + seg[1] : w.rows;
   const info = new Uint32Array([
     part.rows, w.rows, part.firstRow, xOff, yOffs[0], fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, w.cols, Math.ceil(w.cols / 32),
-    seg1, seg2, yOffs[1] ?? 0, yOffs[2] ?? 0,
+    seg1, seg2, yOffs[1] ?? 0, yOffs[2] ?? 0, acc ? 1 : 0, 0, 0, 0,
   ]);
   const b = engine.createBuffer('other', label, info.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(b, 0, info);
@@ -132,8 +132,10 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
   const mask = xvec && w.cols % 32 !== 0;
-  const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask, acc: !!io.accumulate };
-  const constants = { ACC: io.accumulate ? 1 : 0 };
+  // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
+  // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
+  const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
+  const constants = {};
   const mvCode = tun.mvSplit
     ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: engine.shader('dequant_xs_plain') })
     : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
@@ -144,7 +146,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
-    const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`);
+    const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`, !!io.accumulate);
     const entries = (withParams: boolean): GPUBindGroupEntry[] => [
       { binding: 0, resource: { buffer: p.buffer } },
       { binding: 1, resource: { buffer: io.x } },
