@@ -9,6 +9,7 @@ import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
 import { createMatmul } from '../gpu/matmul.ts';
+import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
@@ -82,7 +83,7 @@ export class LlamaModel {
   private disposed = false;
   /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
   private readonly expectMs = new Map<number, number>();
-  private prof?: { capacity: number; labels: string[]; queries: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer; totals: Map<string, { ms: number; count: number }> };
+  private prof?: StepProfiler;
 
   private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
     this.engine = engine;
@@ -241,17 +242,11 @@ export class LlamaModel {
     e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const enc = e.device.createCommandEncoder({ label: 'forward' });
     // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
-    const prof = this.prof && this.prof.labels.length === 0 ? this.prof : undefined;
+    const prof = this.prof && !this.prof.pending ? this.prof : undefined;
     let pass = enc.beginComputePass();
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
     const run = (label: string, s: Step, nt = n) => {
-      if (prof) {
-        pass.end();
-        const i = prof.labels.length;
-        if (2 * i + 2 > prof.capacity) throw new GpuError('internal error: profile query set too small');
-        prof.labels.push(label);
-        pass = enc.beginComputePass({ timestampWrites: { querySet: prof.queries, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-      }
+      if (prof) pass = prof.next(enc, pass, label);
       s.encode(pass, nt, pos);
     };
     run('embed', this.embed);
@@ -286,55 +281,22 @@ export class LlamaModel {
     } else {
       pass.end();
     }
-    if (prof?.labels.length) {
-      enc.resolveQuerySet(prof.queries, 0, 2 * prof.labels.length, prof.resolve, 0);
-      enc.copyBufferToBuffer(prof.resolve, 0, prof.read, 0, 16 * prof.labels.length);
-    }
+    prof?.resolve(enc);
     e.device.queue.submit([enc.finish()]);
   }
 
   /**
-   * Per-step GPU time (timestamp queries, one compute pass per step) for the
-   * forward passes that follow; `takeProfile()` returns and clears the totals.
-   * Needs the adapter's timestamp-query feature. For `qllm bench --profile`:
-   * separate passes cost a little, so profiled runs are not the benchmark.
+   * Per-step GPU time for the forward passes that follow (src/gpu/profiler.ts):
+   * `takeProfile()` returns and clears the totals. False without timestamp queries.
    */
   enableProfile(): boolean {
-    if (this.prof) return true;
-    const e = this.engine;
-    if (!e.features.has('timestamp-query')) return false;
-    const capacity = 2 * (this.layers.length * 12 + 8);
-    this.prof = {
-      capacity,
-      labels: [],
-      queries: e.device.createQuerySet({ type: 'timestamp', count: capacity }),
-      resolve: this.buffer('other', 'profile resolve', capacity * 8, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC),
-      read: this.buffer('staging', 'profile read', capacity * 8, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST),
-      totals: new Map(),
-    };
-    return true;
+    if (!this.prof && StepProfiler.available(this.engine)) this.prof = new StepProfiler(this.engine, this.layers.length * 12 + 8);
+    return !!this.prof;
   }
 
   /** GPU ms per step label (summed over layers and forwards) since the last call. */
-  takeProfile(): Map<string, { ms: number; count: number }> {
-    const t = this.prof?.totals ?? new Map();
-    if (this.prof) this.prof.totals = new Map();
-    return t;
-  }
-
-  private async collectProfile(): Promise<void> {
-    const p = this.prof;
-    if (!p?.labels.length) return;
-    const n = p.labels.length;
-    await p.read.mapAsync(GPUMapMode.READ, 0, 16 * n);
-    const ts = new BigUint64Array(p.read.getMappedRange(0, 16 * n).slice(0));
-    p.read.unmap();
-    for (let i = 0; i < n; i++) {
-      const ms = Number(ts[2 * i + 1] - ts[2 * i]) / 1e6;
-      const cur = p.totals.get(p.labels[i]) ?? { ms: 0, count: 0 };
-      p.totals.set(p.labels[i], { ms: cur.ms + Math.max(ms, 0), count: cur.count + 1 });
-    }
-    p.labels = [];
+  takeProfile(): StepTimes {
+    return this.prof?.take() ?? new Map();
   }
 
   private check(tokens: number[], pos: number): void {
@@ -381,7 +343,7 @@ export class LlamaModel {
     }
     const out = buf.getMappedRange(0, bytes).slice(0);
     buf.unmap();
-    await this.collectProfile();
+    await this.prof?.collect();
     this.engine.check();
     return out;
   }
@@ -438,6 +400,7 @@ export class LlamaModel {
     if (this.disposed) return;
     this.disposed = true;
     for (const w of this.weights) destroyWeight(this.engine, w);
+    this.prof?.destroy();
     for (const b of this.owned) this.engine.destroyBuffer(b);
     this.weights.length = 0;
     this.owned.length = 0;
