@@ -2,7 +2,6 @@
 // prefill tok/s for a p-token prompt, decode tok/s for n tokens (greedy, argmax on
 // the GPU), each the median over r repetitions after a warm-up; the weight
 // bandwidth decode achieves, next to the adapter's own copy bandwidth.
-import { tensorNames } from '../config.ts';
 import { copyBandwidth } from '../gpu/bandwidth.ts';
 import { UsageError } from '../errors.ts';
 import { formatBytes } from '../info.ts';
@@ -53,12 +52,11 @@ export async function run(argv: string[]): Promise<void> {
       }
     }
 
-    // Bytes of weights one decode token reads: every matrix but the embedding
-    // (of which it gathers one row), plus the embedding again when it doubles as the output.
-    const file = model.file;
+    // Bytes of weights one decode token reads: every matrix product's weights as
+    // stored in the file (the embedding only when it doubles as the output; its
+    // gather reads one row).
     let weightBytes = 0;
-    for (const t of file.tensors) if (t.dims.length >= 2 && t.name !== tensorNames.token_embd) weightBytes += t.nBytes;
-    if (!file.tensor(tensorNames.output)) weightBytes += file.tensor(tensorNames.token_embd)?.nBytes ?? 0;
+    for (const b of llama.weightBytesByStep().values()) weightBytes += b;
     const decodeTokS = median(decode);
     const weightGBs = (weightBytes * decodeTokS) / 1e9;
     const copyGBs = await copyBandwidth(model.engine);
@@ -99,17 +97,11 @@ async function profileSteps(model: Awaited<ReturnType<typeof loadForCli>>['model
   const pre = llama.takeProfile();
   for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], prompt.length + i);
   const dec = llama.takeProfile();
-  // Weight bytes per step label (all layers): the matrices named after GGUF tensors.
-  const bytes = new Map<string, number>();
-  for (const t of model.file.tensors) {
-    const label = t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '');
-    if (t.dims.length >= 2 && label !== 'token_embd') bytes.set(label, (bytes.get(label) ?? 0) + t.nBytes);
-  }
-  if (!model.file.tensor(tensorNames.output)) bytes.set('output', model.file.tensor(tensorNames.token_embd)?.nBytes ?? 0);
+  const bytes = llama.weightBytesByStep();
   const total = [...dec.values()].reduce((s, x) => s + x.ms, 0);
   return [...dec.entries()].map(([step, d]) => {
     const perTok = d.ms / n;
-    const wb = step.split('+').reduce((s, l) => s + (bytes.get(l) ?? 0), 0);
+    const wb = bytes.get(step);
     return {
       step, prefill_ms: pre.get(step)?.ms ?? 0, decode_ms_per_token: perTok, decode_share: d.ms / total,
       ...(wb ? { weight_bytes: wb, decode_gb_s: wb / (perTok / 1000) / 1e9 } : {}),

@@ -84,6 +84,8 @@ export class LlamaModel {
   /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
   private readonly expectMs = new Map<number, number>();
   private prof?: StepProfiler;
+  /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
+  private readonly stepBytes = new Map<string, number>();
 
   private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
     this.engine = engine;
@@ -125,9 +127,10 @@ export class LlamaModel {
     const total = all.reduce((s, x) => s + x.nBytes, 0);
     let done = 0;
     const progress = (label: string) => opts.onProgress?.(total ? done / total : 1, label);
-    const matrix = async (ti: TensorInfo) => {
+    const matrix = async (ti: TensorInfo, step?: string) => {
       const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });
       this.weights.push(w);
+      if (step) this.countBytes(step, [ti]);
       return w;
     };
     const vector = async (ti: TensorInfo) => {
@@ -171,6 +174,7 @@ export class LlamaModel {
         while (j < ts.length && ts[j].type.id === ts[i].type.id && ts[j].dims[0] === ts[i].dims[0]) j++;
         const group = ts.slice(i, j);
         const label = group.map((t) => t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '')).join('+');
+        this.countBytes(label, group);
         const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); } });
         this.weights.push(w);
         const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B });
@@ -198,16 +202,17 @@ export class LlamaModel {
         qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff),
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
-        o: await createMatmul(e, await matrix(L.attn_output), io(a.att, a.x, true)),
+        o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
         gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff),
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
-        down: await createMatmul(e, await matrix(L.ffn_down), io(a.gu, a.x, true)),
+        down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), io(a.gu, a.x, true)),
       });
     }
     const outNormW = await vector(t.outputNorm);
     this.finalNorm = await createRmsnorm(e, { params: a.params, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps: c.rmsEps });
-    const outW = t.output ? await matrix(t.output) : embd; // tied embeddings
+    const outW = t.output ? await matrix(t.output, 'output') : embd; // tied embeddings
+    if (!t.output) this.countBytes('output', [t.tokenEmbd]);
     this.outputAll = await createMatmul(e, outW, io(a.xn, a.logits));
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
@@ -292,6 +297,15 @@ export class LlamaModel {
   enableProfile(): boolean {
     if (!this.prof && StepProfiler.available(this.engine)) this.prof = new StepProfiler(this.engine, this.layers.length * 12 + 8);
     return !!this.prof;
+  }
+
+  /** Weight bytes (as in the file) that each step label reads per token, summed over layers. */
+  weightBytesByStep(): ReadonlyMap<string, number> {
+    return this.stepBytes;
+  }
+
+  private countBytes(step: string, ts: readonly TensorInfo[]): void {
+    this.stepBytes.set(step, (this.stepBytes.get(step) ?? 0) + ts.reduce((s, t) => s + t.nBytes, 0));
   }
 
   /** GPU ms per step label (summed over layers and forwards) since the last call. */

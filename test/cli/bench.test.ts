@@ -46,6 +46,8 @@ describe.skipIf(!probe)('qllm bench', () => {
     expect(steps).toEqual(expect.arrayContaining(['attn_q+attn_k+attn_v', 'ffn_gate+ffn_up', 'ffn_down', 'attention', 'output', 'argmax']));
     const share = j.profile.reduce((s: number, p: { decode_share: number }) => s + p.decode_share, 0);
     expect(share).toBeCloseTo(1, 6);
+    // The steps' weight bytes add up to the bytes per token.
+    expect(j.profile.reduce((s: number, p: { weight_bytes?: number }) => s + (p.weight_bytes ?? 0), 0)).toBe(want);
     const qkv = j.profile.find((p: { step: string }) => p.step === 'attn_q+attn_k+attn_v');
     expect(qkv.weight_bytes).toBeGreaterThan(0);
     expect(qkv.decode_gb_s).toBeGreaterThan(0);
