@@ -183,8 +183,7 @@ export class LlamaModel {
       }
       return out;
     };
-    const region = (buffer: GPUBuffer, offset: number, floats: number): GPUBufferBinding => ({ buffer, offset, size: floats * 4 });
-    const q = region(a.qkv, 0, B * qDim); // attention reads q only: a read-only range is allowed
+    const q: GPUBufferBinding = { buffer: a.qkv, offset: 0, size: B * qDim * 4 }; // attention reads q only: a read-only range is allowed
 
     // Embedding, then the blocks, then the output head.
     const embd = await matrix(t.tokenEmbd);
