@@ -24,10 +24,19 @@ export interface MatmulIO {
   maxTokens: number;
   /** y += W·x instead of y = W·x. */
   accumulate?: boolean;
+  /**
+   * SwiGLU fused into the x load (ffn_down in decode): x holds gate and, this
+   * many bytes later, up; one token's matvec then reads silu(gate)·up and the
+   * separate swiglu dispatch can be skipped (Matmul.gluFused). Several tokens
+   * (the matmul) still read x as it is.
+   */
+  gluUpOffset?: number;
 }
 
 export interface Matmul {
   encode(pass: GPUComputePassEncoder, nTokens: number): void;
+  /** True when one token's matvec applies SwiGLU on load (gluUpOffset given, GPU tuning, x loaded as vec4s). */
+  readonly gluFused: boolean;
 }
 
 /** Kernel tunables, chosen per adapter (see shared notes: lavapipe wants few lanes, many rows each). */
@@ -132,17 +141,23 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
   const mask = xvec && w.cols % 32 !== 0;
+  // GPU tuning, decode only: every workgroup recomputes silu for all of x,
+  // which on a GPU is free next to a dispatch; on lavapipe it measured 0-3%
+  // slower than the separate swiglu dispatch (s110m, TinyLlama), and in
+  // prefill each row tile would repeat it for every token.
+  const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
+  const mvXload = glu ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' }) : xload;
   // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const constants = {};
   const mvCode = tun.mvSplit
-    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: engine.shader('dequant_xs_plain') })
-    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, R: tun.mvRows, ...lane });
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain') })
+    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
-    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg }, mvCode, { ...constants, WG: tun.mvWg }),
+    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0 }, mvCode, { ...constants, WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}) }),
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
@@ -164,6 +179,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     };
   });
   return {
+    gluFused: glu,
     encode(pass: GPUComputePassEncoder, nTokens: number) {
       if (!(nTokens >= 1 && nTokens <= io.maxTokens)) throw new GpuError(`matmul ${w.name}: nTokens ${nTokens} is outside 1..${io.maxTokens}`);
       if (nTokens === 1) {

@@ -36,7 +36,7 @@ interface Product { label: string; step: Step }
 
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
-  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step;
+  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean };
 }
 
 /** Byte size rounded up to the storage-binding offset alignment (256 on every adapter we know, at most). */
@@ -205,7 +205,7 @@ export class LlamaModel {
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
         gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff),
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
-        down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), io(a.gu, a.x, true)),
+        down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff }),
       });
     }
     const outNormW = await vector(t.outputNorm);
@@ -264,7 +264,8 @@ export class LlamaModel {
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
       run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
-      run('swiglu', L.swiglu);
+      // One token: ffn_down applies SwiGLU as it loads x (one dispatch fewer).
+      if (n > 1 || !L.down.gluFused) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }
     if (tail !== 'none') run('output_norm', this.finalNorm);
@@ -273,11 +274,14 @@ export class LlamaModel {
       pass.end();
       enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, n * this.vocab * 4);
     } else if (tail === 'last' || tail === 'argmax') {
-      // Only the last row feeds the output head: copy it out, project 1 token.
-      pass.end();
-      enc.copyBufferToBuffer(a.xn, (n - 1) * this.config.dim * 4, a.lastX, 0, this.config.dim * 4);
-      pass = enc.beginComputePass();
-      run('output', this.outputLast, 1);
+      // Only the last row feeds the output head: copy it out, project 1 token
+      // (a single token is already that row: no copy, no second pass).
+      if (n > 1) {
+        pass.end();
+        enc.copyBufferToBuffer(a.xn, (n - 1) * this.config.dim * 4, a.lastX, 0, this.config.dim * 4);
+        pass = enc.beginComputePass();
+      }
+      run('output', n > 1 ? this.outputLast : this.outputAll, 1);
       if (tail === 'argmax') run('argmax', this.argmax, 1);
       pass.end();
       if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest, 0, 4);

@@ -23,6 +23,8 @@ const CASES: { type: GgmlType; cols: number }[] = [
 // f32 accumulation in a different order than the f64 reference: ~1e-13 typical.
 const NMSE_BUDGET = 1e-9;
 const ROWS = 37;
+// Formats whose ffn_down the models fuse SwiGLU into (and a float row length that cannot: 67).
+const GLU = new Set([GgmlType.F32, GgmlType.F16, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K]);
 const NT = 11;
 
 
@@ -96,6 +98,26 @@ for (const [pathName, opts] of paths) {
       const refAcc = Array.from({ length: ROWS + 2 }, (_, i) => (i < 2 ? y0[i] : y0[i] + ref[ROWS + i - 2]));
       const errAcc = nmse(ya, refAcc);
 
+      // SwiGLU on load (ffn_down in decode, GPU tuning only): x = gate row, up 256-aligned after it.
+      let errGlu = 0;
+      if (GLU.has(type)) {
+        const upOff = Math.ceil((cols * 4) / 256) * 256;
+        const gu = new Float32Array(upOff / 4 + cols);
+        for (let k = 0; k < cols; k++) { gu[k] = rand() * 8 - 4; gu[upOff / 4 + k] = rand() * 2 - 1; }
+        const h = new Float32Array(cols).map((_, k) => (gu[k] / (1 + Math.exp(-gu[k]))) * gu[upOff / 4 + k]);
+        const refGlu = refMatmul(wref, h, ROWS, cols, 1);
+        const gub = f32Buffer(e, gu);
+        const glu = await createMatmul(e, w, { x: gub, y: yb, params, maxTokens: 1, gluUpOffset: upOff });
+        expect(glu.gluFused, 'GPU tuning with vec4 x loads fuses SwiGLU').toBe(cols % 4 === 0 && !e.cpuTuning);
+        enc = e.device.createCommandEncoder();
+        pass = enc.beginComputePass();
+        glu.encode(pass, 1);
+        pass.end();
+        e.device.queue.submit([enc.finish()]);
+        if (glu.gluFused) errGlu = nmse(await readF32(e, yb, ROWS * 4), refGlu);
+        e.destroyBuffer(gub);
+      }
+
       // gather: ids hit all three parts, repeats included
       const ids = new Uint32Array([36, 0, 13, 14, 27, 28, 5, 36, 20]);
       const idb = f32Buffer(e, ids);
@@ -114,10 +136,11 @@ for (const [pathName, opts] of paths) {
       const errG = nmse(got, want);
       e.check();
 
-      report.push(`${pathName.padEnd(18)} ${ti.name.padEnd(6)} cols ${String(cols).padStart(3)}: matvec ${errMv.toExponential(1)} matmul ${errMm.toExponential(1)} acc ${errAcc.toExponential(1)} gather ${errG.toExponential(1)}`);
+      report.push(`${pathName.padEnd(18)} ${ti.name.padEnd(6)} cols ${String(cols).padStart(3)}: matvec ${errMv.toExponential(1)} matmul ${errMm.toExponential(1)} acc ${errAcc.toExponential(1)} glu ${errGlu.toExponential(1)} gather ${errG.toExponential(1)}`);
       expect(errMv, 'matvec NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errMm, 'matmul NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errAcc, 'accumulate NMSE').toBeLessThan(NMSE_BUDGET);
+      expect(errGlu, 'SwiGLU-on-load matvec NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errG, 'gather NMSE').toBeLessThan(1e-12);
       for (const b of [xb, yb, yb2, params, idb, out]) e.destroyBuffer(b);
       destroyWeight(e, w);
