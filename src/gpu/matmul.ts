@@ -150,15 +150,14 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
-  const constants = {};
   const mvCode = tun.mvSplit
     ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain') })
     : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
-    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0 }, mvCode, { ...constants, WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}) }),
-    engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { ...constants, WG: tun.mmWg }),
+    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0 }, mvCode, { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}) }),
+    engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
     const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`, !!io.accumulate);
