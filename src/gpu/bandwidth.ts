@@ -3,6 +3,7 @@
 // Reported as GB/s of bytes READ, the same unit as a matvec's weight bandwidth,
 // so decode GB/s ÷ copy GB/s is the bandwidth utilisation.
 import type { Engine } from './engine.ts';
+import { quietly } from './poll.ts';
 
 export async function copyBandwidth(engine: Engine, bytes = 64 << 20, reps = 8): Promise<number> {
   const size = Math.min(bytes, engine.limits.maxBufferSize) & ~3;
@@ -15,7 +16,7 @@ export async function copyBandwidth(engine: Engine, bytes = 64 << 20, reps = 8):
       for (let i = 0; i < n; i++) enc.copyBufferToBuffer(i % 2 ? dst : src, 0, i % 2 ? src : dst, 0, size);
       const t = performance.now();
       d.queue.submit([enc.finish()]);
-      await d.queue.onSubmittedWorkDone();
+      await quietly(engine, 0.1, () => d.queue.onSubmittedWorkDone());
       return performance.now() - t;
     };
     await run(2); // warm-up: first touch of the pages

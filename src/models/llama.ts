@@ -9,6 +9,7 @@ import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
 import { createMatmul } from '../gpu/matmul.ts';
+import { pollGapMs, quietly } from '../gpu/poll.ts';
 import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
@@ -223,7 +224,7 @@ export class LlamaModel {
     const warm = Math.min(2, ctx, B);
     this.submit([0, 0].slice(0, warm), 0, 'all');
     this.submit([0], 0, 'argmax');
-    await e.device.queue.onSubmittedWorkDone();
+    await quietly(e, 1, () => e.device.queue.onSubmittedWorkDone());
     e.check();
     opts.onProgress?.(1, 'ready');
   }
@@ -339,11 +340,11 @@ export class LlamaModel {
   /**
    * Maps `bytes` of a readback buffer once the GPU is done with the batch of
    * `n` tokens just submitted. Dawn's node binding busy-polls while a map is
-   * pending, which on a software adapter takes a CPU core from the rasteriser
-   * (25-47% of throughput on 2 cores). So we first sleep through most of the
-   * time the same batch size took last time, then map. The estimate corrects
-   * itself: a sleep that overshoots makes the measured time the sleep, and the
-   * next sleep is 0.85 of it, until the GPU is again the longer of the two.
+   * pending, which on a software adapter takes a CPU core from the rasteriser.
+   * So we first sleep through most of the time the same batch size took last
+   * time, then map with the poll throttled (src/gpu/poll.ts). The estimate
+   * corrects itself: a sleep that overshoots makes the measured time the
+   * sleep, and the next sleep is 0.85 of it, until the GPU is again the longer.
    */
   private async read(buf: GPUBuffer, bytes: number, n: number): Promise<ArrayBuffer> {
     const t0 = performance.now();
@@ -351,7 +352,7 @@ export class LlamaModel {
     // Only a software adapter shares the CPU with the poll; on a GPU the timer's ~1 ms granularity would cost more than it saves.
     if (this.engine.adapter.software && expect >= SLEEP_MIN_MS) await new Promise((r) => setTimeout(r, expect * 0.85));
     try {
-      await buf.mapAsync(GPUMapMode.READ, 0, bytes);
+      await quietly(this.engine, pollGapMs(expect), () => buf.mapAsync(GPUMapMode.READ, 0, bytes));
       const took = performance.now() - t0;
       this.expectMs.set(n, expect ? 0.5 * expect + 0.5 * took : took);
     } catch (err) {
