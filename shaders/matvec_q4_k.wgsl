@@ -15,23 +15,32 @@
 override WG: u32 = 8u;
 const R: u32 = {{R}}u;
 
-fn xsum8(xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-  let t = ((*xs)[0] + (*xs)[1]) + ((*xs)[2] + (*xs)[3]) + ((*xs)[4] + (*xs)[5]) + ((*xs)[6] + (*xs)[7]);
+// x pre-scaled for nibbles left in place: byte k of a word holds elements
+// whose low nibble sits at bit 8k and high nibble at 8k + 4, so masking the
+// word (no shift, no per-byte extract) leaves q·2^(8k) or q·2^(8k+4), and x
+// scaled by the inverse power of two gives the same products bit for bit.
+const XLO = vec4<f32>(1.0, 0.00390625, 1.52587890625e-05, 5.9604644775390625e-08); // 2^0, 2^-8, 2^-16, 2^-24
+const XHI = vec4<f32>(0.0625, 2.44140625e-04, 9.5367431640625e-07, 3.7252902984619141e-09); // XLO · 2^-4
+const MLO = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
+const MHI = vec4<u32>(0xf0u, 0xf000u, 0xf00000u, 0xf0000000u);
+
+// Σ x over a pre-scaled chunk, unscaled (exact: only powers of two).
+fn xsum8(xs: ptr<function, array<vec4<f32>, 8>>, inv: vec4<f32>) -> f32 {
+  let t = (((*xs)[0] + (*xs)[1]) + ((*xs)[2] + (*xs)[3]) + ((*xs)[4] + (*xs)[5]) + ((*xs)[6] + (*xs)[7])) * inv;
   return (t.x + t.y) + (t.z + t.w);
 }
-// Σ q·x over 32 nibbles: bytes of q0 (elements 0..15) and q1 (16..31), shifted by sh.
-fn dot_nib(q0: vec4<u32>, q1: vec4<u32>, sh: u32, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-  let a = (q0 >> vec4<u32>(sh)) & vec4<u32>(0x0f0f0f0fu);
-  let b = (q1 >> vec4<u32>(sh)) & vec4<u32>(0x0f0f0f0fu);
+// Σ q·x over 32 nibbles: bytes of q0 (elements 0..15) and q1 (16..31), the
+// nibbles picked by mask m from each word in place; xs pre-scaled to match.
+fn dot_nib(q0: vec4<u32>, q1: vec4<u32>, m: vec4<u32>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   var t = vec4<f32>(0.0);
-  t = fma(u8x4(a.x), (*xs)[0], t);
-  t = fma(u8x4(a.y), (*xs)[1], t);
-  t = fma(u8x4(a.z), (*xs)[2], t);
-  t = fma(u8x4(a.w), (*xs)[3], t);
-  t = fma(u8x4(b.x), (*xs)[4], t);
-  t = fma(u8x4(b.y), (*xs)[5], t);
-  t = fma(u8x4(b.z), (*xs)[6], t);
-  t = fma(u8x4(b.w), (*xs)[7], t);
+  t = fma(vec4<f32>(vec4<u32>(q0.x) & m), (*xs)[0], t);
+  t = fma(vec4<f32>(vec4<u32>(q0.y) & m), (*xs)[1], t);
+  t = fma(vec4<f32>(vec4<u32>(q0.z) & m), (*xs)[2], t);
+  t = fma(vec4<f32>(vec4<u32>(q0.w) & m), (*xs)[3], t);
+  t = fma(vec4<f32>(vec4<u32>(q1.x) & m), (*xs)[4], t);
+  t = fma(vec4<f32>(vec4<u32>(q1.y) & m), (*xs)[5], t);
+  t = fma(vec4<f32>(vec4<u32>(q1.z) & m), (*xs)[6], t);
+  t = fma(vec4<f32>(vec4<u32>(q1.w) & m), (*xs)[7], t);
   return (t.x + t.y) + (t.z + t.w);
 }
 
@@ -53,17 +62,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // x for sub-blocks 2p (low nibbles) and 2p+1 (high nibbles).
       var xa: array<vec4<f32>, 8>;
       var xb: array<vec4<f32>, 8>;
-      load_xs(&xa, info.xOff, b * 8u + 2u * p, {{LANE}});
-      load_xs(&xb, info.xOff, b * 8u + 2u * p + 1u, {{LANE}});
-      let sa = xsum8(&xa);
-      let sb = xsum8(&xb);
+      load_xs_scaled(&xa, info.xOff, b * 8u + 2u * p, {{LANE}}, XLO);
+      load_xs_scaled(&xb, info.xOff, b * 8u + 2u * p + 1u, {{LANE}}, XHI);
+      let sa = xsum8(&xa, vec4<f32>(1.0, 256.0, 65536.0, 16777216.0));
+      let sb = xsum8(&xb, vec4<f32>(16.0, 4096.0, 1048576.0, 268435456.0));
       for (var r = 0u; r < R; r++) {
         let q0 = w[base[r] + 1u + 2u * p];
         let q1 = w[base[r] + 2u + 2u * p];
         let ka = kscale(hdr[r], 2u * p);
         let kb = kscale(hdr[r], 2u * p + 1u);
         // Mins folded out: d·sc·Σq·x − dmin·m·Σx per sub-block.
-        acc[r] += (ka.x * dot_nib(q0, q1, 0u, &xa) - ka.y * sa) + (kb.x * dot_nib(q0, q1, 4u, &xb) - kb.y * sb);
+        acc[r] += (ka.x * dot_nib(q0, q1, MLO, &xa) - ka.y * sa) + (kb.x * dot_nib(q0, q1, MHI, &xb) - kb.y * sb);
       }
     }
   }
