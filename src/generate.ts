@@ -10,8 +10,12 @@ export interface ForwardModel {
   readonly contextLength: number;
   /** Runs tokens at pos.., returns the last token's logits [vocab]. */
   forward(tokens: number[], pos: number): Promise<Float32Array>;
-  /** Same, but only the argmax id comes back from the GPU (greedy decoding). */
-  forwardArgmax(tokens: number[], pos: number): Promise<number>;
+  /**
+   * Same, but only the argmax id comes back from the GPU (greedy decoding).
+   * `next`: the caller will feed that id back at the next position, so the
+   * model may start that step before this one's result is read.
+   */
+  forwardArgmax(tokens: number[], pos: number, opts?: { next?: boolean }): Promise<number>;
 }
 
 /** What the loop needs of a tokenizer. */
@@ -94,7 +98,7 @@ export class Session {
       const n = feed.length;
       const start = pos;
       let id: number;
-      if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start);
+      if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start, { next: generated + 1 < maxNew });
       else id = sampler.sample(await this.model.forward(feed, start), history);
       this.cached.push(...feed);
       pos += n;

@@ -44,7 +44,7 @@ export async function run(argv: string[]): Promise<void> {
       let id = await llama.forwardArgmax(prompt, 0);
       const pf = performance.now() - t;
       t = performance.now();
-      for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], p + i);
+      for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], p + i, { next: i < n - 1 });
       const dc = performance.now() - t;
       if (rep >= 0) {
         prefill.push((p / pf) * 1000);

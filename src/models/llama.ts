@@ -59,7 +59,7 @@ interface Acts {
   params: GPUBuffer; // uniform {nTokens, pos}
   paramsOne: GPUBuffer; // uniform {1, 0}: the last-token-only tail
   readLogits: GPUBuffer; // MAP_READ [B, vocab]
-  readBest: GPUBuffer; // MAP_READ u32
+  readBest: [GPUBuffer, GPUBuffer]; // MAP_READ u32: two, so a step queued ahead can copy its argmax while the previous one is read
 }
 
 export class LlamaModel {
@@ -82,6 +82,14 @@ export class LlamaModel {
   private argmax!: Step;
   private busy = false;
   private disposed = false;
+  /** Which of the two argmax readback buffers the next argmax submit copies into. */
+  private slot = 0;
+  /**
+   * A greedy step queued ahead (forwardArgmax's `next`): one token at `pos`
+   * whose id the GPU takes from the previous step's argmax, so the GPU runs on
+   * while that argmax is read back. `input` is that id, once read.
+   */
+  private ahead?: { pos: number; slot: number; input?: number };
   /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
   private readonly expectMs = new Map<number, number>();
   private prof?: StepProfiler;
@@ -157,7 +165,7 @@ export class LlamaModel {
       gu: f32('gate|up', (upOff + B * c.ffnDim * 4) / 4), guOff: [0, upOff], lastX: f32('lastX', c.dim),
       logits: f32('logits', B * this.vocab), best: f32('best', 1),
       params: this.buffer('other', 'params', PARAMS_BYTES, uniform), paramsOne: this.buffer('other', 'paramsOne', PARAMS_BYTES, uniform),
-      readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: this.buffer('staging', 'read best', 4, read),
+      readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: [this.buffer('staging', 'read best 0', 4, read), this.buffer('staging', 'read best 1', 4, read)],
     };
     this.acts = a;
     e.device.queue.writeBuffer(a.paramsOne, 0, new Uint32Array([1, 0, 0, 0]));
@@ -224,6 +232,7 @@ export class LlamaModel {
     const warm = Math.min(2, ctx, B);
     this.submit([0, 0].slice(0, warm), 0, 'all');
     this.submit([0], 0, 'argmax');
+    this.submit([0], 0, 'argmax', 1, true);
     await quietly(e, 1, () => e.device.queue.onSubmittedWorkDone());
     e.check();
     opts.onProgress?.(1, 'ready');
@@ -239,13 +248,16 @@ export class LlamaModel {
    * Records and submits one batch (≤ maxBatch tokens at positions pos…):
    * tail 'none' stops after the blocks, 'all' computes every token's logits,
    * 'last' the last token's, 'argmax' the last token's and its argmax; the
-   * wanted result is copied into the readback buffer.
+   * wanted result is copied into the readback buffer (argmax: readBest[slot]).
+   * idsOnGpu: one token whose id is the previous submit's argmax, copied on
+   * the GPU (`tokens` is then only its count).
    */
-  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax'): void {
+  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax', slot = 0, idsOnGpu = false): void {
     const e = this.engine, a = this.acts, n = tokens.length;
     e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, 0, 0]));
-    e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
+    if (!idsOnGpu) e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const enc = e.device.createCommandEncoder({ label: 'forward' });
+    if (idsOnGpu) enc.copyBufferToBuffer(a.best, 0, a.ids, 0, 4);
     // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
     const prof = this.prof && !this.prof.pending ? this.prof : undefined;
     let pass = enc.beginComputePass();
@@ -285,7 +297,7 @@ export class LlamaModel {
       run('output', n > 1 ? this.outputLast : this.outputAll, 1);
       if (tail === 'argmax') run('argmax', this.argmax, 1);
       pass.end();
-      if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest, 0, 4);
+      if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest[slot], 0, 4);
       else enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, this.vocab * 4);
     } else {
       pass.end();
@@ -373,6 +385,7 @@ export class LlamaModel {
   async forward(tokens: number[], pos: number, opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
     this.check(tokens, pos);
     this.busy = true;
+    this.ahead = undefined; // a step queued ahead runs first and is ignored
     try {
       const V = this.vocab;
       if (opts.allLogits) {
@@ -392,15 +405,42 @@ export class LlamaModel {
     }
   }
 
-  /** Like forward(), but returns only the argmax of the last token's logits (4 bytes read back). */
-  async forwardArgmax(tokens: number[], pos: number): Promise<number> {
+  /**
+   * Like forward(), but returns only the argmax of the last token's logits (4
+   * bytes read back). With `next`, the following greedy step (the argmax fed
+   * back at the next position) is queued on the GPU before this one is read,
+   * so the GPU does not wait for the readback and the next command encoding;
+   * the next call with exactly that token and position then only collects it.
+   * Any other call ignores it: it wrote the KV slot of a position that the
+   * caller's own tokens will overwrite before anything attends to it.
+   */
+  async forwardArgmax(tokens: number[], pos: number, opts: { next?: boolean } = {}): Promise<number> {
     this.check(tokens, pos);
     this.busy = true;
+    const queued = this.ahead;
+    this.ahead = undefined;
     try {
-      const [last, lastPos] = this.prefix(tokens, pos);
-      this.submit(last, lastPos, 'argmax');
-      const id = new Uint32Array(await this.read(this.acts.readBest, 4, tokens.length))[0];
+      let slot: number;
+      if (queued && queued.input === tokens[0] && tokens.length === 1 && queued.pos === pos) {
+        slot = queued.slot;
+      } else {
+        const [last, lastPos] = this.prefix(tokens, pos);
+        this.slot ^= 1;
+        slot = this.slot;
+        this.submit(last, lastPos, 'argmax', slot);
+      }
+      const nextPos = pos + tokens.length;
+      let ahead: { pos: number; slot: number } | undefined;
+      // Not on CPU rasterisers: there the GPU is the same two cores, and
+      // encoding the next step while it runs cost s110m decode 8%.
+      if (opts.next && !this.engine.cpuTuning && !this.prof && nextPos < this.contextLength) {
+        this.slot ^= 1;
+        ahead = { pos: nextPos, slot: this.slot };
+        this.submit([0], nextPos, 'argmax', ahead.slot, true);
+      }
+      const id = new Uint32Array(await this.read(this.acts.readBest[slot], 4, tokens.length))[0];
       if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try --no-f16');
+      if (ahead) this.ahead = { ...ahead, input: id };
       return id;
     } finally {
       this.busy = false;

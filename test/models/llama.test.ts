@@ -150,4 +150,57 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     expect(engine.memory().total - before).toBeLessThan(4096);
     expect(engine.memory().byCategory.kv).toBe(0);
   });
+
+  it('greedy steps queued ahead (GPU tuning) give the ids of step-by-step decoding; a step the caller does not take leaves no trace', async () => {
+    const engine = (await getTestEngine({ tuning: 'gpu' }))!;
+    const path = join(dir, 'ahead.gguf');
+    await makeModel({ out: path, seed: 9, type: 'q4_0', std: 0.08 });
+    const file = await openGguf(path);
+    const model = await LlamaModel.load(engine, file, readConfig(file), { contextLength: 16, maxBatch: 4 });
+    await file.close();
+    try {
+      const prompt = [5, 17, 3, 40, 9, 22]; // two batches of 4 + 2
+      const decode = async (next: boolean) => {
+        const ids = [await model.forwardArgmax(prompt, 0, { next })];
+        for (let i = 0; i < 9; i++) ids.push(await model.forwardArgmax([ids.at(-1)!], prompt.length + i, { next: next && i < 8 }));
+        return ids;
+      };
+      // Record submits (s) and readback maps (m): queued ahead, a step is submitted before the previous one is read.
+      const log: string[] = [];
+      const q = engine.device.queue, submit = q.submit.bind(q), proto = GPUBuffer.prototype, map = proto.mapAsync;
+      q.submit = (cbs) => {
+        log.push('s');
+        submit(cbs);
+      };
+      proto.mapAsync = function (this: GPUBuffer, ...a: Parameters<GPUBuffer['mapAsync']>) {
+        log.push('m');
+        return map.apply(this, a);
+      };
+      let plain: number[], ahead: number[], logPlain: string, logAhead: string;
+      try {
+        plain = await decode(false);
+        logPlain = log.splice(0).join('');
+        ahead = await decode(true);
+        logAhead = log.splice(0).join('');
+      } finally {
+        q.submit = submit;
+        proto.mapAsync = map;
+      }
+      expect(ahead).toEqual(plain); // the last step (pos 15 of 16) queues nothing past the context
+      expect(logPlain).toBe(`ssm${'sm'.repeat(9)}`);
+      expect(logAhead).toBe(`sssm${'sm'.repeat(8)}m`);
+      // Queue a step ahead, then feed a different token at that position: the
+      // result matches feeding it without anything queued.
+      const other = (plain[1] + 1) % model.vocab;
+      await model.forwardArgmax(prompt, 0, { next: true });
+      const after = await model.forward([other], prompt.length);
+      await model.forwardArgmax(prompt, 0);
+      expect(await model.forward([other], prompt.length)).toEqual(after);
+      // And after an ignored step, a queued one at another position is not taken either.
+      await model.forwardArgmax(prompt, 0, { next: true });
+      expect(await model.forwardArgmax([plain[0]], prompt.length + 1)).toBe(await model.forwardArgmax([plain[0]], prompt.length + 1));
+    } finally {
+      model.dispose();
+    }
+  });
 });
