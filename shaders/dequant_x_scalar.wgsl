@@ -6,3 +6,5 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   let i = base + k;
   return vec4<f32>(load_x1(i, k), load_x1(i + 1u, k + 1u), load_x1(i + 2u, k + 2u), load_x1(i + 3u, k + 3u));
 }
+// What the kernel's dot products are multiplied by at the end (1: none; see dequant_x_norm.wgsl).
+fn out_scale() -> f32 { return 1.0; }

@@ -10,3 +10,5 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   if ({{MASK}}) { return select(vec4<f32>(0.0), v, q * 4u < info.cols); }
   return v;
 }
+// What the kernel's dot products are multiplied by at the end (1: none; see dequant_x_norm.wgsl).
+fn out_scale() -> f32 { return 1.0; }

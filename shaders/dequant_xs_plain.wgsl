@@ -12,3 +12,5 @@ fn dot_x(a: array<vec4<f32>, 8>, base: u32, c: u32, lane: u32) -> f32 {
   for (var j = 0u; j < 8u; j++) { s = fma(a[j], load_x4(base, c * 8u + j), s); }
   return (s.x + s.y) + (s.z + s.w);
 }
+// A per-lane partial over x: each lane loaded all of it.
+fn xs_total(s: f32) -> f32 { return s; }

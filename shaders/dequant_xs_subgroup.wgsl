@@ -33,3 +33,5 @@ fn dot_x(a: array<vec4<f32>, 8>, base: u32, c: u32, lane: u32) -> f32 {
   load_xs(&xs, base, c, lane);
   return dot8(a, &xs);
 }
+// A per-lane partial over x, summed over the chunk's lanes (each loaded an eighth).
+fn xs_total(s: f32) -> f32 { return subgroupAdd(s); }

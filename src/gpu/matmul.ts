@@ -31,12 +31,22 @@ export interface MatmulIO {
    * (the matmul) still read x as it is.
    */
   gluUpOffset?: number;
+  /**
+   * RMSNorm fused into the x load (a product after a norm, in decode): one
+   * token's matvec reads `x` here, the un-normed row (offset xOffset), and
+   * normalises it with weight `w` (f32 [cols]) and `eps` itself, so the
+   * separate rmsnorm dispatch can be skipped (Matmul.normFused). Several
+   * tokens (the matmul) read io.x, the normed rows, as usual.
+   */
+  norm?: { x: GPUBuffer; w: GPUBuffer; eps: number };
 }
 
 export interface Matmul {
   encode(pass: GPUComputePassEncoder, nTokens: number): void;
   /** True when one token's matvec applies SwiGLU on load (gluUpOffset given, GPU tuning, x loaded as vec4s). */
   readonly gluFused: boolean;
+  /** True when one token's matvec applies RMSNorm on load (MatmulIO.norm given, CPU tuning, x loaded as vec4s). */
+  readonly normFused: boolean;
 }
 
 /** Kernel tunables, chosen per adapter (see shared notes: lavapipe wants few lanes, many rows each). */
@@ -146,7 +156,15 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // slower than the separate swiglu dispatch (s110m, TinyLlama), and in
   // prefill each row tile would repeat it for every token.
   const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
-  const mvXload = glu ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' }) : xload;
+  // CPU tuning only for now: matvec_split (GPUs) spreads a row over slices
+  // and would need a workgroup reduction of Σx²; there the rmsnorm dispatch stays.
+  const norm = io.norm && engine.cpuTuning && xvec && !glu ? io.norm : undefined;
+  if (norm && (norm.w.size < w.cols * 4 || norm.x.size < xOffset + w.cols * 4)) throw new GpuError(`matmul ${w.name}: the norm's x or weight buffer is smaller than ${w.cols} f32`);
+  const mvXload = glu
+    ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' })
+    : norm
+      ? engine.shader('dequant_x_norm', { MASK: mask ? 'true' : 'false' })
+      : xload;
   // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
@@ -156,17 +174,22 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
-    engine.pipeline({ ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0 }, mvCode, { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}) }),
+    engine.pipeline(
+      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1 },
+      mvCode,
+      { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}), ...(norm ? { NORM_EPS: norm.eps } : {}) },
+    ),
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { WG: tun.mmWg }),
   ]);
   const parts = w.parts.map((p, i) => {
     const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`, !!io.accumulate);
-    const entries = (withParams: boolean): GPUBindGroupEntry[] => [
+    const entries = (matmul: boolean): GPUBindGroupEntry[] => [
       { binding: 0, resource: { buffer: p.buffer } },
-      { binding: 1, resource: { buffer: io.x } },
+      { binding: 1, resource: { buffer: !matmul && norm ? norm.x : io.x } },
       { binding: 2, resource: { buffer: io.y } },
       { binding: 3, resource: { buffer: info } },
-      ...(withParams ? [{ binding: 4, resource: { buffer: io.params } }] : []),
+      ...(matmul ? [{ binding: 4, resource: { buffer: io.params } }] : []),
+      ...(!matmul && norm ? [{ binding: 6, resource: { buffer: norm.w } }] : []),
     ];
     const mvBg = engine.device.createBindGroup({ label: `${w.name}.matvec[${i}]`, layout: mv.getBindGroupLayout(0), entries: entries(false) });
     const mmBg = engine.device.createBindGroup({ label: `${w.name}.matmul[${i}]`, layout: mm.getBindGroupLayout(0), entries: entries(true) });
@@ -179,6 +202,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   });
   return {
     gluFused: glu,
+    normFused: !!norm,
     encode(pass: GPUComputePassEncoder, nTokens: number) {
       if (!(nTokens >= 1 && nTokens <= io.maxTokens)) throw new GpuError(`matmul ${w.name}: nTokens ${nTokens} is outside 1..${io.maxTokens}`);
       if (nTokens === 1) {

@@ -33,7 +33,7 @@ type Step = Pick<Kernel, 'encode'>;
 const SLEEP_MIN_MS = 3;
 
 /** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
-interface Product { label: string; step: Step }
+interface Product { label: string; step: Step & { normFused: boolean } }
 
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
@@ -77,7 +77,7 @@ export class LlamaModel {
   private embed!: Step;
   private layers: Layer[] = [];
   private finalNorm!: Step;
-  private outputAll!: Step; // logits for every token of the batch
+  private outputAll!: Step & { normFused: boolean }; // logits for every token of the batch
   private outputLast!: Step; // logits of lastX only
   private argmax!: Step;
   private busy = false;
@@ -176,7 +176,9 @@ export class LlamaModel {
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
     // Products that read the same input: runs of tensors of one type become one
     // concatenated weight and one dispatch (q|k|v, gate|up); y regions by offset.
-    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[]): Promise<Product[]> => {
+    // normW: the norm before them, which one token's matvec applies on load
+    // (MatmulIO.norm; the rmsnorm dispatch is then skipped in decode).
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer): Promise<Product[]> => {
       const out: Product[] = [];
       for (let i = 0; i < ts.length; ) {
         let j = i + 1;
@@ -186,7 +188,8 @@ export class LlamaModel {
         this.countBytes(label, group);
         const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); } });
         this.weights.push(w);
-        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B });
+        const norm = { x: a.x, w: normW, eps: c.rmsEps };
+        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm });
         out.push({ label, step });
         i = j;
       }
@@ -207,12 +210,12 @@ export class LlamaModel {
       const ffnNormW = await vector(L.ffn_norm);
       this.layers.push({
         attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff),
+        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW),
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff),
+        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW),
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
         down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff }),
       });
@@ -221,7 +224,7 @@ export class LlamaModel {
     this.finalNorm = await createRmsnorm(e, { params: a.params, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps: c.rmsEps });
     const outW = t.output ? await matrix(t.output, 'output') : embd; // tied embeddings
     if (!t.output) this.countBytes('output', [t.tokenEmbd]);
-    this.outputAll = await createMatmul(e, outW, io(a.xn, a.logits));
+    this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps: c.rmsEps } });
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
     progress('compiling kernels');
@@ -267,21 +270,23 @@ export class LlamaModel {
       s.encode(pass, nt, pos);
     };
     run('embed', this.embed);
+    // One token: the products after a norm apply it as they load x (MatmulIO.norm).
+    const normed = (ps: Product[]) => n === 1 && ps.every((p) => p.step.normFused);
     for (const L of this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
-      run('attn_norm', L.attnNorm);
+      if (!normed(L.qkv)) run('attn_norm', L.attnNorm);
       for (const p of L.qkv) run(p.label, p.step);
       run('rope+kv', L.ropeKv);
       run('attention', L.attention);
       run('attn_output', L.o);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
-      run('ffn_norm', L.ffnNorm);
+      if (!normed(L.gateUp)) run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
       // One token: ffn_down applies SwiGLU as it loads x (one dispatch fewer).
       if (n > 1 || !L.down.gluFused) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }
-    if (tail !== 'none') run('output_norm', this.finalNorm);
+    if (tail !== 'none' && !(n === 1 && this.outputAll.normFused)) run('output_norm', this.finalNorm);
     if (tail === 'all') {
       run('output', this.outputAll);
       pass.end();

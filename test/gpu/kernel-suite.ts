@@ -118,6 +118,22 @@ for (const [pathName, opts] of paths) {
         e.destroyBuffer(gub);
       }
 
+      // RMSNorm on load (decode's products after a norm, CPU tuning): y = W·(g ⊙ x[token 1] / rms).
+      const gw = new Float32Array(cols).map(() => rand() * 2);
+      const x1 = x.subarray(cols, 2 * cols);
+      const inv = 1 / Math.sqrt(x1.reduce((a, v) => a + v * v, 0) / cols + 1e-5);
+      const refNorm = refMatmul(wref, Float32Array.from(x1, (v, k) => v * inv * gw[k]), ROWS, cols, 1);
+      const gwb = f32Buffer(e, gw);
+      const nrm = await createMatmul(e, w, { x: xb, xOffset: xOff, y: yb, params, maxTokens: 1, norm: { x: xb, w: gwb, eps: 1e-5 } });
+      expect(nrm.normFused, 'CPU tuning with vec4 x loads fuses RMSNorm').toBe(cols % 4 === 0 && e.cpuTuning);
+      enc = e.device.createCommandEncoder();
+      pass = enc.beginComputePass();
+      nrm.encode(pass, 1);
+      pass.end();
+      e.device.queue.submit([enc.finish()]);
+      const errNorm = nrm.normFused ? nmse(await readF32(e, yb, ROWS * 4), refNorm) : 0;
+      e.destroyBuffer(gwb);
+
       // gather: ids hit all three parts, repeats included
       const ids = new Uint32Array([36, 0, 13, 14, 27, 28, 5, 36, 20]);
       const idb = f32Buffer(e, ids);
@@ -136,11 +152,12 @@ for (const [pathName, opts] of paths) {
       const errG = nmse(got, want);
       e.check();
 
-      report.push(`${pathName.padEnd(18)} ${ti.name.padEnd(6)} cols ${String(cols).padStart(3)}: matvec ${errMv.toExponential(1)} matmul ${errMm.toExponential(1)} acc ${errAcc.toExponential(1)} glu ${errGlu.toExponential(1)} gather ${errG.toExponential(1)}`);
+      report.push(`${pathName.padEnd(18)} ${ti.name.padEnd(6)} cols ${String(cols).padStart(3)}: matvec ${errMv.toExponential(1)} matmul ${errMm.toExponential(1)} acc ${errAcc.toExponential(1)} glu ${errGlu.toExponential(1)} norm ${errNorm.toExponential(1)} gather ${errG.toExponential(1)}`);
       expect(errMv, 'matvec NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errMm, 'matmul NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errAcc, 'accumulate NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errGlu, 'SwiGLU-on-load matvec NMSE').toBeLessThan(NMSE_BUDGET);
+      expect(errNorm, 'RMSNorm-on-load matvec NMSE').toBeLessThan(NMSE_BUDGET);
       expect(errG, 'gather NMSE').toBeLessThan(1e-12);
       for (const b of [xb, yb, yb2, params, idb, out]) e.destroyBuffer(b);
       destroyWeight(e, w);
