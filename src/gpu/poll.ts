@@ -26,10 +26,12 @@ export function pollGapMs(expectMs: number): number {
 /**
  * Runs `wait` (a promise the binding polls for) with the poll throttled to
  * one tick per `gapMs`. A no-op on hardware adapters, where the poll costs
- * nothing the GPU needs. Nested and concurrent waits share one patch.
+ * nothing the GPU needs, and outside Node. Nested and concurrent waits share one patch.
  */
 export async function quietly<T>(engine: Engine, gapMs: number, wait: () => Promise<T>): Promise<T> {
-  if (!engine.adapter.software) return wait();
+  // Only Dawn's node binding polls through setImmediate; a browser's WebGPU
+  // (even a software one) does not, and its main thread may not block.
+  if (!engine.adapter.software || engine.adapter.backend === 'browser' || typeof globalThis.setImmediate !== 'function') return wait();
   if (depth++ === 0) {
     const orig = globalThis.setImmediate;
     original = orig;

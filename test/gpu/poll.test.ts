@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Engine } from '../../src/gpu/engine.ts';
 import { pollGapMs, quietly } from '../../src/gpu/poll.ts';
 
-const soft = { adapter: { software: true } } as Engine;
-const hard = { adapter: { software: false } } as Engine;
+const soft = { adapter: { software: true, backend: 'vulkan' } } as Engine;
+const hard = { adapter: { software: false, backend: 'vulkan' } } as Engine;
+const browser = { adapter: { software: true, backend: 'browser' } } as Engine;
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe('quietly (throttled binding poll)', () => {
@@ -20,9 +21,10 @@ describe('quietly (throttled binding poll)', () => {
     expect(globalThis.setImmediate).toBe(orig);
   });
 
-  it('leaves setImmediate alone on a hardware adapter', async () => {
+  it('leaves setImmediate alone on a hardware adapter and under a browser WebGPU', async () => {
     const orig = globalThis.setImmediate;
     await quietly(hard, 0.1, async () => expect(globalThis.setImmediate).toBe(orig));
+    await quietly(browser, 0.1, async () => expect(globalThis.setImmediate).toBe(orig));
   });
 
   it('nested and overlapping waits share one patch and restore it once, also on a rejection', async () => {
