@@ -99,12 +99,15 @@ async function profileSteps(model: Awaited<ReturnType<typeof loadForCli>>['model
   const dec = llama.takeProfile();
   const bytes = llama.weightBytesByStep();
   const total = [...dec.values()].reduce((s, x) => s + x.ms, 0);
-  return [...dec.entries()].map(([step, d]) => {
+  // Steps of either phase, in order of first appearance (decode skips the norms it fuses).
+  const steps = [...new Set([...pre.keys(), ...dec.keys()])];
+  return steps.map((step) => {
+    const d = dec.get(step) ?? { ms: 0, count: 0 };
     const perTok = d.ms / n;
     const wb = bytes.get(step);
     return {
       step, prefill_ms: pre.get(step)?.ms ?? 0, decode_ms_per_token: perTok, decode_share: d.ms / total,
-      ...(wb ? { weight_bytes: wb, decode_gb_s: wb / (perTok / 1000) / 1e9 } : {}),
+      ...(wb && perTok > 0 ? { weight_bytes: wb, decode_gb_s: wb / (perTok / 1000) / 1e9 } : {}),
     };
   });
 }
