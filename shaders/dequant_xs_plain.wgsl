@@ -2,9 +2,9 @@
 fn load_xs(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32) {
   for (var j = 0u; j < 8u; j++) { (*xs)[j] = load_x4(base, c * 8u + j); }
 }
-// The same, vec4s 0..3 multiplied by s0 and 4..7 by s1 (see dequant_xs_subgroup.wgsl).
-fn load_xs_scaled(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32, s0: vec4<f32>, s1: vec4<f32>) {
-  for (var j = 0u; j < 8u; j++) { (*xs)[j] = load_x4(base, c * 8u + j) * select(s0, s1, j >= 4u); }
+// The same, each vec4 multiplied by s (see dequant_xs_subgroup.wgsl).
+fn load_xs_scaled(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32, s: vec4<f32>) {
+  for (var j = 0u; j < 8u; j++) { (*xs)[j] = load_x4(base, c * 8u + j) * s; }
 }
 // A dequantized chunk dotted with the matching chunk of x (no staging array).
 fn dot_x(a: array<vec4<f32>, 8>, base: u32, c: u32, lane: u32) -> f32 {

@@ -13,12 +13,11 @@ fn load_xs(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32)
   (*xs)[6] = subgroupBroadcast(v, 6u);
   (*xs)[7] = subgroupBroadcast(v, 7u);
 }
-// The same, vec4s 0..3 multiplied by s0 and 4..7 by s1 before they are
-// shared (one multiply per lane instead of one per lane and vec4): kernels
-// that leave a quant in place, at bit 8k of its word, pre-scale x by 2^-8k
-// (see matvec_q4_k.wgsl).
-fn load_xs_scaled(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32, s0: vec4<f32>, s1: vec4<f32>) {
-  let v = load_x4(base, c * 8u + (lane & 7u)) * select(s0, s1, (lane & 7u) >= 4u);
+// The same, each vec4 multiplied by s before it is shared (one multiply per
+// lane instead of one per lane and vec4): kernels that leave a quant in place,
+// at bit 8k of its word, pre-scale x by 2^-8k (see matvec_q4_k.wgsl).
+fn load_xs_scaled(xs: ptr<function, array<vec4<f32>, 8>>, base: u32, c: u32, lane: u32, s: vec4<f32>) {
+  let v = load_x4(base, c * 8u + (lane & 7u)) * s;
   (*xs)[0] = subgroupBroadcast(v, 0u);
   (*xs)[1] = subgroupBroadcast(v, 1u);
   (*xs)[2] = subgroupBroadcast(v, 2u);

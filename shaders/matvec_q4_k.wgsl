@@ -62,8 +62,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // x for sub-blocks 2p (low nibbles) and 2p+1 (high nibbles).
       var xa: array<vec4<f32>, 8>;
       var xb: array<vec4<f32>, 8>;
-      load_xs_scaled(&xa, info.xOff, b * 8u + 2u * p, {{LANE}}, XLO, XLO);
-      load_xs_scaled(&xb, info.xOff, b * 8u + 2u * p + 1u, {{LANE}}, XHI, XHI);
+      load_xs_scaled(&xa, info.xOff, b * 8u + 2u * p, {{LANE}}, XLO);
+      load_xs_scaled(&xb, info.xOff, b * 8u + 2u * p + 1u, {{LANE}}, XHI);
       let sa = xsum8(&xa, vec4<f32>(1.0, 256.0, 65536.0, 16777216.0));
       let sb = xsum8(&xb, vec4<f32>(16.0, 4096.0, 1048576.0, 268435456.0));
       for (var r = 0u; r < R; r++) {

@@ -42,7 +42,7 @@ const F: Partial<Record<GgmlType, GpuFormat>> = {
   [GgmlType.F32]: { snippet: 'f32', kind: 'f32', dOffset: -1, colsMultiple: 1 },
   [GgmlType.F16]: { snippet: 'f16', kind: 'f16', dOffset: -1, colsMultiple: 1 },
   [GgmlType.BF16]: { snippet: 'bf16', kind: 'bf16', dOffset: -1, colsMultiple: 1 },
-  [GgmlType.Q4_0]: { snippet: 'q4_0', kind: 'blocks', dOffset: 0, colsMultiple: 32, tile: 32, matvec: 'matvec_q4_0' },
+  [GgmlType.Q4_0]: { snippet: 'q4_0', kind: 'blocks', dOffset: 0, colsMultiple: 32, tile: 32 },
   [GgmlType.Q4_1]: { snippet: 'q4_1', kind: 'blocks', dOffset: -1, colsMultiple: 32 },
   [GgmlType.Q5_0]: { snippet: 'q5_0', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
   [GgmlType.Q5_1]: { snippet: 'q5_1', kind: 'blocks', dOffset: -1, colsMultiple: 32 },
