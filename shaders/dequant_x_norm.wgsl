@@ -1,10 +1,10 @@
 // x as vec4s through RMSNorm, applied on load (decode's products that follow a
 // norm, which saves the rmsnorm dispatch): x is multiplied by the norm weight
 // as it is loaded, each lane sums the squares of what it loads, and the kernel
-// multiplies its dot products by out_scale() = 1/sqrt(mean(x²) + eps) at the
-// end, W·(s·g⊙x) = s·(W·(g⊙x)). Exact because every chunk of x is loaded once
-// per workgroup, spread over the subgroup (xs_total adds the lanes up) or
-// whole by each lane (plain xs). x: the token row, 16-byte aligned; nw: the
+// multiplies its dot products by x_scale(Σx²) = 1/sqrt(mean(x²) + eps) at the
+// end, W·(s·g⊙x) = s·(W·(g⊙x)). x_part() is what this thread summed; the
+// kernel adds the parts up over threads that loaded disjoint parts of x: the
+// lanes of a subgroup (xs_total), or the row slices of matvec_split. x: the token row, 16-byte aligned; nw: the
 // norm weight, f32 [info.cols].
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> nw: array<vec4<f32>>;
@@ -16,4 +16,5 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   ssq += dot(v, v);
   return v * nw[q];
 }
-fn out_scale() -> f32 { return inverseSqrt(xs_total(ssq) / f32(info.cols) + NORM_EPS); }
+fn x_part() -> f32 { return ssq; }
+fn x_scale(total: f32) -> f32 { return inverseSqrt(total / f32(info.cols) + NORM_EPS); }

@@ -92,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  let k = out_scale(); // uniform control flow: it may reduce across the subgroup
+  let k = x_scale(xs_total(x_part())); // uniform control flow: it may reduce across the subgroup
   for (var r = 0u; r < R; r++) {
     let row = row0 + r * WG;
     if (row < info.rows) { put(yrow(row).x, acc[r] * k); }

@@ -14,6 +14,7 @@
 override WG: u32 = 256u;
 const ROWS: u32 = 32u;
 var<workgroup> part: array<f32, WG>;
+var<workgroup> partx: array<f32, WG / ROWS>; // per slice: its part of a sum over x (x_part, RMSNorm on load)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -36,10 +37,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   part[lid] = acc;
+  if (lane == 0u) { partx[s] = x_part(); } // the slices loaded disjoint chunks of x
   workgroupBarrier();
   if (s == 0u) {
     var sum = 0.0;
-    for (var k = 0u; k < nSlices; k++) { sum += part[k * ROWS + lane]; }
-    if (rowU < info.rows) { put(yrow(rowU).x, sum); }
+    var xt = 0.0;
+    for (var k = 0u; k < nSlices; k++) {
+      sum += part[k * ROWS + lane];
+      xt += partx[k];
+    }
+    if (rowU < info.rows) { put(yrow(rowU).x, sum * x_scale(xt)); }
   }
 }

@@ -45,7 +45,7 @@ export interface Matmul {
   encode(pass: GPUComputePassEncoder, nTokens: number): void;
   /** True when one token's matvec applies SwiGLU on load (gluUpOffset given, GPU tuning, x loaded as vec4s). */
   readonly gluFused: boolean;
-  /** True when one token's matvec applies RMSNorm on load (MatmulIO.norm given, CPU tuning, x loaded as vec4s). */
+  /** True when one token's matvec applies RMSNorm on load (MatmulIO.norm given, x loaded as vec4s). */
   readonly normFused: boolean;
 }
 
@@ -156,9 +156,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // slower than the separate swiglu dispatch (s110m, TinyLlama), and in
   // prefill each row tile would repeat it for every token.
   const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
-  // CPU tuning only for now: matvec_split (GPUs) spreads a row over slices
-  // and would need a workgroup reduction of Σx²; there the rmsnorm dispatch stays.
-  const norm = io.norm && engine.cpuTuning && xvec && !glu ? io.norm : undefined;
+  const norm = io.norm && xvec && !glu ? io.norm : undefined;
   if (norm && (norm.w.size < w.cols * 4 || norm.x.size < xOffset + w.cols * 4)) throw new GpuError(`matmul ${w.name}: the norm's x or weight buffer is smaller than ${w.cols} f32`);
   const mvXload = glu
     ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' })
