@@ -9,6 +9,7 @@
 {{DEQUANT}}
 {{XLOAD}}
 {{XS}}
+{{STORE}}
 
 override WG: u32 = 8u;
 const R: u32 = {{R}}u;
@@ -32,8 +33,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   let k = x_scale(xs_total(x_part())); // uniform control flow: it may reduce across the subgroup
-  for (var r = 0u; r < R; r++) {
-    let row = row0 + r * WG;
-    if (row < info.rows) { put(yrow(row).x, acc[r] * k); }
-  }
+  for (var r = 0u; r < R; r++) { store_row(row0 + r * WG, acc[r] * k); }
 }

@@ -10,6 +10,7 @@
 {{DEQUANT}}
 {{XLOAD}}
 {{XS}}
+{{STORE}}
 
 override WG: u32 = 256u;
 const ROWS: u32 = 32u;
@@ -46,6 +47,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       sum += part[k * ROWS + lane];
       xt += partx[k];
     }
-    if (rowU < info.rows) { put(yrow(rowU).x, sum * x_scale(xt)); }
+    store_row(rowU, sum * x_scale(xt));
   }
 }

@@ -39,6 +39,14 @@ export interface MatmulIO {
    * tokens (the matmul) read io.x, the normed rows, as usual.
    */
   norm?: { x: GPUBuffer; w: GPUBuffer; eps: number };
+  /**
+   * RoPE and the KV-cache store fused into the output of one token's matvec
+   * (the q|k|v products in decode; shaders/store_rope_kv.wgsl): `roles` says
+   * what each output region holds (q rows are rotated into y, k rows rotated
+   * and v rows copied into the caches at slot pos, read from `params`).
+   * Applied when Matmul.ropeFused; the matmul (prefill) writes y as usual.
+   */
+  rope?: { roles: ('q' | 'k' | 'v')[]; table: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; headDim: number; ropeDim: number; kvDim: number; kvF16: boolean };
 }
 
 export interface Matmul {
@@ -47,6 +55,8 @@ export interface Matmul {
   readonly gluFused: boolean;
   /** True when one token's matvec applies RMSNorm on load (MatmulIO.norm given, x loaded as vec4s). */
   readonly normFused: boolean;
+  /** True when one token's matvec does RoPE and the KV store itself (MatmulIO.rope given, CPU tuning with subgroups). */
+  readonly ropeFused: boolean;
 }
 
 /** Kernel tunables, chosen per adapter (see shared notes: lavapipe wants few lanes, many rows each). */
@@ -157,6 +167,13 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // prefill each row tile would repeat it for every token.
   const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
   const norm = io.norm && xvec && !glu ? io.norm : undefined;
+  // Pairs of rows meet by a lane shuffle: the CPU kernels' rows are strided
+  // by an even workgroup; matvec_split's store runs in one slice only.
+  const rope = io.rope && sub && !tun.mvSplit && tun.mvWg % 2 === 0 && io.rope.roles.length === segs.length ? io.rope : undefined;
+  const ROLE = { q: 1, k: 2, v: 3 };
+  const ropeConsts: Record<string, number> = rope
+    ? { ROLE0: ROLE[rope.roles[0]], ROLE1: ROLE[rope.roles[1] ?? 'q'], ROLE2: ROLE[rope.roles[2] ?? 'q'], HEAD_DIM: rope.headDim, ROPE_DIM: rope.ropeDim, KV_DIM: rope.kvDim, KV_F16: rope.kvF16 ? 1 : 0 }
+    : {};
   if (norm && (norm.w.size < w.cols * 4 || norm.x.size < xOffset + w.cols * 4)) throw new GpuError(`matmul ${w.name}: the norm's x or weight buffer is smaller than ${w.cols} f32`);
   const mvXload = glu
     ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' })
@@ -167,15 +184,15 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const mvCode = tun.mvSplit
-    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain') })
-    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane });
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain'), STORE: engine.shader('store_plain') })
+    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane, STORE: engine.shader(rope ? 'store_rope_kv' : 'store_plain') });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline(
-      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1 },
+      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1, rope: ropeConsts },
       mvCode,
-      { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}), ...(norm ? { NORM_EPS: norm.eps } : {}) },
+      { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}), ...(norm ? { NORM_EPS: norm.eps } : {}), ...ropeConsts },
     ),
     engine.pipeline({ ...common, kind: 'matmul', tokens: tun.mmTokens, rows: tun.mmRows, wg: tun.mmWg }, mmCode, { WG: tun.mmWg }),
   ]);
@@ -186,8 +203,11 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
       { binding: 1, resource: { buffer: !matmul && norm ? norm.x : io.x } },
       { binding: 2, resource: { buffer: io.y } },
       { binding: 3, resource: { buffer: info } },
-      ...(matmul ? [{ binding: 4, resource: { buffer: io.params } }] : []),
+      ...(matmul || rope ? [{ binding: 4, resource: { buffer: io.params } }] : []),
       ...(!matmul && norm ? [{ binding: 6, resource: { buffer: norm.w } }] : []),
+      ...(!matmul && rope
+        ? [{ binding: 8, resource: { buffer: rope.table } }, { binding: 9, resource: { buffer: rope.kCache } }, { binding: 10, resource: { buffer: rope.vCache } }]
+        : []),
     ];
     const mvBg = engine.device.createBindGroup({ label: `${w.name}.matvec[${i}]`, layout: mv.getBindGroupLayout(0), entries: entries(false) });
     const mmBg = engine.device.createBindGroup({ label: `${w.name}.matmul[${i}]`, layout: mm.getBindGroupLayout(0), entries: entries(true) });
@@ -201,6 +221,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   return {
     gluFused: glu,
     normFused: !!norm,
+    ropeFused: !!rope,
     encode(pass: GPUComputePassEncoder, nTokens: number) {
       if (!(nTokens >= 1 && nTokens <= io.maxTokens)) throw new GpuError(`matmul ${w.name}: nTokens ${nTokens} is outside 1..${io.maxTokens}`);
       if (nTokens === 1) {

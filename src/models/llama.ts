@@ -8,7 +8,7 @@ import { GgufError, GpuError, UsageError } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
-import { createMatmul } from '../gpu/matmul.ts';
+import { createMatmul, type MatmulIO } from '../gpu/matmul.ts';
 import { pollGapMs, quietly } from '../gpu/poll.ts';
 import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
@@ -33,7 +33,7 @@ type Step = Pick<Kernel, 'encode'>;
 const SLEEP_MIN_MS = 3;
 
 /** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
-interface Product { label: string; step: Step & { normFused: boolean } }
+interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean } }
 
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
@@ -178,7 +178,10 @@ export class LlamaModel {
     // concatenated weight and one dispatch (q|k|v, gate|up); y regions by offset.
     // normW: the norm before them, which one token's matvec applies on load
     // (MatmulIO.norm; the rmsnorm dispatch is then skipped in decode).
-    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer): Promise<Product[]> => {
+    // rope: q|k|v's RoPE + KV store done as one token's matvec stores its rows
+    // (MatmulIO.rope; the rope+kv dispatch is then skipped in decode).
+    type Rope = Omit<NonNullable<MatmulIO['rope']>, 'roles'> & { roles: ('q' | 'k' | 'v')[] };
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: Rope): Promise<Product[]> => {
       const out: Product[] = [];
       for (let i = 0; i < ts.length; ) {
         let j = i + 1;
@@ -189,7 +192,8 @@ export class LlamaModel {
         const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); } });
         this.weights.push(w);
         const norm = { x: a.x, w: normW, eps: c.rmsEps };
-        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm });
+        const r = rope && { ...rope, roles: rope.roles.slice(i, j) };
+        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r });
         out.push({ label, step });
         i = j;
       }
@@ -210,7 +214,9 @@ export class LlamaModel {
       const ffnNormW = await vector(L.ffn_norm);
       this.layers.push({
         attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW),
+        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW, {
+          roles: ['q', 'k', 'v'], table, kCache, vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: this.kvF16,
+        }),
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
@@ -276,7 +282,7 @@ export class LlamaModel {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
       if (!normed(L.qkv)) run('attn_norm', L.attnNorm);
       for (const p of L.qkv) run(p.label, p.step);
-      run('rope+kv', L.ropeKv);
+      if (!(n === 1 && L.qkv.every((p) => p.step.ropeFused))) run('rope+kv', L.ropeKv);
       run('attention', L.attention);
       run('attn_output', L.o);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
