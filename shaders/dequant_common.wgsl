@@ -13,7 +13,11 @@
 // [seg2, yStride), each written to its own [tokens, rows] region of y at
 // yOff, yOff1, yOff2; a single tensor has seg1 = seg2 = yStride.
 // acc: 1 = the product adds to y (residual), 0 = it writes y.
-struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32, seg1: u32, seg2: u32, yOff1: u32, yOff2: u32, acc: u32, pad0: u32, pad1: u32, pad2: u32 }
+// ilv: G > 0 when two tensors of F rows each were interleaved in blocks of
+// G rows (weights.ts uploadConcat, gate|up for store_glu.wgsl): row g of
+// the weight is row (g / 2G)·G + g % 2G of the first tensor if g % 2G < G,
+// else of the second; yrow() undoes it.
+struct Info { rows: u32, yStride: u32, rowBase: u32, xOff: u32, yOff: u32, dBase: u32, cols: u32, nc: u32, seg1: u32, seg2: u32, yOff1: u32, yOff2: u32, acc: u32, ilv: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(3) var<uniform> info: Info;
 
 

@@ -94,5 +94,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   let k = x_scale(xs_total(x_part())); // uniform control flow: it may reduce across the subgroup
-  for (var r = 0u; r < R; r++) { store_row(row0 + r * WG, acc[r] * k); }
+  store_all(row0, acc, k);
 }

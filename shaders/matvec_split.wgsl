@@ -14,6 +14,7 @@
 
 override WG: u32 = 256u;
 const ROWS: u32 = 32u;
+const R: u32 = 1u; // rows per thread (the store snippets' store_all; this kernel calls store_row)
 var<workgroup> part: array<f32, WG>;
 var<workgroup> partx: array<f32, WG / ROWS>; // per slice: its part of a sum over x (x_part, RMSNorm on load)
 

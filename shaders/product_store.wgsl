@@ -4,6 +4,12 @@
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 fn yrow(row: u32) -> vec2<u32> {
   let g = info.rowBase + row;
+  if (info.ilv != 0u) {
+    let b = g / (2u * info.ilv);
+    let w = g % (2u * info.ilv);
+    if (w < info.ilv) { return vec2<u32>(info.yOff + b * info.ilv + w, info.seg1); }
+    return vec2<u32>(info.yOff1 + b * info.ilv + w - info.ilv, info.seg1);
+  }
   if (g < info.seg1) { return vec2<u32>(info.yOff + g, info.seg1); }
   if (g < info.seg2) { return vec2<u32>(info.yOff1 + (g - info.seg1), info.seg2 - info.seg1); }
   return vec2<u32>(info.yOff2 + (g - info.seg2), info.yStride - info.seg2);

@@ -6,6 +6,7 @@ import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { dPlaneWord, gpuFormat } from './formats.ts';
 import type { GpuWeight } from './weights.ts';
+import { type GgmlType, typeInfo } from '../quant/table.ts';
 
 export interface MatmulIO {
   /** f32 [nTokens, cols], row-major. Byte offset must be a multiple of 4. */
@@ -47,6 +48,12 @@ export interface MatmulIO {
    * Applied when Matmul.ropeFused; the matmul (prefill) writes y as usual.
    */
   rope?: { roles: ('q' | 'k' | 'v')[]; table: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; headDim: number; ropeDim: number; kvDim: number; kvF16: boolean };
+  /**
+   * gate|up uploaded interleaved in blocks of gluInterleave() rows: one
+   * token's matvec stores silu(gate)·up into the gate region (Matmul.gluStored),
+   * so the swiglu dispatch can be skipped; the matmul writes both regions.
+   */
+  gluStore?: boolean;
 }
 
 export interface Matmul {
@@ -57,6 +64,8 @@ export interface Matmul {
   readonly normFused: boolean;
   /** True when one token's matvec does RoPE and the KV store itself (MatmulIO.rope given, CPU tuning with subgroups). */
   readonly ropeFused: boolean;
+  /** True when one token's matvec stores silu(gate)·up (MatmulIO.gluStore with a weight interleaved as gluInterleave() says). */
+  readonly gluStored: boolean;
 }
 
 /** Kernel tunables, chosen per adapter (see shared notes: lavapipe wants few lanes, many rows each). */
@@ -97,6 +106,19 @@ export function tunables(engine: Engine, sub = useSubgroups(engine), xvec = true
   return { mvRows: 1, mvWg: 256, mvSplit: true, mmTokens: 8, mmRows: 1, mmWg: 64 };
 }
 
+/**
+ * Rows per block for uploading gate|up interleaved so that one token's matvec
+ * can store silu(gate)·up (store_glu.wgsl): half a workgroup's rows, when the
+ * CPU kernels run the weight with an even number of rows per lane; 0 when
+ * they do not (GPUs' matvec_split keeps a row per lane and SwiGLU on load).
+ */
+export function gluInterleave(engine: Engine, type: GgmlType, cols: number): number {
+  const fmt = gpuFormat(typeInfo(type)!);
+  const perElement = fmt.kind !== 'blocks' && cols % 32 !== 0;
+  const tun = tunables(engine, useSubgroups(engine), cols % 4 === 0, perElement, fmt.snippet);
+  return engine.cpuTuning && !tun.mvSplit && tun.mvRows % 2 === 0 ? (tun.mvRows * tun.mvWg) / 2 : 0;
+}
+
 /** Subgroup x-sharing needs subgroups of at least 8 lanes. */
 export function useSubgroups(engine: Engine): boolean {
   return engine.subgroups && engine.adapter.subgroupMinSize >= 8;
@@ -122,7 +144,7 @@ export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][
   const seg2 = seg.length > 2 ? seg[0] + seg[1] : w.rows;
   const info = new Uint32Array([
     part.rows, w.rows, part.firstRow, xOff, yOffs[0], fmt.dOffset >= 0 ? dPlaneWord(w.type, part.rows, w.cols) : 0, w.cols, Math.ceil(w.cols / 32),
-    seg1, seg2, yOffs[1] ?? 0, yOffs[2] ?? 0, acc ? 1 : 0, 0, 0, 0,
+    seg1, seg2, yOffs[1] ?? 0, yOffs[2] ?? 0, acc ? 1 : 0, w.interleave ?? 0, 0, 0,
   ]);
   const b = engine.createBuffer('other', label, info.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(b, 0, info);
@@ -171,6 +193,8 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // by an even workgroup; matvec_split's store runs in one slice only.
   const rope = io.rope && sub && !tun.mvSplit && tun.mvWg % 2 === 0 && io.rope.roles.length === segs.length ? io.rope : undefined;
   const ROLE = { q: 1, k: 2, v: 3 };
+  // The interleave must match this kernel's rows per workgroup, and one part keeps the blocks aligned.
+  const gluStore = !!io.gluStore && !rope && !!w.interleave && !tun.mvSplit && w.interleave * 2 === tun.mvRows * tun.mvWg && w.parts.length === 1;
   const ropeConsts: Record<string, number> = rope
     ? { ROLE0: ROLE[rope.roles[0]], ROLE1: ROLE[rope.roles[1] ?? 'q'], ROLE2: ROLE[rope.roles[2] ?? 'q'], HEAD_DIM: rope.headDim, ROPE_DIM: rope.ropeDim, KV_DIM: rope.kvDim, KV_F16: rope.kvF16 ? 1 : 0 }
     : {};
@@ -185,12 +209,12 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const mvCode = tun.mvSplit
     ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain'), STORE: engine.shader('store_plain') })
-    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane, STORE: engine.shader(rope ? 'store_rope_kv' : 'store_plain') });
+    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane, STORE: engine.shader(rope ? 'store_rope_kv' : gluStore ? 'store_glu' : 'store_plain') });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline(
-      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1, rope: ropeConsts },
+      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1, rope: ropeConsts, gluStore },
       mvCode,
       { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}), ...(norm ? { NORM_EPS: norm.eps } : {}), ...ropeConsts },
     ),
@@ -222,6 +246,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     gluFused: glu,
     normFused: !!norm,
     ropeFused: !!rope,
+    gluStored: gluStore,
     encode(pass: GPUComputePassEncoder, nTokens: number) {
       if (!(nTokens >= 1 && nTokens <= io.maxTokens)) throw new GpuError(`matmul ${w.name}: nTokens ${nTokens} is outside 1..${io.maxTokens}`);
       if (nTokens === 1) {

@@ -18,6 +18,8 @@ export interface GpuWeight {
   parts: { buffer: GPUBuffer; firstRow: number; rows: number }[];
   /** Rows of each tensor when several were concatenated (uploadConcat); absent for one tensor. */
   segments?: number[];
+  /** Rows per block when two tensors' rows alternate in blocks (UploadOptions.interleave); the kernels' yrow() undoes it. */
+  interleave?: number;
 }
 
 export interface UploadOptions {
@@ -27,6 +29,11 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** Host staging chunk size; default 32 MiB. */
   chunkBytes?: number;
+  /**
+   * uploadConcat of two tensors of F rows each: their rows interleaved in
+   * blocks of this many (GpuWeight.interleave; F a multiple of it).
+   */
+  interleave?: number;
 }
 
 const CHUNK_BYTES = 32 << 20;
@@ -54,6 +61,22 @@ export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTen
   const rows = shapes.reduce((s, x) => s + x.rows, 0);
   const nBytes = ts.reduce((s, t) => s + t.nBytes, 0);
   const virt: TensorInfo = { name, dims: [cols, rows], type: ts[0].type, nElements: rows * cols, nBytes, offset: -1 };
+  const G = opts.interleave ?? 0;
+  if (G) {
+    if (ts.length !== 2 || shapes[0].rows !== shapes[1].rows || shapes[0].rows % G) throw new GpuError(`internal error: ${name} cannot interleave its rows in blocks of ${G}`);
+    // Both tensors in memory, rows reordered: block b of the weight = rows bG..bG+G-1 of the first, then of the second.
+    const [a, b] = await Promise.all(ts.map((t) => file.readTensor(t)));
+    const rb = a.byteLength / shapes[0].rows;
+    const all = new Uint8Array(nBytes);
+    for (let blk = 0; blk < shapes[0].rows / G; blk++) {
+      all.set(a.subarray(blk * G * rb, (blk + 1) * G * rb), 2 * blk * G * rb);
+      all.set(b.subarray(blk * G * rb, (blk + 1) * G * rb), (2 * blk + 1) * G * rb);
+    }
+    const w = await uploadTensor(engine, { readTensor: async (_t, start = 0, length = nBytes - start) => all.slice(start, start + length) }, virt, opts);
+    w.segments = shapes.map((s) => s.rows);
+    w.interleave = G;
+    return w;
+  }
   // Byte ranges of the virtual tensor map onto the tensors in order.
   const source = {
     async readTensor(_t: TensorInfo, start = 0, length = nBytes - start): Promise<Uint8Array> {

@@ -8,7 +8,7 @@ import { GgufError, GpuError, UsageError } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
-import { createMatmul, type MatmulIO } from '../gpu/matmul.ts';
+import { createMatmul, gluInterleave, type MatmulIO } from '../gpu/matmul.ts';
 import { pollGapMs, quietly } from '../gpu/poll.ts';
 import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
@@ -33,7 +33,7 @@ type Step = Pick<Kernel, 'encode'>;
 const SLEEP_MIN_MS = 3;
 
 /** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
-interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean } }
+interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean } }
 
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
@@ -181,7 +181,9 @@ export class LlamaModel {
     // rope: q|k|v's RoPE + KV store done as one token's matvec stores its rows
     // (MatmulIO.rope; the rope+kv dispatch is then skipped in decode).
     type Rope = Omit<NonNullable<MatmulIO['rope']>, 'roles'> & { roles: ('q' | 'k' | 'v')[] };
-    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: Rope): Promise<Product[]> => {
+    // glu: gate|up of one type is uploaded interleaved so one token's matvec
+    // can store silu(gate)·up (MatmulIO.gluStore; the swiglu dispatch is then skipped).
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: Rope, glu = false): Promise<Product[]> => {
       const out: Product[] = [];
       for (let i = 0; i < ts.length; ) {
         let j = i + 1;
@@ -189,11 +191,13 @@ export class LlamaModel {
         const group = ts.slice(i, j);
         const label = group.map((t) => t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '')).join('+');
         this.countBytes(label, group);
-        const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); } });
+        const G = glu && group.length === 2 ? gluInterleave(e, group[0].type.id, group[0].dims[0]) : 0;
+        const interleave = G && group[0].dims[1] % G === 0 ? G : undefined;
+        const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); }, interleave });
         this.weights.push(w);
         const norm = { x: a.x, w: normW, eps: c.rmsEps };
         const r = rope && { ...rope, roles: rope.roles.slice(i, j) };
-        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r });
+        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
         out.push({ label, step });
         i = j;
       }
@@ -221,7 +225,7 @@ export class LlamaModel {
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW),
+        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW, undefined, true),
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
         down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff }),
       });
@@ -288,8 +292,9 @@ export class LlamaModel {
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
       if (!normed(L.gateUp)) run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
-      // One token: ffn_down applies SwiGLU as it loads x (one dispatch fewer).
-      if (n > 1 || !L.down.gluFused) run('swiglu', L.swiglu);
+      // One token: gate|up stores silu(gate)·up (CPU kernels), or ffn_down applies
+      // it as it loads x (GPU kernels): one dispatch fewer either way.
+      if (n > 1 || !(L.down.gluFused || L.gateUp.every((p) => p.step.gluStored))) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }
     if (tail !== 'none' && !(n === 1 && this.outputAll.normFused)) run('output_norm', this.finalNorm);
