@@ -180,10 +180,9 @@ export class LlamaModel {
     // (MatmulIO.norm; the rmsnorm dispatch is then skipped in decode).
     // rope: q|k|v's RoPE + KV store done as one token's matvec stores its rows
     // (MatmulIO.rope; the rope+kv dispatch is then skipped in decode).
-    type Rope = Omit<NonNullable<MatmulIO['rope']>, 'roles'> & { roles: ('q' | 'k' | 'v')[] };
     // glu: gate|up of one type is uploaded interleaved so one token's matvec
     // can store silu(gate)·up (MatmulIO.gluStore; the swiglu dispatch is then skipped).
-    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: Rope, glu = false): Promise<Product[]> => {
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: MatmulIO['rope'], glu = false): Promise<Product[]> => {
       const out: Product[] = [];
       for (let i = 0; i < ts.length; ) {
         let j = i + 1;
