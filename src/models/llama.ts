@@ -370,18 +370,26 @@ export class LlamaModel {
    * pending, which on a software adapter takes a CPU core from the rasteriser.
    * So we first sleep through most of the time the same batch size took last
    * time, then map with the poll throttled (src/gpu/poll.ts). The estimate
-   * corrects itself: a sleep that overshoots makes the measured time the
-   * sleep, and the next sleep is 0.85 of it, until the GPU is again the longer.
+   * is an average of measured times, except after a sleep that overshot (the
+   * map came at once), which shrinks it by 15% until the GPU is again the
+   * longer of the two.
    */
   private async read(buf: GPUBuffer, bytes: number, n: number): Promise<ArrayBuffer> {
     const t0 = performance.now();
     const expect = this.expectMs.get(n) ?? 0;
     // Only a software adapter shares the CPU with the poll; on a GPU the timer's ~1 ms granularity would cost more than it saves.
-    if (this.engine.adapter.software && expect >= SLEEP_MIN_MS) await new Promise((r) => setTimeout(r, expect * 0.85));
+    const sleep = this.engine.adapter.software && expect >= SLEEP_MIN_MS;
+    if (sleep) await new Promise((r) => setTimeout(r, expect * 0.85));
     try {
-      await quietly(this.engine, pollGapMs(expect), () => buf.mapAsync(GPUMapMode.READ, 0, bytes));
-      const took = performance.now() - t0;
-      this.expectMs.set(n, expect ? 0.5 * expect + 0.5 * took : took);
+      const t1 = performance.now();
+      const gap = pollGapMs(expect);
+      await quietly(this.engine, gap, () => buf.mapAsync(GPUMapMode.READ, 0, bytes));
+      const t2 = performance.now();
+      // Mapped at once after a sleep: the GPU was done first, and t2 - t0 is the
+      // sleep plus the timer's lateness. Shrink instead of averaging that in,
+      // which on steps of a few ms settled at ~7× the timer's lateness.
+      const overslept = sleep && t2 - t1 < 2 * gap;
+      this.expectMs.set(n, overslept ? 0.85 * expect : expect ? 0.5 * expect + 0.5 * (t2 - t0) : t2 - t0);
     } catch (err) {
       this.engine.check();
       throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try --no-f16`);
