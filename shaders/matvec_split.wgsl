@@ -17,6 +17,7 @@ const ROWS: u32 = 32u;
 const R: u32 = 1u; // rows per thread (the store snippets' store_all; this kernel calls store_row)
 var<workgroup> part: array<f32, WG>;
 var<workgroup> partx: array<f32, WG / ROWS>; // per slice: its part of a sum over x (x_part, RMSNorm on load)
+var<workgroup> rowv: array<f32, ROWS>; // the finished rows, so row r can see row r ^ 1 (store_pair: RoPE)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -41,6 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   part[lid] = acc;
   if (lane == 0u) { partx[s] = x_part(); } // the slices loaded disjoint chunks of x
   workgroupBarrier();
+  var v = 0.0;
   if (s == 0u) {
     var sum = 0.0;
     var xt = 0.0;
@@ -48,6 +50,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       sum += part[k * ROWS + lane];
       xt += partx[k];
     }
-    store_row(rowU, sum * x_scale(xt));
+    v = sum * x_scale(xt);
+    rowv[lane] = v;
   }
+  workgroupBarrier();
+  if (s == 0u) { store_pair(rowU, v, rowv[lane ^ 1u]); }
 }

@@ -3,7 +3,7 @@
 // to y, k rows rotated and v rows as they are go to the caches at slot pos.
 // Row r's partner in its rotation pair (r ^ 1) is held by lane ^ 1 (rows are
 // strided by the workgroup size, an even number), so it comes by
-// subgroupShuffleXor: every lane must call this (uniform control flow).
+// subgroupShuffleXor: every lane must call store_row (uniform control flow).
 // ROLE0..2: what segment 0..2 of the weight holds: 1 q, 2 k, 3 v. Cache
 // layout and rotation as in rope.wgsl.
 struct RopeParams { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
@@ -19,8 +19,9 @@ override ROPE_DIM: u32;
 override KV_DIM: u32;
 override KV_F16: bool;
 
-fn store_row(row: u32, v: f32) {
-  let other = subgroupShuffleXor(v, 1u);
+fn store_row(row: u32, v: f32) { store_pair(row, v, subgroupShuffleXor(v, 1u)); }
+// The same with the partner's value given (matvec_split swaps it through workgroup memory).
+fn store_pair(row: u32, v: f32, other: f32) {
   if (row >= info.rows) { return; }
   // j: the row within its own tensor.
   let g = info.rowBase + row;

@@ -62,7 +62,7 @@ export interface Matmul {
   readonly gluFused: boolean;
   /** True when one token's matvec applies RMSNorm on load (MatmulIO.norm given, x loaded as vec4s). */
   readonly normFused: boolean;
-  /** True when one token's matvec does RoPE and the KV store itself (MatmulIO.rope given, CPU tuning with subgroups). */
+  /** True when one token's matvec does RoPE and the KV store itself (MatmulIO.rope given, subgroups). */
   readonly ropeFused: boolean;
   /** True when one token's matvec stores silu(gate)·up (MatmulIO.gluStore with a weight interleaved as gluInterleave() says). */
   readonly gluStored: boolean;
@@ -189,9 +189,9 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // prefill each row tile would repeat it for every token.
   const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
   const norm = io.norm && xvec && !glu ? io.norm : undefined;
-  // Pairs of rows meet by a lane shuffle: the CPU kernels' rows are strided
-  // by an even workgroup; matvec_split's store runs in one slice only.
-  const rope = io.rope && sub && !tun.mvSplit && tun.mvWg % 2 === 0 && io.rope.roles.length === segs.length ? io.rope : undefined;
+  // Pairs of rows meet by a lane shuffle in the CPU kernels (rows strided by
+  // an even workgroup) and through workgroup memory in matvec_split.
+  const rope = io.rope && sub && tun.mvWg % 2 === 0 && io.rope.roles.length === segs.length ? io.rope : undefined;
   const ROLE = { q: 1, k: 2, v: 3 };
   // The interleave must match this kernel's rows per workgroup, and one part keeps the blocks aligned.
   const gluStore = !!io.gluStore && !rope && !!w.interleave && !tun.mvSplit && w.interleave * 2 === tun.mvRows * tun.mvWg && w.parts.length === 1;
@@ -208,7 +208,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const mvCode = tun.mvSplit
-    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain'), STORE: engine.shader('store_plain') })
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain'), STORE: engine.shader(rope ? 'store_rope_kv' : 'store_plain') })
     : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane, STORE: engine.shader(rope ? 'store_rope_kv' : gluStore ? 'store_glu' : 'store_plain') });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
