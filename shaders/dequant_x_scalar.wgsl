@@ -6,7 +6,3 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   let i = base + k;
   return vec4<f32>(load_x1(i, k), load_x1(i + 1u, k + 1u), load_x1(i + 2u, k + 2u), load_x1(i + 3u, k + 3u));
 }
-// The hooks of dequant_x_norm.wgsl, inert: this thread's part of a sum over x, and
-// what the dot products are multiplied by given the whole sum (1: nothing).
-fn x_part() -> f32 { return 0.0; }
-fn x_scale(total: f32) -> f32 { return 1.0; }

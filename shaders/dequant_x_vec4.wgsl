@@ -6,7 +6,3 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   if ({{MASK}}) { return select(vec4<f32>(0.0), v, q * 4u < info.cols); }
   return v;
 }
-// The hooks of dequant_x_norm.wgsl, inert: this thread's part of a sum over x, and
-// what the dot products are multiplied by given the whole sum (1: nothing).
-fn x_part() -> f32 { return 0.0; }
-fn x_scale(total: f32) -> f32 { return 1.0; }

@@ -51,5 +51,3 @@ fn store_pair(row: u32, v: f32, other: f32) {
     if (role == 2u) { kc[at] = bitcast<u32>(mine); } else { vc[at] = bitcast<u32>(mine); }
   }
 }
-// A lane's R rows (row0 + r·WG), each dot product times k.
-fn store_all(row0: u32, acc: array<f32, R>, k: f32) { for (var r = 0u; r < R; r++) { store_row(row0 + r * WG, acc[r] * k); } }

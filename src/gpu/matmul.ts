@@ -204,12 +204,15 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     : norm
       ? engine.shader('dequant_x_norm', { MASK: mask ? 'true' : 'false' })
       : xload;
+  const mvXhooks = norm ? '' : `\n${engine.shader('dequant_x_inert')}`;
+  // store_row()/store_pair() by the output mode; store_all() over a lane's rows (store_glu pairs them itself).
+  const store = gluStore ? engine.shader('store_glu') : `${engine.shader(rope ? 'store_rope_kv' : 'store_plain')}\n${engine.shader('store_rows')}`;
   // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const mvCode = tun.mvSplit
-    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: engine.shader('dequant_xs_plain'), STORE: engine.shader(rope ? 'store_rope_kv' : 'store_plain') })
-    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload, XS: xs, R: tun.mvRows, ...lane, STORE: engine.shader(rope ? 'store_rope_kv' : gluStore ? 'store_glu' : 'store_plain') });
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload + mvXhooks, XS: engine.shader('dequant_xs_plain'), STORE: store })
+    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload + mvXhooks, XS: xs, R: tun.mvRows, ...lane, STORE: store });
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([

@@ -38,6 +38,8 @@ interface Product { label: string; step: Step & { normFused: boolean; ropeFused:
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
   ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean };
+  /** Small steps one token skips because the products do them (decided at load). */
+  fused: { attnNorm: boolean; ropeKv: boolean; ffnNorm: boolean; swiglu: boolean };
 }
 
 /** Byte size rounded up to the storage-binding offset alignment (256 on every adapter we know, at most). */
@@ -215,18 +217,28 @@ export class LlamaModel {
       const vCache = this.buffer('kv', `v cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
       const attnNormW = await vector(L.attn_norm);
       const ffnNormW = await vector(L.ffn_norm);
+      const qkv = await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW, {
+        roles: ['q', 'k', 'v'], table, kCache, vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: this.kvF16,
+      });
+      const gateUp = await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW, undefined, true);
+      const down = await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff });
       this.layers.push({
         attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        qkv: await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW, {
-          roles: ['q', 'k', 'v'], table, kCache, vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: this.kvF16,
-        }),
+        qkv,
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
         o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
-        gateUp: await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW, undefined, true),
+        gateUp,
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
-        down: await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff }),
+        down,
+        fused: {
+          attnNorm: qkv.every((p) => p.step.normFused),
+          ropeKv: qkv.every((p) => p.step.ropeFused),
+          ffnNorm: gateUp.every((p) => p.step.normFused),
+          // gate|up stores silu(gate)·up (CPU kernels), or ffn_down applies it as it loads x (GPU kernels).
+          swiglu: down.gluFused || gateUp.every((p) => p.step.gluStored),
+        },
       });
     }
     const outNormW = await vector(t.outputNorm);
@@ -279,21 +291,18 @@ export class LlamaModel {
       s.encode(pass, nt, pos);
     };
     run('embed', this.embed);
-    // One token: the products after a norm apply it as they load x (MatmulIO.norm).
-    const normed = (ps: Product[]) => n === 1 && ps.every((p) => p.step.normFused);
     for (const L of this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
-      if (!normed(L.qkv)) run('attn_norm', L.attnNorm);
+      // One token: steps the products do themselves are skipped (Layer.fused).
+      if (n > 1 || !L.fused.attnNorm) run('attn_norm', L.attnNorm);
       for (const p of L.qkv) run(p.label, p.step);
-      if (!(n === 1 && L.qkv.every((p) => p.step.ropeFused))) run('rope+kv', L.ropeKv);
+      if (n > 1 || !L.fused.ropeKv) run('rope+kv', L.ropeKv);
       run('attention', L.attention);
       run('attn_output', L.o);
       // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
-      if (!normed(L.gateUp)) run('ffn_norm', L.ffnNorm);
+      if (n > 1 || !L.fused.ffnNorm) run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
-      // One token: gate|up stores silu(gate)·up (CPU kernels), or ffn_down applies
-      // it as it loads x (GPU kernels): one dispatch fewer either way.
-      if (n > 1 || !(L.down.gluFused || L.gateUp.every((p) => p.step.gluStored))) run('swiglu', L.swiglu);
+      if (n > 1 || !L.fused.swiglu) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }
     if (tail !== 'none' && !(n === 1 && this.outputAll.normFused)) run('output_norm', this.finalNorm);
