@@ -2,9 +2,9 @@
 // 12 the 16 int8 scales), d in the d plane. Chunk cc (0..7): h = cc / 4,
 // k = cc % 4; element l (0..31): low 4 bits from ql byte 64h + 32(k & 1) + l
 // (low nibble if k < 2), high 2 bits = (qh byte 32h + l >> 2k) & 3;
-// value = d * sc[8h + 2k + l / 16] * (q - 32).
+// value = d * sc[8h + 2k + l / 16] * (q - 32). Blocks lie in the 32-row tiled
+// order (block index from tiled(), d from dval(): dequant_tiled.wgsl).
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
-fn dval(i: u32) -> f32 { let wi = info.dBase + (i >> 1u); return h2(w[wi >> 2u][wi & 3u])[i & 1u]; }
 // The 32 six-bit quants of chunk cc of the block at vec4 b, as 8 words of 4 bytes.
 fn q6(b: u32, cc: u32) -> array<vec4<u32>, 2> {
   let h = cc >> 2u;
@@ -30,7 +30,7 @@ fn q6scales(b: u32, i: u32, cc: u32) -> vec2<f32> {
 }
 fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
   let cc = c & 7u;
-  let i = row * (info.nc >> 3u) + (c >> 3u);
+  let i = tiled(row, c >> 3u, info.nc >> 3u);
   let b = i * 13u;
   let q = q6(b, cc);
   let ds = q6scales(b, i, cc);
@@ -44,7 +44,7 @@ fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
 // -32 folded out per 16-element half: ds * (Σ q·x - 32 Σ x).
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
   let cc = c & 7u;
-  let i = row * (info.nc >> 3u) + (c >> 3u);
+  let i = tiled(row, c >> 3u, info.nc >> 3u);
   let b = i * 13u;
   let q = q6(b, cc);
   let ds = q6scales(b, i, cc);

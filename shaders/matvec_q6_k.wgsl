@@ -18,29 +18,34 @@
 override WG: u32 = 8u;
 const R: u32 = {{R}}u;
 
-// Sums of x over the two 16-element halves of a chunk.
+// x pre-scaled for 6-bit quants left in place: byte j of a combined word
+// holds one quant at bit 8j, so masking the word (no per-byte shift) leaves
+// q·2^(8j); x scaled by 2^-8j gives the same products bit for bit.
+const XQ = vec4<f32>(1.0, 0.00390625, 1.52587890625e-05, 5.9604644775390625e-08); // 2^0, 2^-8, 2^-16, 2^-24
+const MB = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
+const M4 = vec4<u32>(0x0f0f0f0fu);
+const M30 = vec4<u32>(0x30303030u);
+
+// Sums of (unscaled) x over the two 16-element halves of a pre-scaled chunk.
 fn xhalves(xs: ptr<function, array<vec4<f32>, 8>>) -> vec2<f32> {
-  let a = ((*xs)[0] + (*xs)[1]) + ((*xs)[2] + (*xs)[3]);
-  let b = ((*xs)[4] + (*xs)[5]) + ((*xs)[6] + (*xs)[7]);
+  let inv = vec4<f32>(1.0, 256.0, 65536.0, 16777216.0);
+  let a = (((*xs)[0] + (*xs)[1]) + ((*xs)[2] + (*xs)[3])) * inv;
+  let b = (((*xs)[4] + (*xs)[5]) + ((*xs)[6] + (*xs)[7])) * inv;
   return vec2<f32>((a.x + a.y) + (a.z + a.w), (b.x + b.y) + (b.z + b.w));
 }
-// (Σ q·x over elements 0..15, over 16..31) for 32 six-bit quants: ql nibbles
-// (shift lsh) with qh bit pairs (shift hsh) on top.
-fn dot6(l0: vec4<u32>, l1: vec4<u32>, h0: vec4<u32>, h1: vec4<u32>, lsh: u32, hsh: u32, xs: ptr<function, array<vec4<f32>, 8>>) -> vec2<f32> {
-  let m = vec4<u32>(0x0f0f0f0fu);
-  let m2 = vec4<u32>(0x03030303u);
-  let a = ((l0 >> vec4<u32>(lsh)) & m) | (((h0 >> vec4<u32>(hsh)) & m2) << vec4<u32>(4u));
-  let b = ((l1 >> vec4<u32>(lsh)) & m) | (((h1 >> vec4<u32>(hsh)) & m2) << vec4<u32>(4u));
+// (Σ q·x over elements 0..15, over 16..31) for 32 six-bit quants given as
+// combined words (4 bits from ql, 2 from qh at bits 4-5 of each byte).
+fn dot6(a: vec4<u32>, b: vec4<u32>, xs: ptr<function, array<vec4<f32>, 8>>) -> vec2<f32> {
   var t0 = vec4<f32>(0.0);
   var t1 = vec4<f32>(0.0);
-  t0 = fma(u8x4(a.x), (*xs)[0], t0);
-  t0 = fma(u8x4(a.y), (*xs)[1], t0);
-  t0 = fma(u8x4(a.z), (*xs)[2], t0);
-  t0 = fma(u8x4(a.w), (*xs)[3], t0);
-  t1 = fma(u8x4(b.x), (*xs)[4], t1);
-  t1 = fma(u8x4(b.y), (*xs)[5], t1);
-  t1 = fma(u8x4(b.z), (*xs)[6], t1);
-  t1 = fma(u8x4(b.w), (*xs)[7], t1);
+  t0 = fma(vec4<f32>(vec4<u32>(a.x) & MB), (*xs)[0], t0);
+  t0 = fma(vec4<f32>(vec4<u32>(a.y) & MB), (*xs)[1], t0);
+  t0 = fma(vec4<f32>(vec4<u32>(a.z) & MB), (*xs)[2], t0);
+  t0 = fma(vec4<f32>(vec4<u32>(a.w) & MB), (*xs)[3], t0);
+  t1 = fma(vec4<f32>(vec4<u32>(b.x) & MB), (*xs)[4], t1);
+  t1 = fma(vec4<f32>(vec4<u32>(b.y) & MB), (*xs)[5], t1);
+  t1 = fma(vec4<f32>(vec4<u32>(b.z) & MB), (*xs)[6], t1);
+  t1 = fma(vec4<f32>(vec4<u32>(b.w) & MB), (*xs)[7], t1);
   return vec2<f32>((t0.x + t0.y) + (t0.z + t0.w), (t1.x + t1.y) + (t1.z + t1.w));
 }
 // Scales 2k and 2k+1 (int8) of the 16 in sc.
@@ -61,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var sc: array<vec4<u32>, R>; // 16 int8 scales
     var d: array<f32, R>;
     for (var r = 0u; r < R; r++) {
-      let i = min(row0 + r * WG, info.rows - 1u) * nb + b;
+      let i = tiled(min(row0 + r * WG, info.rows - 1u), b, nb);
       base[r] = i * 13u;
       sc[r] = w[base[r] + 12u];
       d[r] = dval(i);
@@ -77,15 +82,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // Quarters k (low nibbles) and k + 2 (high nibbles) share one ql run.
         var xa: array<vec4<f32>, 8>;
         var xb: array<vec4<f32>, 8>;
-        load_xs(&xa, info.xOff, b * 8u + 4u * h + k, {{LANE}});
-        load_xs(&xb, info.xOff, b * 8u + 4u * h + k + 2u, {{LANE}});
+        load_xs_scaled(&xa, info.xOff, b * 8u + 4u * h + k, {{LANE}}, XQ);
+        load_xs_scaled(&xb, info.xOff, b * 8u + 4u * h + k + 2u, {{LANE}}, XQ);
         let sa = xhalves(&xa);
         let sb = xhalves(&xb);
+        // qh bit pairs of quarter k moved to bits 4-5: << 4 - 2k; of quarter k + 2: >> 2k.
+        let ua = vec4<u32>(4u - 2u * k);
+        let ub = vec4<u32>(2u * k);
         for (var r = 0u; r < R; r++) {
           let l0 = w[base[r] + 4u * h + 2u * k];
           let l1 = w[base[r] + 4u * h + 2u * k + 1u];
-          let ta = dot6(l0, l1, qh0[r], qh1[r], 0u, 2u * k, &xa) - 32.0 * sa;
-          let tb = dot6(l0, l1, qh0[r], qh1[r], 4u, 2u * k + 4u, &xb) - 32.0 * sb;
+          let ta = dot6((l0 & M4) | ((qh0[r] << ua) & M30), (l1 & M4) | ((qh1[r] << ua) & M30), &xa) - 32.0 * sa;
+          let tb = dot6(((l0 >> vec4<u32>(4u)) & M4) | ((qh0[r] >> ub) & M30), ((l1 >> vec4<u32>(4u)) & M4) | ((qh1[r] >> ub) & M30), &xb) - 32.0 * sb;
           let ca = sc2(sc[r], 4u * h + k);
           let cb = sc2(sc[r], 4u * h + k + 2u);
           acc[r] += d[r] * (dot(ca, ta) + dot(cb, tb));

@@ -14,7 +14,7 @@
 //   all its rows, then the "d plane": one f16 per block, two per u32, in the
 //   same block order (index = localRow * blocksPerRow + block). So bodies
 //   are u32-aligned (Q4_0: 16 B = one vec4<u32>; Q8_0: 32 B = two).
-//   Tiled formats (Q4_0, Q8_0: `tile` = 32) also reorder blocks, bodies and
+//   Tiled formats (Q4_0, Q8_0, Q6_K: `tile` = 32) also reorder blocks, bodies and
 //   d plane alike: rows are grouped in tiles of 32 (the last tile of a part
 //   may be shorter, `tw` rows) and inside a tile block c of row r lies at
 //   tileStart + c * tw + r % 32, so adjacent rows' blocks are adjacent (the
@@ -51,7 +51,7 @@ const F: Partial<Record<GgmlType, GpuFormat>> = {
   [GgmlType.Q3_K]: { snippet: 'q3_k', kind: 'blocks', dOffset: 108, colsMultiple: 256 },
   [GgmlType.Q4_K]: { snippet: 'q4_k', kind: 'blocks', dOffset: -1, colsMultiple: 256, matvec: 'matvec_q4_k' },
   [GgmlType.Q5_K]: { snippet: 'q5_k', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
-  [GgmlType.Q6_K]: { snippet: 'q6_k', kind: 'blocks', dOffset: 208, colsMultiple: 256, matvec: 'matvec_q6_k' },
+  [GgmlType.Q6_K]: { snippet: 'q6_k', kind: 'blocks', dOffset: 208, colsMultiple: 256, tile: 32, matvec: 'matvec_q6_k' },
   [GgmlType.IQ4_NL]: { snippet: 'iq4_nl', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
   [GgmlType.IQ4_XS]: { snippet: 'iq4_xs', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
 };

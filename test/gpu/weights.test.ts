@@ -26,7 +26,7 @@ describe('splitBlocks', () => {
   it.each([
     { name: 'Q8_0 tiled, 45 rows (a short last tile)', bb: 34, dOff: 0, tile: 32, rows: 45, nb: 3 },
     { name: 'Q4_0 tiled, 64 rows', bb: 18, dOff: 0, tile: 32, rows: 64, nb: 2 },
-    { name: 'Q6_K row order, scale at 208', bb: 210, dOff: 208, tile: 0, rows: 5, nb: 2 },
+    { name: 'Q6_K tiled, 37 rows, scale at 208', bb: 210, dOff: 208, tile: 32, rows: 37, nb: 2 },
     { name: 'Q3_K row order, scale at 108', bb: 110, dOff: 108, tile: 0, rows: 3, nb: 3 },
   ])('$name', ({ bb, dOff, tile, rows, nb }) => {
     const rand = rng(bb * 1000 + rows);
