@@ -46,11 +46,12 @@ fn partials(qv: ptr<function, array<array<vec2f, PAIRS>, HG>>, jj: vec4u, off: u
   return s;
 }
 
-@compute @workgroup_size(8)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(subgroup_invocation_id) lane: u32) {
-  let idx = wid.x + wid.y * nwg.x;
-  if (idx >= params.nTokens * (N_HEADS / HG)) { return; } // whole workgroups only
+// Workgroup idx's (token, heads); the entry point is attention_subgroup_main.wgsl
+// (or a decode chain's main). Q_OFF, OUT_OFF: where q and out start in their
+// bindings (vec2 units), so that a decode chain can bind one activation buffer.
+override Q_OFF: u32 = 0u;
+override OUT_OFF: u32 = 0u;
+fn attention(idx: u32, lane: u32) {
   let h0 = (idx % (N_HEADS / HG)) * HG; // first of this workgroup's heads
   let t = idx / (N_HEADS / HG);
   let kvh = h0 / (N_HEADS / N_KV);
@@ -58,7 +59,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let half = HEAD_DIM / 2u;
   let kvHalf = N_KV * half;
   let off = kvh * half + lane * PAIRS; // this lane's slice of a cache row
-  let qBase = t * N_HEADS * half + h0 * half + lane * PAIRS; // head h0 + g at + g * half
+  let qBase = t * N_HEADS * half + h0 * half + lane * PAIRS; // head h0 + g at + g * half (before Q_OFF / OUT_OFF)
 
   var qv: array<array<vec2f, PAIRS>, HG>;
   var acc: array<array<vec2f, PAIRS>, HG>;
@@ -66,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var l: array<f32, HG>;
   for (var g = 0u; g < HG; g++) {
     for (var i = 0u; i < PAIRS; i++) {
-      qv[g][i] = q[qBase + g * half + i] * SCALE;
+      qv[g][i] = q[Q_OFF + qBase + g * half + i] * SCALE;
       acc[g][i] = vec2f(0.0);
     }
     m[g] = -3.0e38;
@@ -100,6 +101,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   for (var g = 0u; g < HG; g++) {
     let inv = 1.0 / l[g];
-    for (var i = 0u; i < PAIRS; i++) { out[qBase + g * half + i] = acc[g][i] * inv; }
+    for (var i = 0u; i < PAIRS; i++) { out[OUT_OFF + qBase + g * half + i] = acc[g][i] * inv; }
   }
 }

@@ -17,4 +17,5 @@ fn load_x4(base: u32, q: u32) -> vec4<f32> {
   return v * nw[q];
 }
 fn x_part() -> f32 { return ssq; }
+fn x_begin() { ssq = 0.0; }
 fn x_scale(total: f32) -> f32 { return inverseSqrt(total / f32(info.cols) + NORM_EPS); }

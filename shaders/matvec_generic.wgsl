@@ -14,15 +14,15 @@
 override WG: u32 = 8u;
 const R: u32 = {{R}}u;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
-  let g = wid.x + wid.y * nwg.x;
+// Workgroup g's rows; lid: the lane in the workgroup, lane: in the subgroup
+// (matvec_main.wgsl, or a decode chain's main, is the entry point).
+fn matvec(g: u32, lid: u32, lane: u32) {
+  x_begin(); // a persistent kernel runs several row groups per invocation
   let row0 = g * WG * R + lid;
   var acc: array<f32, R>;
   for (var c = 0u; c < info.nc; c++) {
     var xs: array<vec4<f32>, 8>;
-    load_xs(&xs, info.xOff, c, {{LANE}});
+    load_xs(&xs, info.xOff, c, lane);
     let t = (xs[0] + xs[1]) + (xs[2] + xs[3]) + (xs[4] + xs[5]) + (xs[6] + xs[7]);
     let xsum = (t.x + t.y) + (t.z + t.w);
     for (var r = 0u; r < R; r++) {

@@ -45,10 +45,10 @@ fn dot_nib(q0: vec4<u32>, q1: vec4<u32>, m: vec4<u32>, xs: ptr<function, array<v
   return (t.x + t.y) + (t.z + t.w);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
-  let g = wid.x + wid.y * nwg.x;
+// Workgroup g's rows; lid: the lane in the workgroup, lane: in the subgroup
+// (matvec_main.wgsl, or a decode chain's main, is the entry point).
+fn matvec(g: u32, lid: u32, lane: u32) {
+  x_begin(); // a persistent kernel runs several row groups per invocation
   let row0 = g * WG * R + lid;
   let nb = info.nc >> 3u; // blocks per row
   var acc: array<f32, R>;
@@ -63,8 +63,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       // x for sub-blocks 2p (low nibbles) and 2p+1 (high nibbles).
       var xa: array<vec4<f32>, 8>;
       var xb: array<vec4<f32>, 8>;
-      load_xs_scaled(&xa, info.xOff, b * 8u + 2u * p, {{LANE}}, XLO);
-      load_xs_scaled(&xb, info.xOff, b * 8u + 2u * p + 1u, {{LANE}}, XHI);
+      load_xs_scaled(&xa, info.xOff, b * 8u + 2u * p, lane, XLO);
+      load_xs_scaled(&xb, info.xOff, b * 8u + 2u * p + 1u, lane, XHI);
       let sa = xsum8(&xa, vec4<f32>(1.0, 256.0, 65536.0, 16777216.0));
       let sb = xsum8(&xb, vec4<f32>(16.0, 4096.0, 1048576.0, 268435456.0));
       for (var r = 0u; r < R; r++) {

@@ -54,10 +54,10 @@ fn sc2(sc: vec4<u32>, k: u32) -> vec2<f32> {
   return vec2<f32>(f32(bitcast<i32>(v << 24u) >> 24u), f32(bitcast<i32>(v << 16u) >> 24u));
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
-  let g = wid.x + wid.y * nwg.x;
+// Workgroup g's rows; lid: the lane in the workgroup, lane: in the subgroup
+// (matvec_main.wgsl, or a decode chain's main, is the entry point).
+fn matvec(g: u32, lid: u32, lane: u32) {
+  x_begin(); // a persistent kernel runs several row groups per invocation
   let row0 = g * WG * R + lid;
   let nb = info.nc >> 3u; // blocks per row
   var acc: array<f32, R>;
@@ -82,8 +82,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         // Quarters k (low nibbles) and k + 2 (high nibbles) share one ql run.
         var xa: array<vec4<f32>, 8>;
         var xb: array<vec4<f32>, 8>;
-        load_xs_scaled(&xa, info.xOff, b * 8u + 4u * h + k, {{LANE}}, XQ);
-        load_xs_scaled(&xb, info.xOff, b * 8u + 4u * h + k + 2u, {{LANE}}, XQ);
+        load_xs_scaled(&xa, info.xOff, b * 8u + 4u * h + k, lane, XQ);
+        load_xs_scaled(&xb, info.xOff, b * 8u + 4u * h + k + 2u, lane, XQ);
         let sa = xhalves(&xa);
         let sb = xhalves(&xb);
         // qh bit pairs of quarter k moved to bits 4-5: << 4 - 2k; of quarter k + 2: >> 2k.

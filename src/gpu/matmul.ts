@@ -132,8 +132,10 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   // per-element variant; the aligned one reads vec4s.
   const snippet = fmt.kind !== 'blocks' && w.cols % 32 !== 0 ? `${fmt.snippet}_any` : fmt.snippet;
   const tiled = fmt.tile ? `\n${engine.shader('dequant_tiled')}` : '';
-  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${snippet}`)}${tiled}`;
-  return { fmt, snippet, enables, dequant };
+  // own: the format's part alone.
+  const own = `${engine.shader(`dequant_${snippet}`)}${tiled}`;
+  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${own}`;
+  return { fmt, snippet, enables, dequant, own };
 }
 
 /** A 64-byte uniform with the Info struct of dequant_common.wgsl for one part; yOffs: element offsets per segment; acc: y += instead of y =. */
@@ -159,6 +161,64 @@ export function split2(engine: Engine, groups: number): [number, number] {
   return [a, Math.ceil(groups / a)];
 }
 
+/**
+ * What one token's matvec of `w` does and the WGSL pieces it is made of:
+ * tunables, the x load (plain, RMSNorm or SwiGLU on load) and the store
+ * (plain, RoPE + KV, or SwiGLU). Shared by createMatmul and createMatvecPair.
+ */
+export function decodeSide(engine: Engine, w: GpuWeight, io: MatmulIO, xOffset: number, nSegs: number) {
+  const sub = useSubgroups(engine);
+  const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
+  const parts0 = kernelParts(engine, w, sub);
+  const { fmt, snippet } = parts0;
+  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
+  const mvShader = tun.mvSplit ? 'matvec_split' : (fmt.matvec ?? 'matvec_generic');
+  const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
+  const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
+  const mask = xvec && w.cols % 32 !== 0;
+  // GPU tuning, decode only: every workgroup recomputes silu for all of x,
+  // which on a GPU is free next to a dispatch; on lavapipe it measured 0-3%
+  // slower than the separate swiglu dispatch (s110m, TinyLlama), and in
+  // prefill each row tile would repeat it for every token.
+  const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
+  const norm = io.norm && xvec && !glu ? io.norm : undefined;
+  // Pairs of rows meet by a lane shuffle in the CPU kernels (rows strided by
+  // an even workgroup) and through workgroup memory in matvec_split.
+  const rope = io.rope && sub && tun.mvWg % 2 === 0 && io.rope.roles.length === nSegs ? io.rope : undefined;
+  const ROLE = { q: 1, k: 2, v: 3 };
+  // The interleave must match this kernel's rows per workgroup, and one part keeps the blocks aligned.
+  const gluStore = !!io.gluStore && !rope && !!w.interleave && !tun.mvSplit && w.interleave * 2 === tun.mvRows * tun.mvWg && w.parts.length === 1;
+  const ropeConsts: Record<string, number> = rope
+    ? { ROLE0: ROLE[rope.roles[0]], ROLE1: ROLE[rope.roles[1] ?? 'q'], ROLE2: ROLE[rope.roles[2] ?? 'q'], HEAD_DIM: rope.headDim, ROPE_DIM: rope.ropeDim, KV_DIM: rope.kvDim, KV_F16: rope.kvF16 ? 1 : 0 }
+    : {};
+  if (norm && (norm.w.size < w.cols * 4 || norm.x.size < xOffset + w.cols * 4)) throw new GpuError(`matmul ${w.name}: the norm's x or weight buffer is smaller than ${w.cols} f32`);
+  const plain = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: mask ? 'true' : 'false' } : {});
+  const xload = glu
+    ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' })
+    : norm
+      ? engine.shader('dequant_x_norm', { MASK: mask ? 'true' : 'false' })
+      : plain;
+  const hooks = norm ? '' : `\n${engine.shader('dequant_x_inert')}`;
+  // store_row()/store_pair() by the output mode; store_all() over a lane's rows (store_glu pairs them itself).
+  const store = gluStore ? engine.shader('store_glu') : `${engine.shader(rope ? 'store_rope_kv' : 'store_plain')}\n${engine.shader('store_rows')}`;
+  return { ...parts0, sub, xvec, mask, tun, mvShader, xs, lane, glu, norm, rope, gluStore, ropeConsts, plain, xload: xload + hooks, store };
+}
+
+/** The bind group entries of a matvec (decode side d) or, without d, of the matmul. */
+export function bindings(weight: GPUBuffer, info: GPUBuffer, io: MatmulIO, d?: Pick<ReturnType<typeof decodeSide>, 'norm' | 'rope'>): GPUBindGroupEntry[] {
+  const norm = d?.norm;
+  const rope = d?.rope;
+  return [
+    { binding: 0, resource: { buffer: weight } },
+    { binding: 1, resource: { buffer: norm ? norm.x : io.x } },
+    { binding: 2, resource: { buffer: io.y } },
+    { binding: 3, resource: { buffer: info } },
+    ...(!d || rope ? [{ binding: 4, resource: { buffer: io.params } }] : []),
+    ...(norm ? [{ binding: 6, resource: { buffer: norm.w } }] : []),
+    ...(rope ? [{ binding: 8, resource: { buffer: rope.table } }, { binding: 9, resource: { buffer: rope.kCache } }, { binding: 10, resource: { buffer: rope.vCache } }] : []),
+  ];
+}
+
 export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): Promise<Matmul> {
   const xOffset = io.xOffset ?? 0;
   const yOffset = io.yOffset ?? 0;
@@ -172,49 +232,17 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     if (yOffsets[i] % 4) throw new GpuError(`matmul ${w.name}: y offset ${yOffsets[i]} must be a multiple of 4 bytes`);
     if (io.y.size < yOffsets[i] + io.maxTokens * rows * 4) throw new GpuError(`matmul ${w.name}: y buffer (${io.y.size} B) is smaller than ${io.maxTokens} tokens × ${rows} f32 at offset ${yOffsets[i]}`);
   });
-  const sub = useSubgroups(engine);
-  const xvec = w.cols % 4 === 0 && xOffset % 16 === 0;
-  const parts0 = kernelParts(engine, w, sub);
-  const { fmt, snippet, enables } = parts0;
-  const dequant = `${parts0.dequant}\n${engine.shader('product_store')}`;
-  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
-  const mvShader = tun.mvSplit ? 'matvec_split' : (fmt.matvec ?? 'matvec_generic');
-  const xload = engine.shader(xvec ? 'dequant_x_vec4' : 'dequant_x_scalar', xvec ? { MASK: w.cols % 32 !== 0 ? 'true' : 'false' } : {});
-  const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
-  const lane = sub ? { LANE_ARG: ', @builtin(subgroup_invocation_id) lane: u32', LANE: 'lane' } : { LANE_ARG: '', LANE: '0u' };
-  const mask = xvec && w.cols % 32 !== 0;
-  // GPU tuning, decode only: every workgroup recomputes silu for all of x,
-  // which on a GPU is free next to a dispatch; on lavapipe it measured 0-3%
-  // slower than the separate swiglu dispatch (s110m, TinyLlama), and in
-  // prefill each row tile would repeat it for every token.
-  const glu = io.gluUpOffset !== undefined && !engine.cpuTuning && xvec && io.gluUpOffset % 16 === 0;
-  const norm = io.norm && xvec && !glu ? io.norm : undefined;
-  // Pairs of rows meet by a lane shuffle in the CPU kernels (rows strided by
-  // an even workgroup) and through workgroup memory in matvec_split.
-  const rope = io.rope && sub && tun.mvWg % 2 === 0 && io.rope.roles.length === segs.length ? io.rope : undefined;
-  const ROLE = { q: 1, k: 2, v: 3 };
-  // The interleave must match this kernel's rows per workgroup, and one part keeps the blocks aligned.
-  const gluStore = !!io.gluStore && !rope && !!w.interleave && !tun.mvSplit && w.interleave * 2 === tun.mvRows * tun.mvWg && w.parts.length === 1;
-  const ropeConsts: Record<string, number> = rope
-    ? { ROLE0: ROLE[rope.roles[0]], ROLE1: ROLE[rope.roles[1] ?? 'q'], ROLE2: ROLE[rope.roles[2] ?? 'q'], HEAD_DIM: rope.headDim, ROPE_DIM: rope.ropeDim, KV_DIM: rope.kvDim, KV_F16: rope.kvF16 ? 1 : 0 }
-    : {};
-  if (norm && (norm.w.size < w.cols * 4 || norm.x.size < xOffset + w.cols * 4)) throw new GpuError(`matmul ${w.name}: the norm's x or weight buffer is smaller than ${w.cols} f32`);
-  const mvXload = glu
-    ? engine.shader('dequant_x_swiglu', { MASK: mask ? 'true' : 'false' })
-    : norm
-      ? engine.shader('dequant_x_norm', { MASK: mask ? 'true' : 'false' })
-      : xload;
-  const mvXhooks = norm ? '' : `\n${engine.shader('dequant_x_inert')}`;
-  // store_row()/store_pair() by the output mode; store_all() over a lane's rows (store_glu pairs them itself).
-  const store = gluStore ? engine.shader('store_glu') : `${engine.shader(rope ? 'store_rope_kv' : 'store_plain')}\n${engine.shader('store_rows')}`;
+  const d = decodeSide(engine, w, io, xOffset, segs.length);
+  const { sub, xvec, mask, tun, snippet, enables, mvShader, glu, norm, rope, gluStore, ropeConsts, lane, xs, store } = d;
+  const dequant = `${d.dequant}\n${engine.shader('product_store')}`;
   // Accumulate is a uniform (Info.acc), not an override: one pipeline serves
   // both y = W·x and y += W·x, which halves the LLVM compiles on lavapipe.
   const common = { kind: '', format: snippet, f16: engine.f16, sub, xvec, mask };
   const mvCode = tun.mvSplit
-    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload + mvXhooks, XS: engine.shader('dequant_xs_plain'), STORE: store })
-    : engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: mvXload + mvXhooks, XS: xs, R: tun.mvRows, ...lane, STORE: store });
+    ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: engine.shader('dequant_xs_plain'), STORE: store })
+    : `${engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: xs, R: tun.mvRows, STORE: store })}\n${engine.shader('matvec_main', lane)}`;
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
-  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: xload, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
+  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline(
       { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1, rope: ropeConsts, gluStore },
@@ -225,17 +253,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   ]);
   const parts = w.parts.map((p, i) => {
     const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.info[${i}]`, !!io.accumulate);
-    const entries = (matmul: boolean): GPUBindGroupEntry[] => [
-      { binding: 0, resource: { buffer: p.buffer } },
-      { binding: 1, resource: { buffer: !matmul && norm ? norm.x : io.x } },
-      { binding: 2, resource: { buffer: io.y } },
-      { binding: 3, resource: { buffer: info } },
-      ...(matmul || rope ? [{ binding: 4, resource: { buffer: io.params } }] : []),
-      ...(!matmul && norm ? [{ binding: 6, resource: { buffer: norm.w } }] : []),
-      ...(!matmul && rope
-        ? [{ binding: 8, resource: { buffer: rope.table } }, { binding: 9, resource: { buffer: rope.kCache } }, { binding: 10, resource: { buffer: rope.vCache } }]
-        : []),
-    ];
+    const entries = (matmul: boolean) => bindings(p.buffer, info, io, matmul ? undefined : d);
     const mvBg = engine.device.createBindGroup({ label: `${w.name}.matvec[${i}]`, layout: mv.getBindGroupLayout(0), entries: entries(false) });
     const mmBg = engine.device.createBindGroup({ label: `${w.name}.matmul[${i}]`, layout: mm.getBindGroupLayout(0), entries: entries(true) });
     return {

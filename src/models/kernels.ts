@@ -34,8 +34,8 @@ function grid(engine: Engine, n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, string | number> = {}) {
-  const pipeline = await engine.pipeline({ op: name, ...key }, engine.shader(name, vars), constants);
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, string | number> = {}, main = '') {
+  const pipeline = await engine.pipeline({ op: name, ...key }, `${engine.shader(name, vars)}\n${main}`, constants);
   const bindGroup = engine.device.createBindGroup({
     label: name,
     layout: pipeline.getBindGroupLayout(0),
@@ -113,7 +113,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const group = o.nHeads / o.nKvHeads;
     const hg = [8, 4, 3, 2, 1].find((d) => group % d === 0)!;
-    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: engine.shader('attention_kv') });
+    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: engine.shader('attention_kv') }, engine.shader('attention_subgroup_main'));
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
