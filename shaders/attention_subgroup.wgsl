@@ -24,8 +24,10 @@ const PAIRS: u32 = {{PAIRS}}u; // vec2s per lane = HEAD_DIM / 16
 const HG: u32 = {{HG}}u; // heads per workgroup, a divisor of N_HEADS / N_KV
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec2f>;
-@group(0) @binding(4) var<storage, read_write> out: array<vec2f>;
+// f32 arrays read and written a pair at a time (a decode chain binds one f32
+// activation buffer for all of its phases).
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 {{KV}}
 
@@ -48,7 +50,7 @@ fn partials(qv: ptr<function, array<array<vec2f, PAIRS>, HG>>, jj: vec4u, off: u
 
 // Workgroup idx's (token, heads); the entry point is attention_subgroup_main.wgsl
 // (or a decode chain's main). Q_OFF, OUT_OFF: where q and out start in their
-// bindings (vec2 units), so that a decode chain can bind one activation buffer.
+// bindings (f32 elements, even), so that a decode chain can bind one activation buffer.
 override Q_OFF: u32 = 0u;
 override OUT_OFF: u32 = 0u;
 fn attention(idx: u32, lane: u32) {
@@ -67,7 +69,8 @@ fn attention(idx: u32, lane: u32) {
   var l: array<f32, HG>;
   for (var g = 0u; g < HG; g++) {
     for (var i = 0u; i < PAIRS; i++) {
-      qv[g][i] = q[Q_OFF + qBase + g * half + i] * SCALE;
+      let j = Q_OFF + 2u * (qBase + g * half + i);
+      qv[g][i] = vec2f(q[j], q[j + 1u]) * SCALE;
       acc[g][i] = vec2f(0.0);
     }
     m[g] = -3.0e38;
@@ -101,6 +104,11 @@ fn attention(idx: u32, lane: u32) {
   }
   for (var g = 0u; g < HG; g++) {
     let inv = 1.0 / l[g];
-    for (var i = 0u; i < PAIRS; i++) { out[OUT_OFF + qBase + g * half + i] = acc[g][i] * inv; }
+    for (var i = 0u; i < PAIRS; i++) {
+      let j = OUT_OFF + 2u * (qBase + g * half + i);
+      let v = acc[g][i] * inv;
+      out[j] = v.x;
+      out[j + 1u] = v.y;
+    }
   }
 }

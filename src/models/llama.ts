@@ -14,6 +14,7 @@ import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
+import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { checkLlama } from './llama-tensors.ts';
 
 export interface LlamaLoadOptions {
@@ -25,6 +26,8 @@ export interface LlamaLoadOptions {
   signal?: AbortSignal;
   /** Attention positions per chunk (0: no split). Default: split on real GPUs, not on CPU rasterisers. */
   attentionChunk?: number;
+  /** One dispatch per layer for one-token steps on CPU kernels (llama-chain.ts). Default true; tests compare both paths. */
+  chains?: boolean;
 }
 
 type Step = Pick<Kernel, 'encode'>;
@@ -33,7 +36,7 @@ type Step = Pick<Kernel, 'encode'>;
 const SLEEP_MIN_MS = 3;
 
 /** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
-interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean } }
+interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean }; w: GpuWeight }
 
 interface Layer {
   attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
@@ -95,6 +98,8 @@ export class LlamaModel {
   /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
   private readonly expectMs = new Map<number, number>();
   private prof?: StepProfiler;
+  /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
+  private chains?: LayerChains;
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new Map<string, number>();
 
@@ -199,7 +204,7 @@ export class LlamaModel {
         const norm = { x: a.x, w: normW, eps: c.rmsEps };
         const r = rope && { ...rope, roles: rope.roles.slice(i, j) };
         const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
-        out.push({ label, step });
+        out.push({ label, step, w });
         i = j;
       }
       return out;
@@ -211,6 +216,7 @@ export class LlamaModel {
     this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B });
     const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
     const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
+    const chainLayers: ChainLayer[] = [];
     for (let i = 0; i < c.nLayers; i++) {
       const L = t.layers[i];
       const kCache = this.buffer('kv', `k cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
@@ -221,13 +227,16 @@ export class LlamaModel {
         roles: ['q', 'k', 'v'], table, kCache, vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: this.kvF16,
       });
       const gateUp = await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW, undefined, true);
-      const down = await createMatmul(e, await matrix(L.ffn_down, 'ffn_down'), { ...io(a.gu, a.x, true), gluUpOffset: upOff });
+      const downW = await matrix(L.ffn_down, 'ffn_down');
+      const oW = await matrix(L.attn_output, 'attn_output');
+      const down = await createMatmul(e, downW, { ...io(a.gu, a.x, true), gluUpOffset: upOff });
+      chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW, ffnNorm: ffnNormW, kCache, vCache });
       this.layers.push({
         attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
         qkv,
         ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
         attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
-        o: await createMatmul(e, await matrix(L.attn_output, 'attn_output'), io(a.att, a.x, true)),
+        o: await createMatmul(e, oW, io(a.att, a.x, true)),
         ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
         gateUp,
         swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
@@ -248,6 +257,10 @@ export class LlamaModel {
     this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps: c.rmsEps } });
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
+    if (opts.chains !== false) {
+      this.chains = await createLayerChains(e, c, { layers: chainLayers, params: a.params, table, kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes) });
+      for (const ch of this.chains?.chains ?? []) this.owned.push(...ch.buffers);
+    }
     progress('compiling kernels');
 
     // Warm-up: the first dispatch of a pipeline is when lavapipe/LLVM compiles
@@ -291,7 +304,19 @@ export class LlamaModel {
       s.encode(pass, nt, pos);
     };
     run('embed', this.embed);
-    for (const L of this.layers) {
+    // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over its own activations.
+    const ch = n === 1 && !prof ? this.chains : undefined;
+    if (ch) {
+      pass.end();
+      enc.copyBufferToBuffer(a.x, 0, ch.acts, 0, this.config.dim * 4);
+      enc.clearBuffer(ch.claims);
+      pass = enc.beginComputePass();
+      for (const chain of ch.chains) chain.encode(pass);
+      pass.end();
+      enc.copyBufferToBuffer(ch.acts, 0, a.x, 0, this.config.dim * 4);
+      pass = enc.beginComputePass();
+    }
+    for (const L of ch ? [] : this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
       // One token: steps the products do themselves are skipped (Layer.fused).
       if (n > 1 || !L.fused.attnNorm) run('attn_norm', L.attnNorm);

@@ -1,0 +1,193 @@
+// One token's transformer layer as ONE dispatch on CPU rasterisers (lavapipe).
+// Each dispatch there costs ~60-100 µs of thread hand-offs (the queue thread
+// wakes the workers and waits for them), more than the work of most decode
+// products at s110m shapes. A chain runs the layer's steps as phases of one
+// persistent kernel: its workgroups claim items (row groups, attention
+// heads) of the current phase from an atomic counter, count the items they
+// finish, and spin until the phase is done before the next one. No workgroup
+// ever waits on an item nobody has claimed, so any number of running
+// workgroups (lavapipe hands each thread a run of them) finishes the chain.
+// Lavapipe's atomics are sequentially consistent and x86 keeps stores in
+// order, so the finish count publishes an item's results without a barrier
+// (there is no cross-workgroup barrier in WGSL; GPUs do not get this path).
+//
+// The shader is composed from the ordinary kernels' WGSL: each phase kernel's
+// module-scope names get a suffix, and its resources are mapped onto the
+// chain's shared bindings (one activation buffer as vec4s, its f32 accesses
+// rewritten as vector components; the caches,
+// the rope table, the step uniform) or onto bindings of its own (weight,
+// Info, norm weight).
+import { GpuError } from '../errors.ts';
+import type { Engine } from './engine.ts';
+import { bindings, decodeSide, type MatmulIO, partInfo } from './matmul.ts';
+import type { GpuWeight } from './weights.ts';
+
+/** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
+export interface ChainMatvec { kind: 'matvec'; w: GpuWeight; io: MatmulIO }
+/** attention_subgroup.wgsl for one token: q and out at element offsets of the activation buffer. */
+export interface ChainAttention {
+  kind: 'attention'; nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean; hg: number; qOff: number; outOff: number;
+}
+export type ChainKernel = ChainMatvec | ChainAttention;
+
+export interface ChainShared {
+  /** f32 activations; every phase reads and writes regions of it. */
+  acts: GPUBuffer;
+  params: GPUBuffer;
+  kCache: GPUBuffer;
+  vCache: GPUBuffer;
+  table: GPUBuffer;
+  /** u32 counters, zeroed before each submit that runs chains (2 per phase). */
+  claims: GPUBuffer;
+  /** This chain's first counter. */
+  claimBase: number;
+}
+
+export interface Chain {
+  encode(pass: GPUComputePassEncoder): void;
+  /** Uniform buffers it allocated (the owner destroys them). */
+  readonly buffers: GPUBuffer[];
+}
+
+const SHARED = ['acts4', 'kcache', 'vcache', 'rope_table', 'params', 'claims', 'chain'] as const;
+
+/**
+ * `code` with its module-scope names suffixed and its resources mapped: a
+ * resource name mapped to a string becomes that shared name (its declaration
+ * dropped); one mapped to a number keeps its declaration, renamed, at that
+ * binding; its directives are dropped. An unmapped resource is an internal error.
+ */
+export function composePhase(code: string, suffix: string, resources: Record<string, string | number | { f32of: string }>): string {
+  const rename = new Map<string, string>();
+  const f32s = new Map<string, string>(); // f32 arrays read through a vec4 view
+  // Directives (enable …;) belong to the chain's header.
+  let out = code.replace(/^\s*(?:enable|requires|diagnostic)\b[^;]*;/gm, '').replace(/^@group\(0\) @binding\((\d+)\) (var(?:<[^>]*>)?) (\w+)(\s*:[^;]+;)/gm, (_m, _b, decl: string, name: string, rest: string) => {
+    const to = resources[name];
+    if (to === undefined) throw new GpuError(`internal error: chain phase ${suffix} has an unmapped resource ${name}`);
+    if (typeof to === 'string') {
+      rename.set(name, to);
+      return '';
+    }
+    if (typeof to === 'object') {
+      f32s.set(name, to.f32of);
+      return '';
+    }
+    rename.set(name, name + suffix);
+    return `@group(0) @binding(${to}) ${decl} ${name}${rest}`;
+  });
+  for (const [name, view] of f32s) out = indexAsComponent(out, name, view);
+  for (const m of out.matchAll(/^(?:fn|const|override|struct|var(?:<[^>]*>)?)\s+([A-Za-z_]\w*)/gm)) if (!rename.has(m[1])) rename.set(m[1], m[1] + suffix);
+  if (rename.size) {
+    const re = new RegExp(`(?<![.\\w])(${[...rename.keys()].join('|')})(?!\\w)`, 'g');
+    out = out.replace(re, (n) => rename.get(n)!);
+  }
+  return out;
+}
+
+/** `name[E]` (an f32 array) as `view[(E) >> 2u][(E) & 3u]` (the same memory as vec4s). */
+function indexAsComponent(code: string, name: string, view: string): string {
+  const re = new RegExp(`(?<![.\\w])${name}\\[`, 'g');
+  let out = '';
+  let last = 0;
+  for (let m = re.exec(code); m; m = re.exec(code)) {
+    let depth = 1;
+    let i = m.index + m[0].length;
+    for (; i < code.length && depth > 0; i++) depth += code[i] === '[' ? 1 : code[i] === ']' ? -1 : 0;
+    if (depth) throw new GpuError(`internal error: unbalanced [ after ${name} in a chain phase`);
+    const e = code.slice(m.index + m[0].length, i - 1);
+    out += `${code.slice(last, m.index)}${view}[(${e}) >> 2u][(${e}) & 3u]`;
+    last = i;
+    re.lastIndex = i;
+  }
+  return out + code.slice(last);
+}
+
+/** The chain's kernels, phase by phase, as one pipeline and bind group; undefined where a kernel cannot join. */
+export async function createChain(engine: Engine, shared: ChainShared, phases: ChainKernel[][], label: string): Promise<Chain | undefined> {
+  if (!engine.cpuTuning || !engine.subgroups) return undefined;
+  const texts: string[] = [];
+  const constants: Record<string, number> = {};
+  const entries: GPUBindGroupEntry[] = [];
+  const keyParts: unknown[] = [];
+  const calls: { items: number; call: (t: string) => string }[][] = [];
+  const owned: GPUBuffer[] = [];
+  let k = 0;
+  for (const phase of phases) {
+    const row: (typeof calls)[number] = [];
+    for (const kern of phase) {
+      const sfx = `_k${k}`;
+      const own = 16 + 4 * k; // this kernel's own bindings
+      if (kern.kind === 'matvec') {
+        const { w, io } = kern;
+        const xOffset = io.xOffset ?? 0;
+        const segs = w.segments ?? [w.rows];
+        const d = decodeSide(engine, w, io, xOffset, segs.length);
+        if (d.tun.mvSplit || !d.sub || w.parts.length !== 1 || d.glu || (io.gluStore && !d.gluStore) || (io.norm && !d.norm) || (io.rope && !d.rope)) return undefined;
+        const code = engine.shader(d.mvShader, { ENABLES: '', DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.xload, XS: d.xs, R: d.tun.mvRows, STORE: d.store });
+        texts.push(composePhase(code, sfx, { w: own, info: own + 1, nw: own + 2, x: 'acts4', y: { f32of: 'acts4' }, rp: 'params', table: 'rope_table', kc: 'kcache', vc: 'vcache' }));
+        for (const [name, v] of Object.entries({ WG: d.tun.mvWg, ...(d.norm ? { NORM_EPS: d.norm.eps } : {}), ...d.ropeConsts })) constants[name + sfx] = v;
+        const info = partInfo(engine, w, w.parts[0], xOffset / 4, (io.yOffsets ?? [io.yOffset ?? 0]).map((o) => o / 4), `${w.name}.chain.info`, !!io.accumulate);
+        owned.push(info);
+        const b = bindings(w.parts[0].buffer, info, io, d);
+        const at = (n: number) => b.find((e) => e.binding === n)!.resource;
+        entries.push({ binding: own, resource: at(0) }, { binding: own + 1, resource: at(3) });
+        if (d.norm) entries.push({ binding: own + 2, resource: at(6) });
+        keyParts.push({ f: d.snippet, r: d.tun.mvRows, norm: !!d.norm, rope: d.ropeConsts, glu: d.gluStore });
+        row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
+      } else {
+        const a = kern;
+        if (a.qOff % 2 || a.outOff % 2) throw new GpuError(`internal error: chain attention offsets (${a.qOff}, ${a.outOff}) must be even`);
+        const code = engine.shader('attention_subgroup', { PAIRS: a.headDim / 16, HG: a.hg, KV: engine.shader('attention_kv') });
+        texts.push(composePhase(code, sfx, { params: 'params', q: { f32of: 'acts4' }, out: { f32of: 'acts4' }, kc: 'kcache', vc: 'vcache' }));
+        const c = { N_HEADS: a.nHeads, N_KV: a.nKvHeads, HEAD_DIM: a.headDim, KV_F16: a.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(a.headDim), Q_OFF: a.qOff, OUT_OFF: a.outOff };
+        for (const [name, v] of Object.entries(c)) constants[name + sfx] = v;
+        keyParts.push({ attention: a.hg, ...c });
+        row.push({ items: a.nHeads / a.hg, call: (t) => `attention${sfx}(${t}, lane);` });
+      }
+      k++;
+    }
+    calls.push(row);
+  }
+  // main: per phase, claim items until none are left, then wait for the phase's last item.
+  const body = calls
+    .map((row, p) => {
+      const total = row.reduce((s, c) => s + c.items, 0);
+      let first = 0;
+      const dispatch = row
+        .map((c, i) => {
+          const local = first === 0 ? 't' : `t - ${first}u`;
+          const line = i === row.length - 1 ? c.call(local) : `if (t < ${first + c.items}u) { ${c.call(local)} } else {`;
+          first += c.items;
+          return line;
+        })
+        .join(' ');
+      const close = ' }'.repeat(row.length - 1);
+      const wait = p === calls.length - 1 ? '' : `\n  wait_done(${p}u, ${total}u);`;
+      return `  loop {\n    let t = claim(${p}u, lid);\n    if (t >= ${total}u) { break; }\n    ${dispatch}${close}\n    finish(${p}u, lid);\n  }${wait}`;
+    })
+    .join('\n');
+  const header = [
+    [engine.f16 ? 'enable f16;' : '', 'enable subgroups;', 'diagnostic(off, subgroup_uniformity);'].join(' '),
+    engine.shader('chain_common'),
+  ].join('\n');
+  const main = `@compute @workgroup_size(8)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {\n${body}\n}`;
+  const code = [header, ...texts, main].join('\n');
+  const pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16 }, code, constants);
+  const chainInfo = engine.createBuffer('other', `${label}.chain`, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  engine.device.queue.writeBuffer(chainInfo, 0, new Uint32Array([shared.claimBase, 0, 0, 0]));
+  owned.push(chainInfo);
+  const buffers: Record<(typeof SHARED)[number], GPUBuffer> = {
+    acts4: shared.acts, kcache: shared.kCache, vcache: shared.vCache, rope_table: shared.table, params: shared.params, claims: shared.claims, chain: chainInfo,
+  };
+  SHARED.forEach((name, i) => entries.push({ binding: i, resource: { buffer: buffers[name] } }));
+  const bindGroup = engine.device.createBindGroup({ label: `${label}.chain`, layout: pipeline.getBindGroupLayout(0), entries });
+  return {
+    buffers: owned,
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      // Eight workgroups: more than lavapipe's threads; the ones that start late find the work claimed.
+      pass.dispatchWorkgroups(8);
+    },
+  };
+}
