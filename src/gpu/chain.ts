@@ -179,7 +179,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const buffers: Record<(typeof SHARED)[number], GPUBuffer> = {
     acts4: shared.acts, kcache: shared.kCache, vcache: shared.vCache, rope_table: shared.table, params: shared.params, claims: shared.claims, chain: chainInfo,
   };
-  SHARED.forEach((name, i) => entries.push({ binding: i, resource: { buffer: buffers[name] } }));
+  for (const [i, name] of SHARED.entries()) entries.push({ binding: i, resource: { buffer: buffers[name] } });
   const bindGroup = engine.device.createBindGroup({ label: `${label}.chain`, layout: pipeline.getBindGroupLayout(0), entries });
   return {
     buffers: owned,

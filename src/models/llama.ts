@@ -100,6 +100,10 @@ export class LlamaModel {
   private prof?: StepProfiler;
   /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
   private chains?: LayerChains;
+  /** True when one-token steps run as one dispatch per layer (CPU kernels, llama-chain.ts). */
+  get chained(): boolean {
+    return !!this.chains;
+  }
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new Map<string, number>();
 

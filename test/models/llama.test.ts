@@ -73,6 +73,9 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     const model = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8, attentionChunk: c.chunk ?? 0 });
     await file.close();
     expect(model.kvF16).toBe(!c.noF16);
+    // One-token steps on the CPU kernels run as one dispatch per layer
+    // (llama-chain.ts) wherever the subgroup attention applies.
+    expect(model.chained).toBe(!c.gpuTuning && !c.chunk && config.headDim % 16 === 0);
     try {
       const V = model.vocab;
       // Prefill 13 tokens in two batches (8 + 5), every token's logits.
@@ -132,6 +135,36 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     const missing = view(file, { hide: 'blk.1.ffn_up.weight' });
     await expect(LlamaModel.load(engine, missing, config, { contextLength: 8 })).rejects.toThrow(/tensor blk\.1\.ffn_up\.weight is missing/);
     await file.close();
+  });
+
+  // The decode chain (one dispatch per layer, CPU kernels) runs the same
+  // kernels in the same order as the step-by-step path: identical logits.
+  it.each(['q4_k_m', 'q4_0', 'f32'])('a chained decode gives the logits of the step-by-step kernels, bit for bit: %s', async (type) => {
+    const engine = (await getTestEngine())!;
+    const path = join(dir, `chain-${type}.gguf`);
+    await makeModel({ out: path, seed: 11, std: 0.08, type, layers: 2 });
+    const file = await openGguf(path);
+    const config = readConfig(file);
+    const chained = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8 });
+    const plain = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8, chains: false });
+    await file.close();
+    try {
+      expect([chained.chained, plain.chained]).toEqual([true, false]);
+      const prompt = [5, 17, 3, 99, 42, 7, 1, 64, 23];
+      await chained.forward(prompt, 0);
+      await plain.forward(prompt, 0);
+      let tok = 2;
+      for (let s = 0; s < 5; s++) {
+        const a = await chained.forward([tok], prompt.length + s);
+        expect(a).toEqual(await plain.forward([tok], prompt.length + s));
+        tok = argmax(a);
+      }
+      const pos = prompt.length + 5;
+      expect(await chained.forwardArgmax([tok], pos)).toBe(await plain.forwardArgmax([tok], pos));
+    } finally {
+      chained.dispose();
+      plain.dispose();
+    }
   });
 
   it('dispose() frees every buffer it allocated', async () => {
