@@ -36,6 +36,17 @@ fn dot8(a: array<vec4<f32>, 8>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   return s.x + s.y + s.z + s.w;
 }
 
+// t + Σ_j f32(q[j] & m)·xs[o + j] over the 4 words of q, one fma per word:
+// quants left in place in their words (masked, not shifted) against x
+// pre-scaled to match (matvec_q4_k.wgsl, matvec_q6_k.wgsl). o is a constant
+// at every call, so lavapipe keeps xs in registers.
+fn fma_masked(q: vec4<u32>, m: vec4<u32>, xs: ptr<function, array<vec4<f32>, 8>>, o: u32, t: vec4<f32>) -> vec4<f32> {
+  var s = fma(vec4<f32>(vec4<u32>(q.x) & m), (*xs)[o], t);
+  s = fma(vec4<f32>(vec4<u32>(q.y) & m), (*xs)[o + 1u], s);
+  s = fma(vec4<f32>(vec4<u32>(q.z) & m), (*xs)[o + 2u], s);
+  return fma(vec4<f32>(vec4<u32>(q.w) & m), (*xs)[o + 3u], s);
+}
+
 // Bit b of each byte of v, as 0/1 floats (byte 0 first).
 fn bit4(v: u32, b: u32) -> vec4<f32> { return u8x4((v >> b) & 0x01010101u); }
 // Bits s..s+3 of v as four 0/1 floats.

@@ -33,15 +33,7 @@ fn xsum8(xs: ptr<function, array<vec4<f32>, 8>>, inv: vec4<f32>) -> f32 {
 // Σ q·x over 32 nibbles: bytes of q0 (elements 0..15) and q1 (16..31), the
 // nibbles picked by mask m from each word in place; xs pre-scaled to match.
 fn dot_nib(q0: vec4<u32>, q1: vec4<u32>, m: vec4<u32>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-  var t = vec4<f32>(0.0);
-  t = fma(vec4<f32>(vec4<u32>(q0.x) & m), (*xs)[0], t);
-  t = fma(vec4<f32>(vec4<u32>(q0.y) & m), (*xs)[1], t);
-  t = fma(vec4<f32>(vec4<u32>(q0.z) & m), (*xs)[2], t);
-  t = fma(vec4<f32>(vec4<u32>(q0.w) & m), (*xs)[3], t);
-  t = fma(vec4<f32>(vec4<u32>(q1.x) & m), (*xs)[4], t);
-  t = fma(vec4<f32>(vec4<u32>(q1.y) & m), (*xs)[5], t);
-  t = fma(vec4<f32>(vec4<u32>(q1.z) & m), (*xs)[6], t);
-  t = fma(vec4<f32>(vec4<u32>(q1.w) & m), (*xs)[7], t);
+  let t = fma_masked(q1, m, xs, 4u, fma_masked(q0, m, xs, 0u, vec4<f32>(0.0)));
   return (t.x + t.y) + (t.z + t.w);
 }
 

@@ -36,16 +36,8 @@ fn xhalves(xs: ptr<function, array<vec4<f32>, 8>>) -> vec2<f32> {
 // (Σ q·x over elements 0..15, over 16..31) for 32 six-bit quants given as
 // combined words (4 bits from ql, 2 from qh at bits 4-5 of each byte).
 fn dot6(a: vec4<u32>, b: vec4<u32>, xs: ptr<function, array<vec4<f32>, 8>>) -> vec2<f32> {
-  var t0 = vec4<f32>(0.0);
-  var t1 = vec4<f32>(0.0);
-  t0 = fma(vec4<f32>(vec4<u32>(a.x) & MB), (*xs)[0], t0);
-  t0 = fma(vec4<f32>(vec4<u32>(a.y) & MB), (*xs)[1], t0);
-  t0 = fma(vec4<f32>(vec4<u32>(a.z) & MB), (*xs)[2], t0);
-  t0 = fma(vec4<f32>(vec4<u32>(a.w) & MB), (*xs)[3], t0);
-  t1 = fma(vec4<f32>(vec4<u32>(b.x) & MB), (*xs)[4], t1);
-  t1 = fma(vec4<f32>(vec4<u32>(b.y) & MB), (*xs)[5], t1);
-  t1 = fma(vec4<f32>(vec4<u32>(b.z) & MB), (*xs)[6], t1);
-  t1 = fma(vec4<f32>(vec4<u32>(b.w) & MB), (*xs)[7], t1);
+  let t0 = fma_masked(a, MB, xs, 0u, vec4<f32>(0.0));
+  let t1 = fma_masked(b, MB, xs, 4u, vec4<f32>(0.0));
   return vec2<f32>((t0.x + t0.y) + (t0.z + t0.w), (t1.x + t1.y) + (t1.z + t1.w));
 }
 // Scales 2k and 2k+1 (int8) of the 16 in sc.
