@@ -97,7 +97,7 @@ async function profileSteps(model: Awaited<ReturnType<typeof loadForCli>>['model
   const pre = llama.takeProfile();
   for (let i = 0; i < n; i++) id = await llama.forwardArgmax([id], prompt.length + i);
   const dec = llama.takeProfile();
-  const bytes = llama.weightBytesByStep();
+  const bytes = llama.decodeStepBytes();
   const total = [...dec.values()].reduce((s, x) => s + x.ms, 0);
   // Steps of either phase, in order of first appearance (decode skips the norms it fuses).
   const steps = [...new Set([...pre.keys(), ...dec.keys()])];

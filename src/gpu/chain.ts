@@ -44,7 +44,7 @@ export interface ChainShared {
 }
 
 export interface Chain {
-  encode(pass: GPUComputePassEncoder): void;
+  encode(pass: GPUComputePassEncoder, nTokens?: number): void;
   /** Uniform buffers it allocated (the owner destroys them). */
   readonly buffers: GPUBuffer[];
 }

@@ -2,7 +2,8 @@
 // the layer's products and its attention become phases of one persistent
 // kernel over a private activation buffer, so a token costs 12 dispatches
 // of thread hand-offs at s110m instead of ~60. Same weights and caches as
-// the ordinary path; prefill and profiling keep the ordinary path.
+// the ordinary path; prefill keeps the ordinary path (and `bench --profile`
+// shows each chained layer as one step).
 import type { Config } from '../config.ts';
 import { type Chain, type ChainKernel, createChain } from '../gpu/chain.ts';
 import type { Engine } from '../gpu/engine.ts';

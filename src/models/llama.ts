@@ -32,6 +32,9 @@ export interface LlamaLoadOptions {
 
 type Step = Pick<Kernel, 'encode'>;
 
+/** The profile label of a layer run as one dispatch (llama-chain.ts). */
+export const CHAINED = 'layer (chained)';
+
 /** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
 const SLEEP_MIN_MS = 3;
 
@@ -106,6 +109,8 @@ export class LlamaModel {
   }
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new Map<string, number>();
+  /** The step labels of products inside the layers (a decode chain runs them as one step). */
+  private readonly layerSteps = new Set<string>();
 
   private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
     this.engine = engine;
@@ -150,7 +155,7 @@ export class LlamaModel {
     const matrix = async (ti: TensorInfo, step?: string) => {
       const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });
       this.weights.push(w);
-      if (step) this.countBytes(step, [ti]);
+      if (step) this.countBytes(step, [ti], step !== 'output');
       return w;
     };
     const vector = async (ti: TensorInfo) => {
@@ -200,7 +205,7 @@ export class LlamaModel {
         while (j < ts.length && ts[j].type.id === ts[i].type.id && ts[j].dims[0] === ts[i].dims[0]) j++;
         const group = ts.slice(i, j);
         const label = group.map((t) => t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '')).join('+');
-        this.countBytes(label, group);
+        this.countBytes(label, group, true);
         const G = glu && group.length === 2 ? gluInterleave(e, group[0].type.id, group[0].dims[0]) : 0;
         const interleave = G && group[0].dims[1] % G === 0 ? G : undefined;
         const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); }, interleave });
@@ -309,13 +314,13 @@ export class LlamaModel {
     };
     run('embed', this.embed);
     // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over its own activations.
-    const ch = n === 1 && !prof ? this.chains : undefined;
+    const ch = n === 1 ? this.chains : undefined;
     if (ch) {
       pass.end();
       enc.copyBufferToBuffer(a.x, 0, ch.acts, 0, this.config.dim * 4);
       enc.clearBuffer(ch.claims);
       pass = enc.beginComputePass();
-      for (const chain of ch.chains) chain.encode(pass);
+      for (const chain of ch.chains) run(CHAINED, chain);
       pass.end();
       enc.copyBufferToBuffer(ch.acts, 0, a.x, 0, this.config.dim * 4);
       pass = enc.beginComputePass();
@@ -373,7 +378,20 @@ export class LlamaModel {
     return this.stepBytes;
   }
 
-  private countBytes(step: string, ts: readonly TensorInfo[]): void {
+  /** The same by the steps a one-token profile shows: the layers' products as one 'layer (chained)' step when chained. */
+  decodeStepBytes(): ReadonlyMap<string, number> {
+    if (!this.chains) return this.stepBytes;
+    const out = new Map<string, number>();
+    let layers = 0;
+    for (const [step, b] of this.stepBytes) {
+      if (this.layerSteps.has(step)) layers += b;
+      else out.set(step, b);
+    }
+    return out.set(CHAINED, layers);
+  }
+
+  private countBytes(step: string, ts: readonly TensorInfo[], layer = false): void {
+    if (layer) this.layerSteps.add(step);
     this.stepBytes.set(step, (this.stepBytes.get(step) ?? 0) + ts.reduce((s, t) => s + t.nBytes, 0));
   }
 
