@@ -172,7 +172,23 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   ].join('\n');
   const main = `@compute @workgroup_size(8)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {\n${body}\n}`;
   const code = [header, ...texts, main].join('\n');
-  const pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16 }, code, constants);
+  // Bindings per stage: the shared ones (5 storage, 2 uniform) and each kernel's own.
+  const own = entries.length;
+  const storage = 5 + own - keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
+  const uniforms = 2 + keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
+  const lim = engine.device.limits;
+  if (storage > lim.maxStorageBuffersPerShaderStage || uniforms > lim.maxUniformBuffersPerShaderStage) {
+    for (const b of owned) engine.destroyBuffer(b);
+    return undefined;
+  }
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16 }, code, constants);
+  } catch {
+    // A rasteriser that cannot build the composed shader decodes step by step instead.
+    for (const b of owned) engine.destroyBuffer(b);
+    return undefined;
+  }
   const chainInfo = engine.createBuffer('other', `${label}.chain`, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(chainInfo, 0, new Uint32Array([shared.claimBase, 0, 0, 0]));
   owned.push(chainInfo);
