@@ -111,6 +111,10 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const keyParts: unknown[] = [];
   const calls: { items: number; call: (t: string) => string }[][] = [];
   const owned: GPUBuffer[] = [];
+  const fail = () => {
+    for (const b of owned) engine.destroyBuffer(b);
+    return undefined;
+  };
   let k = 0;
   for (const phase of phases) {
     const row: (typeof calls)[number] = [];
@@ -122,7 +126,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         const xOffset = io.xOffset ?? 0;
         const segs = w.segments ?? [w.rows];
         const d = decodeSide(engine, w, io, xOffset, segs.length);
-        if (d.tun.mvSplit || !d.sub || w.parts.length !== 1 || d.glu || (io.gluStore && !d.gluStore) || (io.norm && !d.norm) || (io.rope && !d.rope)) return undefined;
+        if (d.tun.mvSplit || !d.sub || w.parts.length !== 1 || d.glu || (io.gluStore && !d.gluStore) || (io.norm && !d.norm) || (io.rope && !d.rope)) return fail();
         const code = engine.shader(d.mvShader, { ENABLES: '', DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.xload, XS: d.xs, R: d.tun.mvRows, STORE: d.store });
         texts.push(composePhase(code, sfx, { w: own, info: own + 1, nw: own + 2, x: 'acts4', y: { f32of: 'acts4' }, rp: 'params', table: 'rope_table', kc: 'kcache', vc: 'vcache' }));
         for (const [name, v] of Object.entries({ WG: d.tun.mvWg, ...(d.norm ? { NORM_EPS: d.norm.eps } : {}), ...d.ropeConsts })) constants[name + sfx] = v;
@@ -177,17 +181,12 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const storage = 5 + own - keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
   const uniforms = 2 + keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
   const lim = engine.device.limits;
-  if (storage > lim.maxStorageBuffersPerShaderStage || uniforms > lim.maxUniformBuffersPerShaderStage) {
-    for (const b of owned) engine.destroyBuffer(b);
-    return undefined;
-  }
+  if (storage > lim.maxStorageBuffersPerShaderStage || uniforms > lim.maxUniformBuffersPerShaderStage) return fail();
   let pipeline: GPUComputePipeline;
   try {
     pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16 }, code, constants);
   } catch {
-    // A rasteriser that cannot build the composed shader decodes step by step instead.
-    for (const b of owned) engine.destroyBuffer(b);
-    return undefined;
+    return fail(); // a rasteriser that cannot build the composed shader decodes step by step instead
   }
   const chainInfo = engine.createBuffer('other', `${label}.chain`, 16, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   engine.device.queue.writeBuffer(chainInfo, 0, new Uint32Array([shared.claimBase, 0, 0, 0]));

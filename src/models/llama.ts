@@ -16,6 +16,7 @@ import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { checkLlama } from './llama-tensors.ts';
+import { CHAINED, StepBytes } from './step-bytes.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -31,9 +32,6 @@ export interface LlamaLoadOptions {
 }
 
 type Step = Pick<Kernel, 'encode'>;
-
-/** The profile label of a layer run as one dispatch (llama-chain.ts). */
-export const CHAINED = 'layer (chained)';
 
 /** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
 const SLEEP_MIN_MS = 3;
@@ -108,9 +106,7 @@ export class LlamaModel {
     return !!this.chains;
   }
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
-  private readonly stepBytes = new Map<string, number>();
-  /** The step labels of products inside the layers (a decode chain runs them as one step). */
-  private readonly layerSteps = new Set<string>();
+  private readonly stepBytes = new StepBytes();
 
   private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
     this.engine = engine;
@@ -155,7 +151,7 @@ export class LlamaModel {
     const matrix = async (ti: TensorInfo, step?: string) => {
       const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });
       this.weights.push(w);
-      if (step) this.countBytes(step, [ti], step !== 'output');
+      if (step) this.stepBytes.add(step, [ti], step !== 'output');
       return w;
     };
     const vector = async (ti: TensorInfo) => {
@@ -205,7 +201,7 @@ export class LlamaModel {
         while (j < ts.length && ts[j].type.id === ts[i].type.id && ts[j].dims[0] === ts[i].dims[0]) j++;
         const group = ts.slice(i, j);
         const label = group.map((t) => t.name.replace(/^blk\.\d+\./, '').replace(/\.weight$/, '')).join('+');
-        this.countBytes(label, group, true);
+        this.stepBytes.add(label, group, true);
         const G = glu && group.length === 2 ? gluInterleave(e, group[0].type.id, group[0].dims[0]) : 0;
         const interleave = G && group[0].dims[1] % G === 0 ? G : undefined;
         const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); }, interleave });
@@ -262,7 +258,7 @@ export class LlamaModel {
     const outNormW = await vector(t.outputNorm);
     this.finalNorm = await createRmsnorm(e, { params: a.params, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps: c.rmsEps });
     const outW = t.output ? await matrix(t.output, 'output') : embd; // tied embeddings
-    if (!t.output) this.countBytes('output', [t.tokenEmbd]);
+    if (!t.output) this.stepBytes.add('output', [t.tokenEmbd], false);
     this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps: c.rmsEps } });
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
@@ -375,24 +371,12 @@ export class LlamaModel {
 
   /** Weight bytes (as in the file) that each step label reads per token, summed over layers. */
   weightBytesByStep(): ReadonlyMap<string, number> {
-    return this.stepBytes;
+    return this.stepBytes.byStep();
   }
 
-  /** The same by the steps a one-token profile shows: the layers' products as one 'layer (chained)' step when chained. */
+  /** The same by the steps a one-token profile shows ('layer (chained)' for the layers when chained). */
   decodeStepBytes(): ReadonlyMap<string, number> {
-    if (!this.chains) return this.stepBytes;
-    const out = new Map<string, number>();
-    let layers = 0;
-    for (const [step, b] of this.stepBytes) {
-      if (this.layerSteps.has(step)) layers += b;
-      else out.set(step, b);
-    }
-    return out.set(CHAINED, layers);
-  }
-
-  private countBytes(step: string, ts: readonly TensorInfo[], layer = false): void {
-    if (layer) this.layerSteps.add(step);
-    this.stepBytes.set(step, (this.stepBytes.get(step) ?? 0) + ts.reduce((s, t) => s + t.nBytes, 0));
+    return this.stepBytes.byDecodeStep(this.chained);
   }
 
   /** GPU ms per step label (summed over layers and forwards) since the last call. */
