@@ -13,10 +13,9 @@
 //
 // The shader is composed from the ordinary kernels' WGSL: each phase kernel's
 // module-scope names get a suffix, and its resources are mapped onto the
-// chain's shared bindings (one activation buffer as vec4s, its f32 accesses
-// rewritten as vector components; the caches,
-// the rope table, the step uniform) or onto bindings of its own (weight,
-// Info, norm weight).
+// chain's shared bindings (one activation buffer as vec4s, with the f32
+// accesses rewritten as vector components; the caches; the rope table; the
+// step uniform) or onto bindings of its own (weight, Info, norm weight).
 import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { bindings, decodeSide, type MatmulIO, partInfo } from './matmul.ts';

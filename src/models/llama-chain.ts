@@ -70,7 +70,10 @@ export async function createLayerChains(
       [{ kind: 'matvec', w: L.down, io: { ...base, xOffset: gO * 4, yOffset: xO * 4, accumulate: true } }], // x += Wdown·silu(gate)·up
     ];
     const chain = await createChain(e, { acts, params: o.params, kCache: L.kCache, vCache: L.vCache, table: o.table, claims, claimBase: i * 2 * phases }, kernels, `blk.${i}`);
-    if (!chain) return undefined;
+    if (!chain) {
+      for (const made of chains) for (const b of made.buffers) e.destroyBuffer(b);
+      return undefined;
+    }
     chains.push(chain);
   }
   return { chains, acts, claims };
