@@ -15,6 +15,7 @@ import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gp
 import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
+import { type Acts, align256, type Layer, type Product, type Step } from './llama-parts.ts';
 import { checkLlama } from './llama-tensors.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
 
@@ -31,42 +32,8 @@ export interface LlamaLoadOptions {
   chains?: boolean;
 }
 
-type Step = Pick<Kernel, 'encode'>;
-
 /** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
 const SLEEP_MIN_MS = 3;
-
-/** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
-interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean }; w: GpuWeight }
-
-interface Layer {
-  attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
-  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean };
-  /** Small steps one token skips because the products do them (decided at load). */
-  fused: { attnNorm: boolean; ropeKv: boolean; ffnNorm: boolean; swiglu: boolean };
-}
-
-/** Byte size rounded up to the storage-binding offset alignment (256 on every adapter we know, at most). */
-const align256 = (n: number) => Math.ceil(n / 256) * 256;
-
-/** Activations, f32 unless noted; B = maxBatch. */
-interface Acts {
-  ids: GPUBuffer; // u32 [B]
-  x: GPUBuffer; // residual [B, dim]
-  xn: GPUBuffer; // normed [B, dim]
-  qkv: GPUBuffer; // regions q [B, nHeads*headDim], k [B, nKv*headDim], v [B, nKv*headDim] at offsets qkvOff
-  qkvOff: [number, number, number];
-  att: GPUBuffer; // attention output [B, nHeads*headDim]
-  gu: GPUBuffer; // regions gate [B, ffn], up [B, ffn] at offsets guOff
-  guOff: [number, number];
-  lastX: GPUBuffer; // the last token's normed row [dim]
-  logits: GPUBuffer; // [B, vocab]
-  best: GPUBuffer; // u32 [1] argmax
-  params: GPUBuffer; // uniform {nTokens, pos}
-  paramsOne: GPUBuffer; // uniform {1, 0}: the last-token-only tail
-  readLogits: GPUBuffer; // MAP_READ [B, vocab]
-  readBest: [GPUBuffer, GPUBuffer]; // MAP_READ u32: two, so a step queued ahead can copy its argmax while the previous one is read
-}
 
 export class LlamaModel {
   readonly config: Config;

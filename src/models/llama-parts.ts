@@ -1,0 +1,38 @@
+// The llama model's GPU-side records: its steps, layers and activation
+// buffers (src/models/llama.ts builds and runs them).
+import type { GpuWeight } from '../gpu/weights.ts';
+import type { Kernel } from './kernels.ts';
+
+export type Step = Pick<Kernel, 'encode'>;
+
+/** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
+export interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean }; w: GpuWeight }
+
+export interface Layer {
+  attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
+  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean };
+  /** Small steps one token skips because the products do them (decided at load). */
+  fused: { attnNorm: boolean; ropeKv: boolean; ffnNorm: boolean; swiglu: boolean };
+}
+
+/** Byte size rounded up to the storage-binding offset alignment (256 on every adapter we know, at most). */
+export const align256 = (n: number) => Math.ceil(n / 256) * 256;
+
+/** Activations, f32 unless noted; B = maxBatch. */
+export interface Acts {
+  ids: GPUBuffer; // u32 [B]
+  x: GPUBuffer; // residual [B, dim]
+  xn: GPUBuffer; // normed [B, dim]
+  qkv: GPUBuffer; // regions q [B, nHeads*headDim], k [B, nKv*headDim], v [B, nKv*headDim] at offsets qkvOff
+  qkvOff: [number, number, number];
+  att: GPUBuffer; // attention output [B, nHeads*headDim]
+  gu: GPUBuffer; // regions gate [B, ffn], up [B, ffn] at offsets guOff
+  guOff: [number, number];
+  lastX: GPUBuffer; // the last token's normed row [dim]
+  logits: GPUBuffer; // [B, vocab]
+  best: GPUBuffer; // u32 [1] argmax
+  params: GPUBuffer; // uniform {nTokens, pos}
+  paramsOne: GPUBuffer; // uniform {1, 0}: the last-token-only tail
+  readLogits: GPUBuffer; // MAP_READ [B, vocab]
+  readBest: [GPUBuffer, GPUBuffer]; // MAP_READ u32: two, so a step queued ahead can copy its argmax while the previous one is read
+}
