@@ -22,7 +22,9 @@ fn claim(p: u32, lid: u32) -> u32 {
 fn finish(p: u32, lid: u32) {
   if (lid == 0u) { atomicAdd(&claims[chain.x + 2u * p + 1u], 1u); }
 }
-// Until all n items of phase p are done (each was claimed by a running workgroup).
+// Until all n items of phase p are done (each was claimed by a running
+// workgroup, so this ends). The cap (seconds of spinning) only turns a bug
+// into wrong output instead of a process that never returns.
 fn wait_done(p: u32, n: u32) {
-  loop { if (atomicLoad(&claims[chain.x + 2u * p + 1u]) >= n) { break; } }
+  for (var i = 0u; i < 0x40000000u; i++) { if (atomicLoad(&claims[chain.x + 2u * p + 1u]) >= n) { break; } }
 }
