@@ -67,6 +67,8 @@ export async function run(argv: string[]): Promise<void> {
       prefill_tok_s: { median: median(prefill), min: Math.min(...prefill), max: Math.max(...prefill) },
       decode_tok_s: { median: decodeTokS, min: Math.min(...decode), max: Math.max(...decode) },
       weight_bytes_per_token: weightBytes, decode_weight_gb_s: weightGBs, copy_gb_s: copyGBs, bandwidth_utilisation: weightGBs / copyGBs,
+      // One dispatch per layer in decode (CPU kernels' decode chains, ARCHITECTURE.md).
+      decode_chained: llama.chained,
       ttft_ms: ttftMs, load_ms: loadMs, gpu_bytes: mem, f16_weight_bytes: model.info.f16WeightBytes,
       ...(profile ? { profile } : {}),
     };
@@ -76,7 +78,7 @@ export async function run(argv: string[]): Promise<void> {
       `model    ${path}`,
       `adapter  ${model.info.adapter}`,
       `prefill  pp${p}: ${f(result.prefill_tok_s)}`,
-      `decode   tg${n}: ${f(result.decode_tok_s)}`,
+      `decode   tg${n}: ${f(result.decode_tok_s)}${llama.chained ? ', one dispatch per layer' : ''}`,
       `weights  ${formatBytes(weightBytes)} read per token -> ${weightGBs.toFixed(2)} GB/s; copy bandwidth ${copyGBs.toFixed(2)} GB/s; utilisation ${(100 * result.bandwidth_utilisation).toFixed(1)}%`,
       `ttft     ${ttftMs.toFixed(0)} ms including load (${loadMs.toFixed(0)} ms) and pipeline creation`,
       `memory   weights ${formatBytes(mem.weights)}, kv ${formatBytes(mem.kv)}, activations ${formatBytes(mem.activations)}, total ${formatBytes(mem.total)} (f16 weights would be ${formatBytes(model.info.f16WeightBytes)})`,

@@ -23,7 +23,7 @@ describe.skipIf(!probe)('qllm bench', () => {
     const r = await qllm(['bench', model, '-p', '8', '-n', '4', '-r', '2', '--json', '--profile']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ model, prompt_tokens: 8, decode_tokens: 4, reps: 2 });
+    expect(j).toMatchObject({ model, prompt_tokens: 8, decode_tokens: 4, reps: 2, decode_chained: true });
     for (const k of ['prefill_tok_s', 'decode_tok_s']) {
       const s = j[k];
       expect(s.min).toBeGreaterThan(0);
