@@ -58,6 +58,21 @@ describe.skipIf(!probe)('qllm bench', () => {
     expect(j.profile.find((p: { step: string }) => p.step === 'attn_q+attn_k+attn_v').prefill_ms).toBeGreaterThan(0);
   });
 
+  // The decode chain's workgroups spin until each phase is done; they only
+  // wait for items running workgroups have claimed, so the chain finishes
+  // however many threads lavapipe runs (0: inline on its queue thread).
+  it('decode chains give the same greedy ids with lavapipe running 0, 1 or its default threads', async () => {
+    const ids: number[][] = [];
+    for (const env of [{}, { LP_NUM_THREADS: '0' }, { LP_NUM_THREADS: '1' }] as Record<string, string>[]) {
+      const r = await qllm(['run', model, '-p', 'hello', '-n', '8', '--temp', '0', '--json', '--no-stats'], env);
+      expect(r.code, r.stderr).toBe(0);
+      ids.push(JSON.parse(r.stdout).ids);
+    }
+    expect(ids[0]).toHaveLength(8);
+    expect(ids[1]).toEqual(ids[0]);
+    expect(ids[2]).toEqual(ids[0]);
+  });
+
   it('prints a readable report without --json', async () => {
     const r = await qllm(['bench', model, '-p', '4', '-n', '2', '-r', '1']);
     expect(r.code, r.stderr).toBe(0);

@@ -7,9 +7,10 @@ import { repoRoot } from '../shared.ts';
 const exec = promisify(execFile);
 const bin = join(repoRoot, 'bin', 'qllm.mjs');
 
-export async function qllm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** env: variables added to this process's environment for the child. */
+export async function qllm(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { maxBuffer: 64 << 20 });
+    const { stdout, stderr } = await exec(process.execPath, [bin, ...args], { maxBuffer: 64 << 20, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
