@@ -18,7 +18,7 @@
 // step uniform) or onto bindings of its own (weight, Info, norm weight).
 import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
-import { bindings, decodeSide, type MatmulIO, partInfo } from './matmul.ts';
+import { decodeSide, type MatmulIO, partInfo } from './matmul.ts';
 import type { GpuWeight } from './weights.ts';
 
 /** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
@@ -110,6 +110,9 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const keyParts: unknown[] = [];
   const calls: { items: number; call: (t: string) => string }[][] = [];
   const owned: GPUBuffer[] = [];
+  // Bindings per stage: the shared ones (chain_common.wgsl) and each kernel's own.
+  let storage = 5;
+  let uniforms = 2;
   const fail = () => {
     for (const b of owned) engine.destroyBuffer(b);
     return undefined;
@@ -131,10 +134,13 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         for (const [name, v] of Object.entries({ WG: d.tun.mvWg, ...(d.norm ? { NORM_EPS: d.norm.eps } : {}), ...d.ropeConsts })) constants[name + sfx] = v;
         const info = partInfo(engine, w, w.parts[0], xOffset / 4, (io.yOffsets ?? [io.yOffset ?? 0]).map((o) => o / 4), `${w.name}.chain.info`, !!io.accumulate);
         owned.push(info);
-        const b = bindings(w.parts[0].buffer, info, io, d);
-        const at = (n: number) => b.find((e) => e.binding === n)!.resource;
-        entries.push({ binding: own, resource: at(0) }, { binding: own + 1, resource: at(3) });
-        if (d.norm) entries.push({ binding: own + 2, resource: at(6) });
+        entries.push({ binding: own, resource: { buffer: w.parts[0].buffer } }, { binding: own + 1, resource: { buffer: info } });
+        storage++;
+        uniforms++;
+        if (d.norm) {
+          entries.push({ binding: own + 2, resource: { buffer: d.norm.w } });
+          storage++;
+        }
         keyParts.push({ f: d.snippet, r: d.tun.mvRows, norm: !!d.norm, rope: d.ropeConsts, glu: d.gluStore });
         row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
       } else {
@@ -175,10 +181,6 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   ].join('\n');
   const main = `@compute @workgroup_size(8)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {\n${body}\n}`;
   const code = [header, ...texts, main].join('\n');
-  // Bindings per stage: the shared ones (5 storage, 2 uniform) and each kernel's own.
-  const own = entries.length;
-  const storage = 5 + own - keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
-  const uniforms = 2 + keyParts.filter((p) => (p as { f?: string }).f !== undefined).length;
   const lim = engine.device.limits;
   if (storage > lim.maxStorageBuffersPerShaderStage || uniforms > lim.maxUniformBuffersPerShaderStage) return fail();
   let pipeline: GPUComputePipeline;

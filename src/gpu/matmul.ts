@@ -132,10 +132,8 @@ export function kernelParts(engine: Engine, w: GpuWeight, sub: boolean) {
   // per-element variant; the aligned one reads vec4s.
   const snippet = fmt.kind !== 'blocks' && w.cols % 32 !== 0 ? `${fmt.snippet}_any` : fmt.snippet;
   const tiled = fmt.tile ? `\n${engine.shader('dequant_tiled')}` : '';
-  // own: the format's part alone.
-  const own = `${engine.shader(`dequant_${snippet}`)}${tiled}`;
-  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${own}`;
-  return { fmt, snippet, enables, dequant, own };
+  const dequant = `${engine.shader('dequant_common')}\n${engine.shader(engine.f16 ? 'dequant_h2_f16' : 'dequant_h2_f32')}\n${engine.shader(`dequant_${snippet}`)}${tiled}`;
+  return { fmt, snippet, enables, dequant };
 }
 
 /** A 64-byte uniform with the Info struct of dequant_common.wgsl for one part; yOffs: element offsets per segment; acc: y += instead of y =. */
@@ -164,7 +162,7 @@ export function split2(engine: Engine, groups: number): [number, number] {
 /**
  * What one token's matvec of `w` does and the WGSL pieces it is made of:
  * tunables, the x load (plain, RMSNorm or SwiGLU on load) and the store
- * (plain, RoPE + KV, or SwiGLU). Shared by createMatmul and createMatvecPair.
+ * (plain, RoPE + KV, or SwiGLU). Shared by createMatmul and createChain (chain.ts).
  */
 export function decodeSide(engine: Engine, w: GpuWeight, io: MatmulIO, xOffset: number, nSegs: number) {
   const sub = useSubgroups(engine);
@@ -205,7 +203,7 @@ export function decodeSide(engine: Engine, w: GpuWeight, io: MatmulIO, xOffset: 
 }
 
 /** The bind group entries of a matvec (decode side d) or, without d, of the matmul. */
-export function bindings(weight: GPUBuffer, info: GPUBuffer, io: MatmulIO, d?: Pick<ReturnType<typeof decodeSide>, 'norm' | 'rope'>): GPUBindGroupEntry[] {
+function bindings(weight: GPUBuffer, info: GPUBuffer, io: MatmulIO, d?: Pick<ReturnType<typeof decodeSide>, 'norm' | 'rope'>): GPUBindGroupEntry[] {
   const norm = d?.norm;
   const rope = d?.rope;
   return [

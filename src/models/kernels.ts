@@ -101,6 +101,12 @@ export function useSubgroupAttention(engine: Engine, o: Pick<AttentionOptions, '
   return !split && engine.cpuTuning && engine.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && o.headDim % 16 === 0;
 }
 
+/** Heads per workgroup of attention_subgroup.wgsl: the largest divisor of the GQA group size up to 8. */
+export function headsPerGroup(nHeads: number, nKvHeads: number): number {
+  const group = nHeads / nKvHeads;
+  return [8, 4, 3, 2, 1].find((d) => group % d === 0)!;
+}
+
 /**
  * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into
  * out. Split: one invocation per (token, head, chunk), then a merge kernel.
@@ -111,8 +117,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
     const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim) };
     // Heads per workgroup: the largest divisor of the GQA group size up to 8.
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
-    const group = o.nHeads / o.nKvHeads;
-    const hg = [8, 4, 3, 2, 1].find((d) => group % d === 0)!;
+    const hg = headsPerGroup(o.nHeads, o.nKvHeads);
     const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: engine.shader('attention_kv') }, engine.shader('attention_subgroup_main'));
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }

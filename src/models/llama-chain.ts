@@ -8,7 +8,7 @@ import type { Config } from '../config.ts';
 import { type Chain, type ChainKernel, createChain } from '../gpu/chain.ts';
 import type { Engine } from '../gpu/engine.ts';
 import type { GpuWeight } from '../gpu/weights.ts';
-import { useSubgroupAttention } from './kernels.ts';
+import { headsPerGroup, useSubgroupAttention } from './kernels.ts';
 
 /** What one layer's chain needs: its weights (as uploaded for the ordinary path), norms and caches. */
 export interface ChainLayer {
@@ -44,8 +44,7 @@ export async function createLayerChains(
   const xO = 0, qO = align64(c.dim), kO = qO + align64(qDim), vO = kO + align64(kvDim), attO = vO + align64(kvDim);
   const gO = attO + align64(qDim), uO = gO + align64(c.ffnDim), total = uO + c.ffnDim;
   const acts = o.buffer('decode chain activations', total * 4);
-  const group = c.nHeads / c.nKvHeads;
-  const hg = [8, 4, 3, 2, 1].find((d) => group % d === 0)!;
+  const hg = headsPerGroup(c.nHeads, c.nKvHeads);
   const phases = 5;
   const claims = o.buffer('decode chain counters', Math.max(16, o.layers.length * 2 * phases * 4));
   const base = { x: acts, y: acts, params: o.params, maxTokens: 1 };
