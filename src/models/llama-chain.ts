@@ -7,8 +7,11 @@
 import type { Config } from '../config.ts';
 import { type Chain, type ChainKernel, createChain } from '../gpu/chain.ts';
 import type { Engine } from '../gpu/engine.ts';
+import { createGather } from '../gpu/gather.ts';
+import { createMatmul, type Matmul } from '../gpu/matmul.ts';
 import type { GpuWeight } from '../gpu/weights.ts';
 import { headsPerGroup, useSubgroupAttention } from './kernels.ts';
+import type { Step } from './llama-parts.ts';
 
 /** What one layer's chain needs: its weights (as uploaded for the ordinary path), norms and caches. */
 export interface ChainLayer {
@@ -23,8 +26,12 @@ export interface ChainLayer {
 }
 
 export interface LayerChains {
+  /** The token's embedding row into the chain's residual (acts at 0). */
+  embed: Step;
   chains: Chain[];
-  /** f32 [dim] residual at 0, then q, k, v, attention output, gate, up (element offsets in `off`). */
+  /** The output head, RMSNorm on load from the chain's residual: the same kernel and input as the ordinary one-token head. */
+  head: Matmul;
+  /** f32: the residual [dim] at 0, then q, k, v, attention output, gate, up. */
   acts: GPUBuffer;
   claims: GPUBuffer;
 }
@@ -35,7 +42,10 @@ const align64 = (n: number) => Math.ceil(n / 64) * 64;
 export async function createLayerChains(
   e: Engine,
   c: Config,
-  o: { layers: ChainLayer[]; params: GPUBuffer; table: GPUBuffer; kvF16: boolean; split?: boolean; buffer: (label: string, bytes: number) => GPUBuffer },
+  o: {
+    layers: ChainLayer[]; embedding: GpuWeight; output: GpuWeight; outNorm: GPUBuffer; ids: GPUBuffer; logits: GPUBuffer; params: GPUBuffer; paramsOne: GPUBuffer;
+    table: GPUBuffer; kvF16: boolean; split?: boolean; buffer: (label: string, bytes: number) => GPUBuffer;
+  },
 ): Promise<LayerChains | undefined> {
   if (!e.cpuTuning || !useSubgroupAttention(e, { split: o.split, headDim: c.headDim })) return undefined;
   if (o.layers.some((L) => L.gateUp.length !== 1 || !L.gateUp[0].interleave || L.qkv.length > 2)) return undefined;
@@ -75,5 +85,9 @@ export async function createLayerChains(
     }
     chains.push(chain);
   }
-  return { chains, acts, claims };
+  // Both ends built at load, so a chained step records no copies: the embedding
+  // row lands in the chain's residual and the head reads it from there.
+  const embed = await createGather(e, o.embedding, { ids: o.ids, out: acts, params: o.params, maxTokens: 1 });
+  const head = await createMatmul(e, o.output, { x: acts, y: o.logits, params: o.paramsOne, maxTokens: 1, norm: { x: acts, w: o.outNorm, eps: c.rmsEps } });
+  return { embed, chains, head, acts, claims };
 }

@@ -230,7 +230,10 @@ export class LlamaModel {
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
     if (opts.chains !== false) {
-      this.chains = await createLayerChains(e, c, { layers: chainLayers, params: a.params, table, kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes) });
+      this.chains = await createLayerChains(e, c, {
+        layers: chainLayers, embedding: embd, output: outW, outNorm: outNormW, ids: a.ids, logits: a.logits, params: a.params, paramsOne: a.paramsOne,
+        table, kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes),
+      });
       for (const ch of this.chains?.chains ?? []) this.owned.push(...ch.buffers);
     }
     progress('compiling kernels');
@@ -269,25 +272,17 @@ export class LlamaModel {
     if (idsOnGpu) enc.copyBufferToBuffer(a.best, 0, a.ids, 0, 4);
     // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
     const prof = this.prof && !this.prof.pending ? this.prof : undefined;
+    // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over the chains' own activations.
+    const ch = n === 1 ? this.chains : undefined;
+    if (ch) enc.clearBuffer(ch.claims); // the chains' phase counters start at 0
     let pass = enc.beginComputePass();
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
     const run = (label: string, s: Step, nt = n) => {
       if (prof) pass = prof.next(enc, pass, label);
       s.encode(pass, nt, pos);
     };
-    run('embed', this.embed);
-    // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over its own activations.
-    const ch = n === 1 ? this.chains : undefined;
-    if (ch) {
-      pass.end();
-      enc.copyBufferToBuffer(a.x, 0, ch.acts, 0, this.config.dim * 4);
-      enc.clearBuffer(ch.claims);
-      pass = enc.beginComputePass();
-      for (const chain of ch.chains) run(CHAINED, chain);
-      pass.end();
-      enc.copyBufferToBuffer(ch.acts, 0, a.x, 0, this.config.dim * 4);
-      pass = enc.beginComputePass();
-    }
+    run('embed', ch ? ch.embed : this.embed);
+    for (const chain of ch?.chains ?? []) run(CHAINED, chain);
     for (const L of ch ? [] : this.layers) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
       // One token: steps the products do themselves are skipped (Layer.fused).
@@ -302,9 +297,10 @@ export class LlamaModel {
       if (n > 1 || !L.fused.swiglu) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
     }
-    if (tail !== 'none' && !(n === 1 && this.outputAll.normFused)) run('output_norm', this.finalNorm);
+    if (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused))) run('output_norm', this.finalNorm);
+    const head = ch ? ch.head : this.outputAll;
     if (tail === 'all') {
-      run('output', this.outputAll);
+      run('output', head);
       pass.end();
       enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, n * this.vocab * 4);
     } else if (tail === 'last' || tail === 'argmax') {
@@ -315,7 +311,7 @@ export class LlamaModel {
         enc.copyBufferToBuffer(a.xn, (n - 1) * this.config.dim * 4, a.lastX, 0, this.config.dim * 4);
         pass = enc.beginComputePass();
       }
-      run('output', n > 1 ? this.outputLast : this.outputAll, 1);
+      run('output', n > 1 ? this.outputLast : head, 1);
       if (tail === 'argmax') run('argmax', this.argmax, 1);
       pass.end();
       if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest[slot], 0, 4);
