@@ -1,5 +1,7 @@
 // Causal attention over the KV cache. Token t (absolute position p = pos+t)
-// attends to cache slots 0..p with a one-pass online softmax in f32; GQA:
+// attends to cache slots window_start(p)..p (0..p without a WINDOW) with a
+// one-pass online softmax in f32, scores soft-capped if SOFTCAP (both in
+// attention_kv.wgsl); GQA:
 // kv head = head / (N_HEADS/N_KV). One invocation per (token, head, chunk of
 // CHUNK positions); lanes next to each other are heads of one kv group, so
 // they read the same K/V rows.
@@ -7,9 +9,11 @@
 //   kc, vc: [contextLength, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
 //   part (SPLIT only): per (t, head, chunk) a record of HEAD_DIM/2 + 1 vec2:
 //   the unnormalized sums Σ e^(s-m)·v, then (m, l = Σ e^(s-m)); attention_merge
-//   combines the chunks. Without SPLIT there is one chunk (CHUNK ≥ context)
-//   and the result goes straight to out: the lavapipe setting, where more
-//   invocations buy nothing; real GPUs want the split for parallelism.
+//   combines the chunks. A chunk wholly before the window (or past p) runs no
+//   iteration and leaves the neutral record (acc 0, m -3e38, l 0). Without
+//   SPLIT there is one chunk (CHUNK ≥ context) and the result goes straight
+//   to out: the lavapipe setting, where more invocations buy nothing; real
+//   GPUs want the split for parallelism.
 // HEAD_DIM must be even; the HALF placeholder (HEAD_DIM/2) sizes the private
 // arrays. The loops run to dims.x, a uniform equal to HEAD_DIM/2: with a
 // constant bound LLVM (lavapipe) fully unrolls them and a headDim-64 pipeline
@@ -56,10 +60,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var m = -3.0e38;
   var l = 0.0;
   let end = min(p + 1u, (c + 1u) * CHUNK);
-  for (var j = c * CHUNK; j < end; j++) {
+  for (var j = max(c * CHUNK, window_start(p)); j < end; j++) {
     let base = j * kvHalf + kvh * half;
     var s = 0.0;
     for (var i = 0u; i < half; i++) { s += dot(qv[i], loadK(base + i)); }
+    s = cap_score(s);
     // Online softmax: rescale the running sums when the max grows.
     let mNew = max(m, s);
     let corr = exp(m - mNew);
@@ -69,7 +74,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     m = mNew;
   }
   if (SPLIT) {
-    // A chunk past p leaves (m, l) = (-3e38, 0): it weighs nothing in the merge.
+    // A chunk past p or before the window leaves (m, l) = (-3e38, 0): it weighs nothing in the merge.
     let rec = ((t * N_HEADS + h) * nChunks + c) * (half + 1u);
     for (var i = 0u; i < half; i++) { part[rec + i] = acc[i]; }
     part[rec + half] = vec2f(m, l);

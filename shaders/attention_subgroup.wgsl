@@ -8,7 +8,8 @@
 // its q/output arrays with a loop variable, which lavapipe turns into per-lane
 // scratch memory (a third of decode time at 512 positions).
 // Same math as attention.wgsl without SPLIT: softmax in f32 over cache slots
-// 0..pos+t; GQA kv head = head / (N_HEADS/N_KV).
+// window_start(p)..p with p = pos+t, scores soft-capped if SOFTCAP (both in
+// attention_kv.wgsl); GQA kv head = head / (N_HEADS/N_KV).
 //   q, out: f32 [nTokens, N_HEADS*HEAD_DIM]   kc, vc: [contextLength, N_KV*HEAD_DIM]
 //   as u32 words (f16 pairs if KV_F16, else f32 bits). HEAD_DIM % 16 == 0.
 // Dispatch: one workgroup per (token, group of HG heads), 2-D if large.
@@ -76,7 +77,7 @@ fn attention(idx: u32, lane: u32) {
     m[g] = -3.0e38;
     l[g] = 0.0;
   }
-  for (var j = 0u; j <= p; j += 4u) {
+  for (var j = window_start(p); j <= p; j += 4u) {
     // Positions j..j+3; those past p read slot p and weigh nothing.
     let jj = min(vec4u(j) + vec4u(0u, 1u, 2u, 3u), vec4u(p));
     let valid = vec4u(j) + vec4u(0u, 1u, 2u, 3u) <= vec4u(p);
@@ -84,7 +85,9 @@ fn attention(idx: u32, lane: u32) {
     let b = jj * kvHalf + vec4u(off);
     var ew: array<vec4f, HG>; // this step's softmax weights per head
     for (var g = 0u; g < HG; g++) {
-      let s = select(vec4f(-3.0e38), subgroupAdd(ps[g]), valid);
+      var s = subgroupAdd(ps[g]);
+      if (SOFTCAP > 0.0) { s = vec4f(cap_score(s.x), cap_score(s.y), cap_score(s.z), cap_score(s.w)); }
+      s = select(vec4f(-3.0e38), s, valid);
       // Online softmax: rescale the running sums when the max grows.
       let mNew = max(m[g], max(max(s.x, s.y), max(s.z, s.w)));
       let corr = exp(m[g] - mNew);

@@ -1,4 +1,5 @@
-// out[t, :] = dequantized row ids[t] of W (embedding lookup). One invocation
+// out[t, :] = dequantized row ids[t] of W × SCALE (embedding lookup; Gemma
+// scales by √dim, Granite by embedding_scale; 1 is exact). One invocation
 // per 32-element chunk of one token's row; a weight split into parts is one
 // dispatch per part, each writing only the tokens whose id falls in it.
 // Dispatch: x = ceil(info.nc / WG), y = nTokens.
@@ -8,6 +9,7 @@
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 override WG: u32 = 64u;
+override SCALE: f32 = 1.0;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -20,7 +22,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var j = 0u; j < 8u; j++) {
     for (var k = 0u; k < 4u; k++) {
       let e = c * 32u + j * 4u + k;
-      if (e < info.cols) { out[o + j * 4u + k] = v[j][k]; }
+      if (e < info.cols) { out[o + j * 4u + k] = v[j][k] * SCALE; }
     }
   }
 }

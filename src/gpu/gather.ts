@@ -1,5 +1,5 @@
 // Embedding lookup: out[t, :] = dequantized row ids[t] of a (quantized)
-// token_embd, for t < nTokens. One dispatch per weight part.
+// token_embd × scale (f32), for t < nTokens. One dispatch per weight part.
 import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { kernelParts, partInfo } from './matmul.ts';
@@ -12,6 +12,8 @@ export interface GatherIO {
   out: GPUBuffer;
   params: GPUBuffer;
   maxTokens: number;
+  /** Each row is multiplied by this in f32 (Gemma: sqrt(dim), Granite: embedding_scale). Default 1 (exact). */
+  scale?: number;
 }
 
 const WG = 64;
@@ -19,9 +21,11 @@ const WG = 64;
 export async function createGather(engine: Engine, w: GpuWeight, io: GatherIO): Promise<{ encode(pass: GPUComputePassEncoder, nTokens: number): void }> {
   if (io.out.size < io.maxTokens * w.cols * 4) throw new GpuError(`gather ${w.name}: out buffer (${io.out.size} B) is smaller than ${io.maxTokens} × ${w.cols} f32`);
   if (io.ids.size < io.maxTokens * 4) throw new GpuError(`gather ${w.name}: ids buffer (${io.ids.size} B) is smaller than ${io.maxTokens} u32`);
+  const scale = io.scale ?? 1;
+  if (!Number.isFinite(scale)) throw new GpuError(`gather ${w.name}: scale ${scale} must be finite`);
   const { snippet, enables, dequant } = kernelParts(engine, w, false);
   const code = engine.shader('gather_generic', { ENABLES: enables, DEQUANT: dequant });
-  const pipe = await engine.pipeline({ kind: 'gather', format: snippet, f16: engine.f16, wg: WG }, code, { WG });
+  const pipe = await engine.pipeline({ kind: 'gather', format: snippet, f16: engine.f16, wg: WG, scale }, code, { WG, SCALE: scale });
   const groupsX = Math.ceil(Math.ceil(w.cols / 32) / WG);
   const bgs = w.parts.map((p, i) =>
     engine.device.createBindGroup({

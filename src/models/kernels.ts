@@ -1,6 +1,8 @@
-// The model's own kernels (rmsnorm, rope + KV store, attention, swiglu, argmax):
-// each factory builds its pipeline and bind group once, at load time, and returns
-// an `encode(pass, nTokens)` that only records a dispatch. Every kernel reads the
+// The model's own kernels (rmsnorm, rope + KV store, attention, swiglu/geglu,
+// argmax, and the small ops of other families: bias add, group RMSNorm,
+// normed/scaled residual add, logit scale/softcap): each factory builds its
+// pipeline and bind group once, at load time, and returns an
+// `encode(pass, nTokens)` that only records a dispatch. Every kernel reads the
 // per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4).
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
@@ -89,6 +91,26 @@ export interface AttentionOptions {
   split?: boolean;
   /** Positions per chunk when split (default max(32, ceil(context/32)), so ≤ 32 chunks). */
   chunk?: number;
+  /** q is multiplied by this before the dot products (default 1/sqrt(headDim)). */
+  scale?: number;
+  /** > 0: each score s becomes softcap·tanh(s/softcap) before the softmax (Gemma 2). Default 0 = off. */
+  softcap?: number;
+  /** > 0: sliding window, position p attends slot j only if p − j < window (llama.cpp SWA standard). Default 0 = off. */
+  window?: number;
+}
+
+/**
+ * The score constants both attention shaders take (attention_kv.wgsl), for
+ * createAttention and a decode chain's attention phase.
+ */
+export function attentionScoreConstants(o: Pick<AttentionOptions, 'headDim' | 'scale' | 'softcap' | 'window'>): { SCALE: number; SOFTCAP: number; WINDOW: number } {
+  const scale = o.scale ?? 1 / Math.sqrt(o.headDim);
+  const softcap = o.softcap ?? 0;
+  const window = o.window ?? 0;
+  if (!Number.isFinite(scale)) throw new GpuError(`attention: scale ${scale} must be finite`);
+  if (!(softcap >= 0 && Number.isFinite(softcap))) throw new GpuError(`attention: softcap ${softcap} must be finite and ≥ 0 (0 = off)`);
+  if (!(Number.isInteger(window) && window >= 0 && window < 2 ** 32)) throw new GpuError(`attention: window ${window} must be an integer ≥ 0 (0 = off)`);
+  return { SCALE: scale, SOFTCAP: softcap, WINDOW: window };
 }
 
 /**
@@ -108,13 +130,15 @@ export function headsPerGroup(nHeads: number, nKvHeads: number): number {
 }
 
 /**
- * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t into
- * out. Split: one invocation per (token, head, chunk), then a merge kernel.
- * On lavapipe: one subgroup per (token, head), see useSubgroupAttention.
+ * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t (or
+ * the last `window` of them) into out. Split: one invocation per (token, head,
+ * chunk), then a merge kernel. On lavapipe: one subgroup per (token, head),
+ * see useSubgroupAttention.
  */
 export async function createAttention(engine: Engine, o: AttentionOptions): Promise<Kernel> {
+  const score = attentionScoreConstants(o);
   if (useSubgroupAttention(engine, o)) {
-    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim) };
+    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, ...score };
     // Heads per workgroup: the largest divisor of the GQA group size up to 8.
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const hg = headsPerGroup(o.nHeads, o.nKvHeads);
@@ -130,7 +154,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   engine.device.queue.writeBuffer(dims, 0, new Uint32Array([half, 0, 0, 0]));
   const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
   const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
-  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(o.headDim), SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, ...score, SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
   const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half, KV: engine.shader('attention_kv') });
   const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
   const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
@@ -152,13 +176,77 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   };
 }
 
-/** gate = silu(gate) · up over [n, ffnDim]; gate at byte 0 of `gu`, up at upOffset. */
-export async function createSwiglu(engine: Engine, o: { params: GPUBuffer; gu: GPUBuffer; upOffset: number; ffnDim: number }): Promise<Kernel> {
+/**
+ * gate = act(gate) · up over [n, ffnDim]; gate at byte 0 of `gu`, up at upOffset.
+ * act 'silu' (default, SwiGLU) or 'gelu' (GeGLU: ggml-cpu's tanh-approximation
+ * GELU with its f16 table, see swiglu.wgsl).
+ */
+export async function createSwiglu(engine: Engine, o: { params: GPUBuffer; gu: GPUBuffer; upOffset: number; ffnDim: number; act?: 'silu' | 'gelu' }): Promise<Kernel> {
   const WG = 64;
   if (o.upOffset % 4) throw new GpuError(`swiglu: up offset ${o.upOffset} must be a multiple of 4 bytes`);
-  const c = { FFN: o.ffnDim, WG, UP_OFF: o.upOffset / 4 };
+  const act = o.act ?? 'silu';
+  if (act !== 'silu' && act !== 'gelu') throw new GpuError(`swiglu: act ${act} must be 'silu' or 'gelu'`);
+  const c = { FFN: o.ffnDim, WG, UP_OFF: o.upOffset / 4, GELU: act === 'gelu' ? 1 : 0 };
   const p = await build(engine, 'swiglu', c, c, [o.params, o.gu]);
-  return kernel('swiglu', p, (n) => grid(engine, n * o.ffnDim, WG));
+  return kernel(act === 'gelu' ? 'geglu' : 'swiglu', p, (n) => grid(engine, n * o.ffnDim, WG));
+}
+
+/** Byte offset → f32 element offset, checked. */
+function floats(op: string, what: string, bytes: number): number {
+  if (!(Number.isInteger(bytes) && bytes >= 0 && bytes % 4 === 0)) throw new GpuError(`${op}: ${what} ${bytes} must be a multiple of 4 bytes`);
+  return bytes / 4;
+}
+
+/** buf[offset…] holds f32 [nTokens, n]; adds bias (f32 [n]) to every row, in place (Qwen2 q/k/v biases). */
+export async function createBiasAdd(engine: Engine, o: { params: GPUBuffer; buf: GPUBuffer; offset: number; bias: GPUBuffer; n: number }): Promise<Kernel> {
+  const WG = 64;
+  const c = { N: o.n, OFF: floats('bias add', 'offset', o.offset), WG };
+  const p = await build(engine, 'bias_add', c, c, [o.params, o.buf, o.bias]);
+  return kernel('bias_add', p, (n) => grid(engine, n * o.n, WG));
+}
+
+/**
+ * In-place RMSNorm of groups: buf[offset…] holds f32 [nTokens, groups, size];
+ * each vector x of `size` becomes x / sqrt(mean(x²) + eps) · w (f32 [size]).
+ * Per-head q/k norm (Qwen3, Gemma 3): groups = heads, size = headDim; OLMo2's
+ * whole-vector q/k norm: groups = 1, size = heads·headDim.
+ */
+export async function createGroupNorm(engine: Engine, o: { params: GPUBuffer; buf: GPUBuffer; offset: number; w: GPUBuffer; groups: number; size: number; eps: number }): Promise<Kernel> {
+  const WG = wg(engine, 64, 8);
+  const c = { GROUPS: o.groups, SIZE: o.size, EPS: o.eps, OFF: floats('group norm', 'offset', o.offset), WG };
+  const p = await build(engine, 'group_norm', c, c, [o.params, o.buf, o.w]);
+  return kernel('group_norm', p, (n) => grid(engine, n * o.groups, 1));
+}
+
+/**
+ * x[t] += scale · (w ? rmsnorm(y[t]) · w : y[t]) for x, y f32 [nTokens, dim]
+ * (different buffers): Gemma 2/3 and OLMo2's post-attention/post-FFN norms,
+ * Granite's residual_scale. scale defaults to 1 (exact); eps is used with w only.
+ */
+export async function createResidualAdd(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; y: GPUBuffer; w?: GPUBuffer; dim: number; eps: number; scale?: number }): Promise<Kernel> {
+  const WG = wg(engine, 64, 8);
+  const scale = o.scale ?? 1;
+  if (!Number.isFinite(scale)) throw new GpuError(`residual add: scale ${scale} must be finite`);
+  const c = { DIM: o.dim, NORM: o.w ? 1 : 0, EPS: o.w ? o.eps : 0, SCALE: scale, WG };
+  // Without w the shader never reads binding 3; y's buffer fills it (two read-only bindings of one buffer are allowed).
+  const p = await build(engine, 'residual_add', c, c, [o.params, o.x, o.y, o.w ?? o.y]);
+  return kernel(o.w ? 'residual_norm_add' : 'residual_add', p, (n) => grid(engine, n, 1));
+}
+
+/**
+ * Logits in place over rows t < nTokens of x f32 [nTokens, n]: v·scale (default
+ * 1), then softcap·tanh(v/softcap) if softcap > 0 (Granite's 1/logit_scale,
+ * Gemma 2's final-logit softcap).
+ */
+export async function createLogitsPost(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; n: number; scale?: number; softcap?: number }): Promise<Kernel> {
+  const WG = 64;
+  const scale = o.scale ?? 1;
+  const softcap = o.softcap ?? 0;
+  if (!Number.isFinite(scale)) throw new GpuError(`logits: scale ${scale} must be finite`);
+  if (!(softcap >= 0 && Number.isFinite(softcap))) throw new GpuError(`logits: softcap ${softcap} must be finite and ≥ 0 (0 = off)`);
+  const c = { N: o.n, SCALE: scale, SOFTCAP: softcap, WG };
+  const p = await build(engine, 'logits_post', c, c, [o.params, o.x], { TANH: engine.shader('tanh') });
+  return kernel('logits_post', p, (n) => grid(engine, n * o.n, WG));
 }
 
 /** out[0] = argmax of row nTokens-1 of x [nTokens, n] (u32). */
