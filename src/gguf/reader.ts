@@ -42,7 +42,8 @@ function quote(s: string): string {
   return j.replace(/[\u0085\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a token may be U+FEFF itself (Phi-3's 30143), which the default decoder would strip.
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** A forward cursor with a refillable window [bufStart, bufStart+buf.length). */
 class Cursor {

@@ -1,7 +1,13 @@
 // Chat messages -> prompt text through the model's Jinja chat template
-// (tokenizer.chat_template), rendered with @huggingface/jinja the way transformers does:
-// context { messages, add_generation_prompt, bos_token, eos_token } (raise_exception is built in).
-import { Template } from '@huggingface/jinja';
+// (tokenizer.chat_template), rendered with @huggingface/jinja the way llama.cpp renders
+// it in Jinja mode (common/chat.cpp, common_chat_templates_apply_jinja):
+// - context { messages, add_generation_prompt (only when true), bos_token, eos_token,
+//   enable_thinking: true, datetime, date_string } (raise_exception is built in);
+// - a template that never reads a system message's content gets the system text folded
+//   into the first user message ("<system>\n<user>"), as llama.cpp's caps probe decides;
+// - a BOS (EOS) text the template writes at the start (end) is dropped when the
+//   tokenizer adds BOS (EOS) itself, so the text equals llama.cpp's prompt.
+import { Environment, Template } from '@huggingface/jinja';
 import type { ChatMessage } from '../api.ts';
 import type { TokenizerConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
@@ -12,7 +18,7 @@ import { UsageError } from '../errors.ts';
  * vocabulary would spell out as a dozen meaningless pieces. A plain "User:/Assistant:"
  * transcript is text any vocabulary encodes compactly and a base model can continue,
  * so it is the least surprising default. The caller is told (usedDefault) so it can
- * say so.
+ * say so. (llama.cpp falls back to ChatML here.)
  */
 export const DEFAULT_CHAT_TEMPLATE =
   "{% for m in messages %}{% if m.role == 'system' %}{{ m.content }}\n\n" +
@@ -25,10 +31,16 @@ export interface RenderedChat {
   /** True when the model had no template and DEFAULT_CHAT_TEMPLATE was used. */
   usedDefault: boolean;
   /**
-   * Whether the caller should still prepend BOS when encoding `text`: the model's
-   * add_bos_token, unless the template already wrote the BOS token's text itself.
+   * Whether the caller should prepend BOS when encoding `text`: the model's
+   * add_bos_token (a BOS text the template wrote first has then been removed from `text`).
    */
   addBos: boolean;
+}
+
+export interface RenderOptions {
+  addGenerationPrompt: boolean;
+  /** The date templates see as date_string/datetime (Llama 3.1's "Today Date"). Default: now. */
+  now?: Date;
 }
 
 const ROLES = new Set(['system', 'user', 'assistant']);
@@ -36,7 +48,10 @@ const ROLES = new Set(['system', 'user', 'assistant']);
 /** One line: template errors can carry newlines and source excerpts. */
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
-export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: { addGenerationPrompt: boolean }): RenderedChat {
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: RenderOptions): RenderedChat {
   if (!Array.isArray(messages) || messages.length === 0) {
     throw new UsageError('chat needs at least one message: pass [{ role: "user", content: "..." }]');
   }
@@ -56,17 +71,79 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: {
   } catch (e) {
     throw new UsageError(`the model's chat template does not parse (${oneLine(String((e as Error).message ?? e))}): use generate() with a plain prompt instead of chat`);
   }
+  // Plain copies: templates may index and slice but must not see our objects.
+  let msgs = messages.map((m) => ({ role: m.role, content: m.content }));
+  if (msgs[0].role === 'system' && !readsSystemContent(src, template)) {
+    // llama.cpp's workaround::system_message_not_supported.
+    msgs = msgs.length > 1 ? [{ role: msgs[1].role, content: `${msgs[0].content}\n${msgs[1].content}` }, ...msgs.slice(2)] : [];
+  }
+  const now = opts.now ?? new Date();
+  const ctx: Record<string, unknown> = {
+    messages: msgs,
+    bos_token: bos,
+    eos_token: eos,
+    enable_thinking: true,
+    datetime: `${MONTHS[now.getMonth()]} ${pad2(now.getDate())} ${now.getFullYear()}`, // strftime %b %d %Y
+    date_string: `${pad2(now.getDate())} ${MONTHS[now.getMonth()]} ${now.getFullYear()}`, // %d %b %Y
+  };
+  // llama.cpp leaves add_generation_prompt undefined rather than false (templates test `is defined`).
+  if (opts.addGenerationPrompt) ctx.add_generation_prompt = true;
   let text: string;
   try {
-    text = template.render({
-      // Plain copies: templates may index and slice but must not see our objects.
-      messages: messages.map((m) => ({ role: m.role, content: m.content })),
-      add_generation_prompt: opts.addGenerationPrompt,
-      bos_token: bos,
-      eos_token: eos,
-    });
+    text = template.render(ctx);
   } catch (e) {
     throw new UsageError(`the model's chat template failed to render (${oneLine(String((e as Error).message ?? e))}): use generate() with a plain prompt instead of chat`);
   }
-  return { text, usedDefault, addBos: tc.addBos && !(bos !== '' && text.startsWith(bos)) };
+  if (tc.addBos && bos !== '' && text.startsWith(bos)) text = text.slice(bos.length);
+  if (tc.addEos && eos !== '' && text.endsWith(eos)) text = text.slice(0, -eos.length);
+  return { text, usedDefault, addBos: tc.addBos };
+}
+
+const systemSupport = new Map<string, boolean>();
+
+/**
+ * llama.cpp's caps probe (common/jinja/caps.cpp): render [system, user] and see whether
+ * the template ever reads the system message's content (Phi-3 and Gemma never do; Gemma
+ * raises first). @huggingface/jinja keeps no usage stats, so the probe watches the
+ * content lookups on that message's runtime object while it renders: synchronous, and
+ * the library's Environment.set is put back before returning.
+ */
+export function readsSystemContent(src: string, template: Template = new Template(src)): boolean {
+  const cached = systemSupport.get(src);
+  if (cached !== undefined) return cached;
+  let used = false;
+  const watch = (messages: unknown) => {
+    const map = (messages as { value?: { value?: unknown }[] }).value?.[0]?.value;
+    if (!(map instanceof Map)) return;
+    const get = map.get.bind(map);
+    map.get = (k: unknown) => {
+      if (k === 'content') used = true;
+      return get(k);
+    };
+    // Iterating the message (items(), tojson) reaches the content too.
+    for (const name of ['entries', 'values', 'forEach', Symbol.iterator] as const) {
+      const f = (map as unknown as Record<PropertyKey, (...a: unknown[]) => unknown>)[name].bind(map);
+      Object.defineProperty(map, name, { value: (...a: unknown[]) => { used = true; return f(...a); } });
+    }
+  };
+  const proto = Environment.prototype as unknown as { set(name: string, value: unknown): unknown };
+  const set = proto.set;
+  proto.set = function (this: unknown, name: string, value: unknown) {
+    const v = set.call(this, name, value);
+    if (name === 'messages') watch(v);
+    return v;
+  };
+  try {
+    template.render({
+      messages: [{ role: 'system', content: 'System message' }, { role: 'user', content: 'User message' }],
+      tools: [], bos_token: '', eos_token: '', add_generation_prompt: true,
+    });
+  } catch {
+    // As in llama.cpp, a template that fails here simply did not read the content.
+  } finally {
+    proto.set = set;
+  }
+  if (systemSupport.size > 64) systemSupport.clear();
+  systemSupport.set(src, used);
+  return used;
 }

@@ -6,9 +6,11 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import type { TokenizerConfig } from '../config.ts';
 import { GgufError, UsageError } from '../errors.ts';
 import { checkGpt2, gpt2TokenizerJson } from './bpe.ts';
+import { type SpecialTokens, type TokenizerConfigIn, deriveSpecial } from './special.ts';
 import { SPM_SPACE, deriveMerges, spmTokenizerJson } from './spm.ts';
-import { TokenType, byteLevelBytes, byteTokenValue, utf8 } from './vocab.ts';
+import { TokenType, addedTokenIds, byteLevelBytes, byteTokenValue, utf8 } from './vocab.ts';
 
+export type { TokenizerConfigIn, TokenizerExtras } from './special.ts';
 export { TokenType } from './vocab.ts';
 
 export interface EncodeOptions {
@@ -21,12 +23,19 @@ export interface EncodeOptions {
 }
 
 export interface DecodeOptions {
-  /** Drop control/unknown/unused tokens (BOS, EOS, ...) instead of printing their text. Default false. */
+  /**
+   * Print control and unknown tokens (BOS, EOS, <|im_end|>, ...) as their text, as
+   * llama.cpp does with --special. Default false: they print nothing, as llama.cpp
+   * prints generated text. User-defined tokens always print; unused ones never do.
+   * The ids are unaffected either way.
+   */
+  special?: boolean;
+  /** @deprecated the inverse of `special` (skipSpecial: false = special: true); `special` wins when both are given. */
   skipSpecial?: boolean;
   /**
    * SentencePiece only: drop the one leading space that encoding added (at the start and
    * after a special token). Default true. Pass false when the ids continue a prompt (generation),
-   * so the first word keeps its space, as llama.cpp prints it.
+   * so every space is kept, as llama.cpp prints it.
    */
   stripLeadingSpace?: boolean;
 }
@@ -41,23 +50,37 @@ export interface StreamDecoder {
 
 type Kind = 'spm' | 'bpe';
 
+/** C isspace() in the C locale: what llama.cpp's lstrip/rstrip attributes strip. */
+const ASCII_SPACE = /[ \t\n\v\f\r]/;
+
 export class Tokenizer {
+  /** BOS/EOS/UNK: from metadata, else llama.cpp's per-model defaults (SentencePiece 1/2/0, BPE 11/11). */
   readonly bosId: number | undefined;
   readonly eosId: number | undefined;
+  /** End of turn: from metadata, else the first of <|eot_id|>, <|im_end|>, <|end|>, <end_of_turn>, ... in the vocabulary. */
   readonly eotId: number | undefined;
+  /** End of message (Llama 3.1 tool calls): metadata, else <|eom_id|>. */
+  readonly eomId: number | undefined;
+  /** Every id that ends generation, as llama.cpp's llama_vocab_is_eog: EOS, EOT, EOM, <|im_end|>, <end_of_turn>, FIM pad/repo/sep, ... */
+  readonly eogIds: readonly number[];
   readonly vocabSize: number;
   readonly addBos: boolean;
   readonly addEos: boolean;
   readonly kind: Kind;
+  /** SentencePiece's leading space (tokenizer.ggml.add_space_prefix; always false for BPE). */
+  readonly addSpacePrefix: boolean;
   private readonly tc: TokenizerConfig;
   private readonly types: Int32Array;
+  private readonly eog: ReadonlySet<number>;
+  private readonly rstrip: ReadonlySet<number>;
   private readonly pieces: (Uint8Array | undefined)[];
   private merges: [string, string][] | undefined;
   private hf: HfTokenizer | undefined; // parseSpecial = true
   private hfPlain: HfTokenizer | undefined; // parseSpecial = false
+  private rstripRe: (RegExp | undefined)[] = [undefined, undefined]; // [plain, parseSpecial]
+  private rstripTexts: ReadonlySet<string> | undefined;
 
-  private constructor(tc: TokenizerConfig, kind: Kind) {
-    this.tc = tc;
+  private constructor(tc: TokenizerConfigIn, kind: Kind) {
     this.kind = kind;
     this.vocabSize = tc.tokens.length;
     const inRange = (name: string, id: number | undefined) => {
@@ -66,26 +89,42 @@ export class Tokenizer {
       }
       return id;
     };
-    this.bosId = inRange('BOS', tc.bosId);
-    this.eosId = inRange('EOS', tc.eosId);
-    this.eotId = inRange('EOT', tc.eotId);
+    inRange('BOS', tc.bosId);
+    inRange('EOS', tc.eosId);
+    inRange('EOT', tc.eotId);
+    inRange('EOM', tc.eomId);
     inRange('unknown-token', tc.unkId);
     this.addBos = tc.addBos;
     this.addEos = tc.addEos;
+    this.addSpacePrefix = kind === 'spm' && (tc.addSpacePrefix ?? true);
     // Token types are optional in GGUF; without them, BOS/EOS/UNK are still control tokens.
-    if (tc.tokenTypes.length === tc.tokens.length) this.types = tc.tokenTypes;
+    let fileTypes: Int32Array;
+    if (tc.tokenTypes.length === tc.tokens.length) fileTypes = tc.tokenTypes;
     else {
       const t = new Int32Array(tc.tokens.length).fill(TokenType.Normal);
       for (const id of [tc.bosId, tc.eosId, tc.eotId, tc.padId]) if (id !== undefined && id < t.length) t[id] = TokenType.Control;
       if (tc.unkId !== undefined && tc.unkId < t.length) t[tc.unkId] = TokenType.Unknown;
       if (kind === 'spm') for (let i = 0; i < t.length; i++) if (byteTokenValue(tc.tokens[i]) !== undefined) t[i] = TokenType.Byte;
-      this.types = t;
+      fileTypes = t;
     }
+    const sp: SpecialTokens = deriveSpecial(tc, fileTypes, kind);
+    this.types = sp.types;
+    this.bosId = sp.bosId;
+    this.eosId = sp.eosId;
+    this.eotId = sp.eotId;
+    this.eomId = sp.eomId;
+    this.eogIds = sp.eogIds;
+    this.eog = new Set(sp.eogIds);
+    this.rstrip = sp.rstripIds;
+    this.tc = { ...tc, bosId: sp.bosId, eosId: sp.eosId, unkId: sp.unkId };
     this.pieces = new Array(tc.tokens.length);
   }
 
-  /** Throws GgufError for a tokenizer model qllm does not implement. */
-  static fromConfig(tc: TokenizerConfig): Tokenizer {
+  /**
+   * Throws GgufError for a tokenizer model qllm does not implement. `tc` may carry the
+   * optional TokenizerExtras fields (EOM/FIM ids, model name, add_space_prefix).
+   */
+  static fromConfig(tc: TokenizerConfigIn): Tokenizer {
     if (tc.tokens.length === 0) throw new GgufError('tokenizer.ggml.tokens is empty: the model has no vocabulary; re-convert the model');
     if (tc.model === 'llama') return new Tokenizer(tc, 'spm');
     if (tc.model === 'gpt2') {
@@ -101,7 +140,7 @@ export class Tokenizer {
     let json: object;
     if (this.kind === 'spm') {
       this.merges ??= deriveMerges(this.tc.tokens, this.tc.scores, this.types);
-      json = spmTokenizerJson(this.tc, this.types, this.merges, parseSpecial);
+      json = spmTokenizerJson(this.tc, this.types, this.merges, parseSpecial, this.addSpacePrefix);
     } else {
       json = gpt2TokenizerJson(this.tc, this.types, parseSpecial);
     }
@@ -127,7 +166,9 @@ export class Tokenizer {
       ids.push(this.bosId);
     }
     if (text.length > 0) {
-      const enc = this.hfFor(opts.parseSpecial ?? true).encode(text, { add_special_tokens: false });
+      const parseSpecial = opts.parseSpecial ?? true;
+      if (this.rstrip.size > 0) text = this.applyRstrip(text, parseSpecial);
+      const enc = this.hfFor(parseSpecial).encode(text, { add_special_tokens: false });
       for (const id of enc.ids) ids.push(id);
     }
     if (opts.addEos ?? this.addEos) {
@@ -137,9 +178,36 @@ export class Tokenizer {
     return ids;
   }
 
-  /** True for end-of-generation tokens: EOS and EOT. */
+  /**
+   * llama.cpp's RSTRIP attribute (Phi-3): a matched special token swallows the ASCII
+   * whitespace after it (C isspace, not JS's wider \s, hence not the tokenizer.json
+   * rstrip flag). All tokens matched as special are in the alternation, longest first,
+   * so a token is only stripped after where the tokenizer will also match it.
+   */
+  private applyRstrip(text: string, parseSpecial: boolean): string {
+    const k = parseSpecial ? 1 : 0;
+    let re = this.rstripRe[k];
+    if (!re) {
+      const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const alts = addedTokenIds(this.types, parseSpecial)
+        .sort((a, b) => this.tc.tokens[b].length - this.tc.tokens[a].length)
+        .map((id) => (this.rstrip.has(id) ? `${esc(this.tc.tokens[id])}(?:${ASCII_SPACE.source})*` : esc(this.tc.tokens[id])));
+      re = new RegExp(alts.join('|'), 'gu');
+      this.rstripRe[k] = re;
+    }
+    this.rstripTexts ??= new Set([...this.rstrip].map((id) => this.tc.tokens[id]));
+    const rstripTexts = this.rstripTexts;
+    return text.replace(re, (m) => {
+      // m is a token's text, or an rstrip token's text plus the whitespace it swallows.
+      let r = m;
+      while (!rstripTexts.has(r) && r.length > 0 && ASCII_SPACE.test(r[r.length - 1])) r = r.slice(0, -1);
+      return rstripTexts.has(r) ? r : m;
+    });
+  }
+
+  /** True for end-of-generation tokens (eogIds): generation stops on any of them. */
   isEog(id: number): boolean {
-    return id === this.eosId || id === this.eotId;
+    return this.eog.has(id);
   }
 
   /** The vocabulary string of a token, as stored (▁ / Ġ spellings included). */
@@ -153,7 +221,7 @@ export class Tokenizer {
     return this.types[id];
   }
 
-  /** Control, unknown and unused tokens: their text is not model output. */
+  /** Control, unknown and unused tokens (after llama.cpp's overrides): their text is not model output. */
   isSpecial(id: number): boolean {
     const t = this.tokenType(id);
     return t === TokenType.Control || t === TokenType.Unknown || t === TokenType.Unused;
@@ -167,18 +235,23 @@ export class Tokenizer {
   }
 
   streamDecoder(opts: DecodeOptions = {}): StreamDecoder {
-    const skipSpecial = opts.skipSpecial ?? false;
-    // SentencePiece adds a ▁ at the start and after each special token; strip it back off there.
-    let strip = this.kind === 'spm' && (opts.stripLeadingSpace ?? true);
-    const stripAfterSpecial = this.kind === 'spm';
+    const special = opts.special ?? (opts.skipSpecial === undefined ? false : !opts.skipSpecial);
+    // SentencePiece adds a ▁ at the start and after each special token; strip it back off
+    // there, unless the ids continue a prompt (then llama.cpp prints every space).
+    let strip = this.addSpacePrefix && (opts.stripLeadingSpace ?? true);
+    const stripAfterSpecial = strip;
     let pending = new Uint8Array(0);
-    const td = new TextDecoder('utf-8');
+    // ignoreBOM: a generated U+FEFF is text like any other, not a byte-order mark to drop.
+    const td = new TextDecoder('utf-8', { ignoreBOM: true });
     return {
       push: (id: number): string => {
         const t = this.tokenType(id);
-        if (t === TokenType.Control || t === TokenType.Unknown || t === TokenType.Unused || t === TokenType.UserDefined) {
-          if (stripAfterSpecial && t !== TokenType.Unused) strip = true;
-          if (skipSpecial && t !== TokenType.UserDefined) return '';
+        // What llama.cpp's token_to_piece prints: unused and undefined-type tokens nothing,
+        // control and unknown ones their text only when asked for special output.
+        if (t === TokenType.Unused || t === TokenType.Undefined) return '';
+        if (t === TokenType.Control || t === TokenType.Unknown || t === TokenType.UserDefined) {
+          if (stripAfterSpecial) strip = true;
+          if (!special && t !== TokenType.UserDefined) return '';
         } else if (strip && t === TokenType.Normal) {
           strip = false;
           const p = this.piece(id);

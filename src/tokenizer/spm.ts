@@ -5,7 +5,7 @@
 // the adjacent pair whose concatenation is the highest-scoring vocabulary piece).
 import type { TokenizerConfig } from '../config.ts';
 import { GgufError } from '../errors.ts';
-import { TokenType, addedTokenIds } from './vocab.ts';
+import { TokenType, addedTokens } from './vocab.ts';
 
 export const SPM_SPACE = '\u2581'; // ▁, SentencePiece's visible space
 
@@ -64,7 +64,7 @@ export function wordSplitIsExact(tokens: readonly string[], types: Int32Array): 
 }
 
 /** The tokenizer.json object for a SentencePiece vocabulary (merges passed in, built once). */
-export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges: [string, string][], parseSpecial: boolean): object {
+export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges: [string, string][], parseSpecial: boolean, addSpacePrefix = true): object {
   if (tc.scores.length !== tc.tokens.length) {
     throw new GgufError(`tokenizer.ggml.scores has ${tc.scores.length} entries for ${tc.tokens.length} tokens: a SentencePiece vocabulary needs one score per token; re-convert the model`);
   }
@@ -73,14 +73,13 @@ export function spmTokenizerJson(tc: TokenizerConfig, types: Int32Array, merges:
   const unk = tc.unkId !== undefined ? tc.tokens[tc.unkId] : undefined;
   return {
     version: '1.0',
-    added_tokens: addedTokenIds(types, parseSpecial).map((id) => ({
-      id, content: tc.tokens[id], special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
-    })),
-    // Prepend ▁ then turn every space into ▁ (SentencePiece's add_dummy_prefix + escaping).
+    added_tokens: addedTokens(tc.tokens, types, parseSpecial),
+    // Prepend ▁ (SentencePiece's add_dummy_prefix: llama.cpp's add_space_prefix, applied to
+    // each stretch of text between special tokens) then turn every space into ▁.
     normalizer: {
       type: 'Sequence',
       normalizers: [
-        { type: 'Prepend', prepend: SPM_SPACE },
+        ...(addSpacePrefix ? [{ type: 'Prepend', prepend: SPM_SPACE }] : []),
         { type: 'Replace', pattern: { String: ' ' }, content: SPM_SPACE },
       ],
     },

@@ -59,3 +59,10 @@ export function addedTokenIds(types: Int32Array, parseSpecial: boolean): number[
   }
   return out;
 }
+
+/** tokenizer.json `added_tokens` for those ids. */
+export function addedTokens(tokens: readonly string[], types: Int32Array, parseSpecial: boolean): object[] {
+  return addedTokenIds(types, parseSpecial).map((id) => ({
+    id, content: tokens[id], special: true, normalized: false, lstrip: false, rstrip: false, single_word: false,
+  }));
+}

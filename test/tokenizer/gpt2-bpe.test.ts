@@ -19,6 +19,7 @@ function makeVocab(pre: string | undefined): TokenizerConfig {
   add('h', 'e'); add('l', 'l'); add('he', 'll'); add('hell', 'o'); // hello
   add('Ġ', 'w'); add('o', 'r'); add('Ġw', 'or'); add('Ġwor', 'ld'.slice(0, 1)); add('Ġworl', 'd'); // Ġworld
   add('1', '2'); add('12', '3'); // 123
+  add('Ġ', '?'); // Ġ? (a space joins the punctuation after it, unless the pre-tokenizer isolates punctuation)
   tokens.push('xyz'); types.push(TokenType.Normal); // reachable only without merges (ignore_merges)
   const special = (t: string, type: TokenType) => { tokens.push(t); types.push(type); return tokens.length - 1; };
   const bos = special('<|begin_of_text|>', TokenType.Control);
@@ -61,17 +62,17 @@ describe('gpt2 byte-level BPE tokenizer (synthetic vocab)', () => {
     expect(dec.flush()).toBe('');
   });
 
-  it('matches special tokens as whole ids and decodes them as text', () => {
+  it('matches special tokens as whole ids; prints control ones only with special', () => {
     const ids = tok.encode('<|begin_of_text|>hello<|eot_id|><think>', { addBos: false });
     expect(ids).toEqual([tok.bosId, id(tok, 'hello'), tok.eotId, id(tok, '<think>')]);
-    expect(tok.decode(ids)).toBe('<|begin_of_text|>hello<|eot_id|><think>');
-    expect(tok.decode(ids, { skipSpecial: true })).toBe('hello<think>');
+    expect(tok.decode(ids, { special: true })).toBe('<|begin_of_text|>hello<|eot_id|><think>');
+    expect(tok.decode(ids)).toBe('hello<think>'); // user-defined <think> always prints
     expect(tok.isEog(tok.eotId as number)).toBe(true);
     expect(tok.isEog(tok.eosId as number)).toBe(true);
     // parseSpecial: false spells the control text out in bytes
     const plain = tok.encode('<|eot_id|>', { addBos: false, parseSpecial: false });
     expect(plain).not.toContain(tok.eotId);
-    expect(tok.decode(plain)).toBe('<|eot_id|>');
+    expect(tok.decode(plain)).toBe('<|eot_id|>'); // plain bytes, so it prints
   });
 
   it('selects the pre-tokenizer regex by name', () => {
@@ -83,14 +84,21 @@ describe('gpt2 byte-level BPE tokenizer (synthetic vocab)', () => {
     expect(qwen.encode('123', { addBos: false })).toEqual([49, 50, 51].map((c) => BYTE_TO_CHAR.indexOf(String.fromCharCode(c))));
     // llama3 uses whole-word vocabulary hits (ignore_merges); gpt2 does not
     expect(tok.encode('xyz', { addBos: false })).toEqual([id(tok, 'xyz')]);
-    const gpt2 = Tokenizer.fromConfig(makeVocab(undefined));
+    const gpt2 = Tokenizer.fromConfig(makeVocab('gpt-2'));
     expect(gpt2.encode('xyz', { addBos: false })).toHaveLength(3);
+    // A missing pre is llama.cpp's 'default', which isolates punctuation runs first,
+    // so the space before '?' cannot merge with it; gpt-2's ` ?[^\s\p{L}\p{N}]+` keeps them together.
+    const dflt = Tokenizer.fromConfig(makeVocab(undefined));
+    expect(gpt2.encode('a ?', { addBos: false })).toEqual([id(tok, 'a'), id(tok, 'Ġ?')]);
+    expect(dflt.encode('a ?', { addBos: false })).toEqual([id(tok, 'a'), id(tok, 'Ġ'), id(tok, '?')]);
   });
 
   it('names an unknown pre-tokenizer and missing merges', () => {
     expect(() => Tokenizer.fromConfig(makeVocab('made-up-pre'))).toThrow(GgufError);
     expect(() => Tokenizer.fromConfig(makeVocab('made-up-pre'))).toThrow(/'made-up-pre'/);
-    const noMerges = { ...makeVocab('gpt2'), merges: [] };
+    // 'gpt2' is the model name, not a pre-tokenizer llama.cpp knows ('gpt-2' is).
+    expect(() => Tokenizer.fromConfig(makeVocab('gpt2'))).toThrow(/'gpt2'/);
+    const noMerges = { ...makeVocab('gpt-2'), merges: [] };
     expect(() => Tokenizer.fromConfig(noMerges)).toThrow(/merges/);
   });
 });

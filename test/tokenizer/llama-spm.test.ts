@@ -56,7 +56,8 @@ describe.skipIf(!hasShared)('llama SentencePiece tokenizer (32k vocab)', () => {
 
   it('round trips every test case and awkward strings', () => {
     const texts = [...loadCases().map((c) => c.text), ...STREAM_TEXTS, ' ', '\u0000x', 'a\u200db', '<s> spaced </s>'];
-    for (const s of texts) expect(tok.decode(tok.encode(s, { addBos: false }))).toBe(s);
+    // special: true, so '<s>'/'</s>' typed in the text come back (they encode to control ids).
+    for (const s of texts) expect(tok.decode(tok.encode(s, { addBos: false }), { special: true })).toBe(s);
   });
 
   it('adds BOS per metadata and parses special-token text', () => {
@@ -68,11 +69,14 @@ describe.skipIf(!hasShared)('llama SentencePiece tokenizer (32k vocab)', () => {
     expect(tok.decode(plain)).toBe('<s>Hello');
   });
 
-  it('skipSpecial hides BOS/EOS; stripLeadingSpace false keeps a continuation space', () => {
-    expect(tok.decode([1, 15043, 3186, 2])).toBe('<s>Hello world</s>');
-    expect(tok.decode([1, 15043, 3186, 2], { skipSpecial: true })).toBe('Hello world');
+  it('hides BOS/EOS unless special; stripLeadingSpace false keeps every space, as llama.cpp prints', () => {
+    expect(tok.decode([1, 15043, 3186, 2])).toBe('Hello world');
+    expect(tok.decode([1, 15043, 3186, 2], { special: true })).toBe('<s>Hello world</s>');
     expect(tok.decode([3186])).toBe('world');
     expect(tok.decode([3186], { stripLeadingSpace: false })).toBe(' world');
+    // After a control token too: llama.cpp's pieces keep the space (generation output).
+    expect(tok.decode([1, 15043], { stripLeadingSpace: false })).toBe(' Hello');
+    expect(tok.decode([1, 15043])).toBe('Hello');
   });
 
   it('streams whole characters only, and the stream equals the full decode', () => {
@@ -100,6 +104,18 @@ describe.skipIf(!hasShared)('llama SentencePiece tokenizer (32k vocab)', () => {
     const chunks = ids.map((id) => dec.push(id));
     expect(chunks[0]).toBe('Once');
     expect(chunks.slice(1).every((c) => c.startsWith(' '))).toBe(true);
+  });
+
+  it('add_space_prefix false (Gemma-style files): no leading ▁, and none stripped back off', async () => {
+    // Expected ids: llama.cpp on this vocabulary with tokenizer.ggml.add_space_prefix = false.
+    const f = await openGguf(sharedModel(VOCAB));
+    const tc = readConfig(f).tokenizer!;
+    await f.close();
+    const bare = Tokenizer.fromConfig({ ...tc, addSpacePrefix: false });
+    expect(bare.encode('Hello world', { addBos: false })).toEqual([10994, 3186]); // Hello ▁world
+    expect(bare.encode('<s>Hello</s> world', { addBos: false })).toEqual([1, 10994, 2, 3186]);
+    expect(bare.decode([10994, 3186])).toBe('Hello world');
+    expect(bare.decode([3186])).toBe(' world');
   });
 
   it('rejects out-of-range ids with a UsageError', () => {
