@@ -5,10 +5,22 @@ import { GgufError } from './errors.ts';
 import type { GgufArray, GgufFile, GgufValue } from './gguf/types.ts';
 
 export interface RopeScaling {
-  /** 'none' | 'linear' | 'yarn' (yarn is read but not applied yet). */
+  /** rope.scaling.type: 'none' | 'linear' | 'yarn' | 'longrope' (llama.cpp's default when absent: 'linear'). */
   readonly type: string;
+  /** rope.scaling.factor (or the old rope.scale_linear); 1 when absent. Angles are divided by it (freq_scale = 1/factor). */
   readonly factor: number;
+  /** rope.scaling.original_context_length; 0 when absent (then the training context). */
   readonly originalContextLength: number;
+  /** rope.scaling.attn_factor: cos and sin are multiplied by it (LongRoPE's mscale); 1 when absent. */
+  readonly attnFactor: number;
+  /**
+   * YaRN: rope.scaling.yarn_ext_factor, beta_fast (32), beta_slow (1), yarn_log_multiplier (0).
+   * llama.cpp reads them only for families qllm does not run yet (DeepSeek 2, Grok…); planModel uses its defaults.
+   */
+  readonly yarnExtFactor: number | undefined;
+  readonly yarnBetaFast: number;
+  readonly yarnBetaSlow: number;
+  readonly yarnLogMul: number;
 }
 
 export interface TokenizerConfig {
@@ -33,7 +45,26 @@ export interface TokenizerConfig {
   readonly addEos: boolean;
   /** tokenizer.chat_template (Jinja), if the file has one. */
   readonly chatTemplate: string | undefined;
+  /** tokenizer.ggml.eom_token_id (Llama 3.1's <|eom_id|>). */
+  readonly eomId?: number;
+  /** Fill-in-the-middle ids (tokenizer.ggml.fim_*_token_id; the older prefix/suffix/middle names win). */
+  readonly fimPreId?: number;
+  readonly fimSufId?: number;
+  readonly fimMidId?: number;
+  readonly fimPadId?: number;
+  readonly fimRepId?: number;
+  readonly fimSepId?: number;
+  /** general.name: llama.cpp strips whitespace after Phi-3's special tokens by it. */
+  readonly modelName?: string;
+  /** tokenizer.ggml.add_space_prefix (SentencePiece; Gemma's files say false). */
+  readonly addSpacePrefix?: boolean;
 }
+
+/**
+ * Pre-tokenizers whose vocabularies llama.cpp gives a BOS when the file has no
+ * add_bos_token key (llama-vocab.cpp); SentencePiece vocabularies always do.
+ */
+const BOS_BY_DEFAULT = new Set(['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm-2.0', 'lfm2', 'jina-v5-nano', 'tekken', 'chameleon']);
 
 export interface Config {
   /** general.architecture, e.g. 'llama'. */
@@ -57,35 +88,69 @@ export interface Config {
   readonly ropeDim: number;
   readonly ropeTheta: number;
   readonly ropeScaling: RopeScaling;
+  /** rope.scaling.finetuned, if set (Granite reads false as "no RoPE"). */
+  readonly ropeFinetuned: boolean | undefined;
+  /** rope.freq_base_swa: RoPE base of sliding-window layers, if the file sets it. */
+  readonly ropeBaseSwa: number | undefined;
+  /** attention.value_length (V head size); equals headDim unless the file says otherwise. */
+  readonly valueDim: number;
+  /** attention.sliding_window: window of sliding-window layers (0 or undefined: none set). */
+  readonly slidingWindow: number | undefined;
+  /** attention.sliding_window_pattern: a period (llama.cpp's set_swa_pattern) or one flag per layer. */
+  readonly slidingWindowPattern: number | readonly boolean[] | undefined;
+  /** attention.scale: the q·k scale, replacing 1/sqrt(headDim) (Granite). */
+  readonly attentionScale: number | undefined;
+  /** attn_logit_softcapping / final_logit_softcapping (Gemma 2/3), if set. */
+  readonly attnSoftcap: number | undefined;
+  readonly finalSoftcap: number | undefined;
+  /** embedding_scale, residual_scale, logit_scale (Granite), if set. */
+  readonly embeddingScale: number | undefined;
+  readonly residualScale: number | undefined;
+  readonly logitScale: number | undefined;
   readonly vocabSize: number;
   readonly tokenizer: TokenizerConfig | undefined;
 }
 
-/** Tensor names of one transformer block, named after the GGUF tensors. */
+/** Tensor names of one transformer block, named after the GGUF tensors (llama.cpp's gguf-py constants.py). */
 export interface LayerTensorNames {
   attn_norm: string; // [dim]
   attn_q: string; // [dim -> nHeads*headDim]
   attn_k: string; // [dim -> nKvHeads*headDim]
-  attn_v: string; // [dim -> nKvHeads*headDim]
+  attn_v: string; // [dim -> nKvHeads*valueDim]
+  /** Fused q|k|v rows (Phi-3): [dim -> qDim + 2·kvDim]. */
+  attn_qkv: string;
+  attn_q_bias: string; // [qDim] (Qwen2)
+  attn_k_bias: string; // [kvDim]
+  attn_v_bias: string; // [kvDim]
+  attn_qkv_bias: string; // [qDim + 2·kvDim]
+  attn_q_norm: string; // [headDim] per head (Qwen3, Gemma 3) or [qDim] (OLMo2)
+  attn_k_norm: string; // [headDim] or [kvDim]
   attn_output: string; // [nHeads*headDim -> dim]
+  attn_post_norm: string; // [dim] (Gemma 2/3, OLMo2)
   ffn_norm: string; // [dim]
   ffn_gate: string; // [dim -> ffnDim]
-  ffn_up: string; // [dim -> ffnDim]
+  /** [dim -> ffnDim], or gate|up fused as [dim -> 2·ffnDim] when ffn_gate is absent (Phi-3). */
+  ffn_up: string;
   ffn_down: string; // [ffnDim -> dim]
+  ffn_post_norm: string; // [dim]
 }
 
-/** GGUF tensor names of the llama family. `output` may be absent (tied embeddings). */
+/** GGUF tensor names. `output` may be absent (tied embeddings). */
 export const tensorNames = {
   token_embd: 'token_embd.weight', // [vocab rows, dim cols]
   output_norm: 'output_norm.weight', // [dim]
   output: 'output.weight', // [vocab rows, dim cols]
   rope_freqs: 'rope_freqs.weight', // optional f32 [ropeDim/2]: per-pair angle divisors (llama 3 rope scaling)
+  rope_factors_long: 'rope_factors_long.weight', // optional f32 [ropeDim/2]: LongRoPE divisors past the original context
+  rope_factors_short: 'rope_factors_short.weight', // optional f32 [ropeDim/2]: LongRoPE divisors within it
   layer(i: number): LayerTensorNames {
     const p = `blk.${i}.`;
     return {
-      attn_norm: `${p}attn_norm.weight`, attn_q: `${p}attn_q.weight`, attn_k: `${p}attn_k.weight`,
-      attn_v: `${p}attn_v.weight`, attn_output: `${p}attn_output.weight`, ffn_norm: `${p}ffn_norm.weight`,
-      ffn_gate: `${p}ffn_gate.weight`, ffn_up: `${p}ffn_up.weight`, ffn_down: `${p}ffn_down.weight`,
+      attn_norm: `${p}attn_norm.weight`, attn_q: `${p}attn_q.weight`, attn_k: `${p}attn_k.weight`, attn_v: `${p}attn_v.weight`,
+      attn_qkv: `${p}attn_qkv.weight`, attn_q_bias: `${p}attn_q.bias`, attn_k_bias: `${p}attn_k.bias`, attn_v_bias: `${p}attn_v.bias`,
+      attn_qkv_bias: `${p}attn_qkv.bias`, attn_q_norm: `${p}attn_q_norm.weight`, attn_k_norm: `${p}attn_k_norm.weight`,
+      attn_output: `${p}attn_output.weight`, attn_post_norm: `${p}post_attention_norm.weight`, ffn_norm: `${p}ffn_norm.weight`,
+      ffn_gate: `${p}ffn_gate.weight`, ffn_up: `${p}ffn_up.weight`, ffn_down: `${p}ffn_down.weight`, ffn_post_norm: `${p}post_ffw_norm.weight`,
     };
   },
 } as const;
@@ -152,14 +217,40 @@ export function readConfig(file: GgufFile): Config {
     ropeDim: hasModel ? num(a('rope.dimension_count'), headDim) : 0,
     ropeTheta: hasModel ? num(a('rope.freq_base'), 10000) : 10000,
     ropeScaling: Object.freeze({
-      type: str(a('rope.scaling.type'), false) ?? (optNum(a('rope.scale_linear')) ? 'linear' : 'none'),
-      factor: optNum(a('rope.scaling.factor')) ?? optNum(a('rope.scale_linear')) ?? 1,
+      type: str(a('rope.scaling.type'), false) ?? 'linear',
+      // llama.cpp: a factor of 0 means none.
+      factor: optNum(a('rope.scaling.factor')) || optNum(a('rope.scale_linear')) || 1,
       originalContextLength: optNum(a('rope.scaling.original_context_length')) ?? 0,
+      attnFactor: optNum(a('rope.scaling.attn_factor')) ?? 1,
+      yarnExtFactor: optNum(a('rope.scaling.yarn_ext_factor')),
+      yarnBetaFast: optNum(a('rope.scaling.yarn_beta_fast')) ?? 32,
+      yarnBetaSlow: optNum(a('rope.scaling.yarn_beta_slow')) ?? 1,
+      yarnLogMul: optNum(a('rope.scaling.yarn_log_multiplier')) ?? 0,
     }),
+    ropeFinetuned: get(a('rope.scaling.finetuned')) === undefined ? undefined : bool(a('rope.scaling.finetuned'), true),
+    ropeBaseSwa: optNum(a('rope.freq_base_swa')),
+    valueDim: hasModel ? num(a('attention.value_length'), nHeads > 0 ? dim / nHeads : 0) : 0,
+    slidingWindow: optNum(a('attention.sliding_window')),
+    slidingWindowPattern: pattern(a('attention.sliding_window_pattern')),
+    attentionScale: optNum(a('attention.scale')),
+    attnSoftcap: optNum(a('attn_logit_softcapping')),
+    finalSoftcap: optNum(a('final_logit_softcapping')),
+    embeddingScale: optNum(a('embedding_scale')),
+    residualScale: optNum(a('residual_scale')),
+    logitScale: optNum(a('logit_scale')),
     vocabSize: optNum(a('vocab_size')) ?? tokenizer?.tokens.length ?? 0,
     tokenizer,
   };
   return Object.freeze(cfg);
+
+  /** A period (u32) or one flag per layer (a bool array), as llama.cpp's get_key_or_arr reads it. */
+  function pattern(k: string): number | readonly boolean[] | undefined {
+    const v = get(k);
+    if (v === undefined) return undefined;
+    if (Array.isArray(v) && v.every((x) => typeof x === 'boolean')) return Object.freeze([...v] as boolean[]);
+    if (ArrayBuffer.isView(v)) return Object.freeze(Array.from(v as unknown as ArrayLike<number>, (x) => x !== 0));
+    return posInt(k, num(k));
+  }
 
   function readTokenizer(): TokenizerConfig | undefined {
     const model = str('tokenizer.ggml.model', false);
@@ -181,9 +272,18 @@ export function readConfig(file: GgufFile): Config {
       unkId: optNum('tokenizer.ggml.unknown_token_id'),
       padId: optNum('tokenizer.ggml.padding_token_id'),
       eotId: optNum('tokenizer.ggml.eot_token_id'),
-      addBos: bool('tokenizer.ggml.add_bos_token', model === 'llama'),
+      addBos: bool('tokenizer.ggml.add_bos_token', model === 'llama' || BOS_BY_DEFAULT.has(str('tokenizer.ggml.pre', false) ?? '')),
       addEos: bool('tokenizer.ggml.add_eos_token', false),
       chatTemplate: str('tokenizer.chat_template', false),
+      eomId: optNum('tokenizer.ggml.eom_token_id'),
+      fimPreId: optNum('tokenizer.ggml.prefix_token_id') ?? optNum('tokenizer.ggml.fim_pre_token_id'),
+      fimSufId: optNum('tokenizer.ggml.suffix_token_id') ?? optNum('tokenizer.ggml.fim_suf_token_id'),
+      fimMidId: optNum('tokenizer.ggml.middle_token_id') ?? optNum('tokenizer.ggml.fim_mid_token_id'),
+      fimPadId: optNum('tokenizer.ggml.fim_pad_token_id'),
+      fimRepId: optNum('tokenizer.ggml.fim_rep_token_id'),
+      fimSepId: optNum('tokenizer.ggml.fim_sep_token_id'),
+      modelName: str('general.name', false),
+      addSpacePrefix: get('tokenizer.ggml.add_space_prefix') === undefined ? undefined : bool('tokenizer.ggml.add_space_prefix', true),
     });
   }
 }

@@ -1,7 +1,9 @@
 // The figures behind `qllm info`: shape, tokenizer, parameter count, bytes by type,
 // and the memory-savings table (weights as stored vs F16/F32, KV cache at full context).
 import { readConfig, type Config } from './config.ts';
+import { isQllmError } from './errors.ts';
 import type { GgufFile } from './gguf/types.ts';
+import { describePlan, planModel } from './models/family.ts';
 
 export interface ModelReport {
   file: string;
@@ -9,6 +11,8 @@ export interface ModelReport {
   gguf_version: number;
   architecture: string;
   name: string;
+  /** Whether qllm runs this family, and its quirks as the file sets them (rope style, windows, caps, scales); or why not. */
+  family: { supported: boolean; quirks: string | null; error: string | null };
   hyperparameters: {
     context_length: number; embedding_length: number; block_count: number; feed_forward_length: number;
     head_count: number; head_count_kv: number; head_dim: number; rope_dim: number; rope_freq_base: number; rms_eps: number;
@@ -51,12 +55,23 @@ export function describeModel(file: GgufFile): ModelReport {
     stored += t.nBytes;
   }
   const tk = cfg.tokenizer;
+  function family(): ModelReport['family'] {
+    if (!cfg.nLayers) return { supported: false, quirks: null, error: 'no model weights (a vocabulary-only file)' };
+    try {
+      const plan = planModel(cfg, cfg.contextLength, (n) => !!file.tensor(n), file.path);
+      return { supported: true, quirks: describePlan(plan), error: null };
+    } catch (e) {
+      if (isQllmError(e)) return { supported: false, quirks: null, error: e.message };
+      throw e;
+    }
+  }
   return {
     file: file.path,
     file_bytes: file.fileSize,
     gguf_version: file.version,
     architecture: cfg.arch,
     name: cfg.name,
+    family: family(),
     hyperparameters: {
       context_length: cfg.contextLength, embedding_length: cfg.dim, block_count: cfg.nLayers, feed_forward_length: cfg.ffnDim,
       head_count: cfg.nHeads, head_count_kv: cfg.nKvHeads, head_dim: cfg.headDim, rope_dim: cfg.ropeDim,

@@ -8,7 +8,7 @@ import type { GgufFile } from './gguf/types.ts';
 import { Engine } from './gpu/engine.ts';
 import { describeModel } from './info.ts';
 import { LlamaModel } from './models/llama.ts';
-import { checkLlama } from './models/llama-tensors.ts';
+import { checkModel } from './models/llama-tensors.ts';
 import { openModelFile } from './open.ts';
 import { renderChat } from './tokenizer/chat.ts';
 import { Tokenizer } from './tokenizer/index.ts';
@@ -116,7 +116,7 @@ export async function loadModel(path: string, opts: LoadOptions = {}): Promise<Q
     const contextLength = opts.contextLength ?? Math.min(modelCtx, 2048);
     if (!Number.isInteger(contextLength) || contextLength < 2) throw new UsageError(`context length ${contextLength} must be an integer ≥ 2: pass e.g. -c 2048`);
     if (contextLength > modelCtx) throw new UsageError(`context length ${contextLength} exceeds the model's ${modelCtx}: pass -c ${modelCtx} or less`);
-    checkLlama(file, config); // architecture, shapes and tensors, before any GPU work
+    checkModel(file, config, contextLength); // architecture, shapes and tensors, before any GPU work
     const tokenizer = Tokenizer.fromConfig(config.tokenizer);
     engine = await Engine.create({ noF16: opts.noF16, noSubgroups: opts.noSubgroups, memoryBudget: opts.memoryBudget });
     const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal });

@@ -34,6 +34,7 @@ export function formatReport(r: ModelReport): string {
     lines.push(
       `  shape         ${h.block_count} blocks, dim ${h.embedding_length}, ffn ${h.feed_forward_length}, ${h.head_count} heads (${h.head_count_kv} KV, head dim ${h.head_dim})`,
       `  context       ${h.context_length} tokens; rope dim ${h.rope_dim}, base ${h.rope_freq_base}; rms eps ${+h.rms_eps.toPrecision(4)}`,
+      `  family        ${r.family.supported ? r.family.quirks : `not supported: ${r.family.error}`}`,
     );
   }
   lines.push(

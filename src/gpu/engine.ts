@@ -251,11 +251,15 @@ export class Engine {
   /** A compute pipeline cached by JSON.stringify(key); the key string is also its label. */
   pipeline(key: object, code: string, constants?: Record<string, number>): Promise<GPUComputePipeline> {
     const label = JSON.stringify(key);
-    let p = this.pipelines.get(label);
+    // Cached by everything that makes the pipeline, not by the label alone: a
+    // key that forgot a constant (rmsnorm's eps did) must not hand one model
+    // another model's pipeline.
+    const id = `${label}\u0000${JSON.stringify(constants ?? {})}\u0000${code}`;
+    let p = this.pipelines.get(id);
     if (!p) {
       p = this.buildPipeline(label, code, constants);
-      this.pipelines.set(label, p);
-      p.catch(() => this.pipelines.delete(label));
+      this.pipelines.set(id, p);
+      p.catch(() => this.pipelines.delete(id));
     }
     return p;
   }

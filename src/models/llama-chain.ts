@@ -23,6 +23,8 @@ export interface ChainLayer {
   ffnNorm: GPUBuffer;
   kCache: GPUBuffer;
   vCache: GPUBuffer;
+  /** Rotary dims of this layer: 0 where it has no RoPE (SmolLM3's every fourth layer). */
+  ropeDim: number;
 }
 
 export interface LayerChains {
@@ -60,7 +62,7 @@ export async function createLayerChains(
   const base = { x: acts, y: acts, params: o.params, maxTokens: 1 };
   const chains: Chain[] = [];
   for (const [i, L] of o.layers.entries()) {
-    const rope = { table: o.table, kCache: L.kCache, vCache: L.vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: o.kvF16 };
+    const rope = { table: o.table, kCache: L.kCache, vCache: L.vCache, headDim: c.headDim, ropeDim: L.ropeDim, kvDim, kvF16: o.kvF16 };
     const regions = [qO, kO, vO];
     const roles = ['q', 'k', 'v'] as const;
     let seg = 0;

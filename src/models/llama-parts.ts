@@ -8,9 +8,16 @@ export type Step = Pick<Kernel, 'encode'>;
 /** A product with its profile label ('attn_q+attn_k+attn_v' when tensors of one type were concatenated). */
 export interface Product { label: string; step: Step & { normFused: boolean; ropeFused: boolean; gluStored: boolean }; w: GpuWeight }
 
+/**
+ * One block's steps in the order they run. Optional ones exist only where the
+ * family has them: pre-norms (absent for OLMo2), `between` (q/k/v biases and
+ * q/k norms, between the products and RoPE), and the residual adds that norm
+ * or scale a branch output before it joins x (without them, o and down add
+ * into x themselves).
+ */
 export interface Layer {
-  attnNorm: Step; qkv: Product[]; ropeKv: Step; attention: Step; o: Step;
-  ffnNorm: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean };
+  attnNorm?: Step; qkv: Product[]; between: Step[]; ropeKv: Step; attention: Step; o: Step; attnAdd?: Step;
+  ffnNorm?: Step; gateUp: Product[]; swiglu: Step; down: Step & { gluFused: boolean }; ffnAdd?: Step;
   /** Small steps one token skips because the products do them (decided at load). */
   fused: { attnNorm: boolean; ropeKv: boolean; ffnNorm: boolean; swiglu: boolean };
 }
@@ -29,6 +36,7 @@ export interface Acts {
   gu: GPUBuffer; // regions gate [B, ffn], up [B, ffn] at offsets guOff
   guOff: [number, number];
   lastX: GPUBuffer; // the last token's normed row [dim]
+  branch?: GPUBuffer; // [B, dim]: o's or down's output before its post-norm/scale and residual add (families that have them)
   logits: GPUBuffer; // [B, vocab]
   best: GPUBuffer; // u32 [1] argmax
   params: GPUBuffer; // uniform {nTokens, pos}

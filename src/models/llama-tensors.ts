@@ -1,33 +1,64 @@
-// Load-time checks for a llama-family GGUF: architecture, hyper-parameters
-// the kernels rely on, and every tensor's presence and shape. Each failure is
-// a one-line GgufError naming the bad value.
+// Load-time checks for every family: hyper-parameters the kernels rely on,
+// and every tensor's presence and shape. Each failure is a one-line GgufError
+// naming the bad value. A tensor the family does not use is refused by name,
+// so a feature qllm lacks fails here, never as wrong output.
 import type { Config } from '../config.ts';
 import { tensorNames } from '../config.ts';
 import { GgufError } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import { tensorShape } from '../gpu/weights.ts';
+import { type Plan, planModel } from './family.ts';
 
-export const SUPPORTED_ARCHS: readonly string[] = ['llama'];
+export interface LayerTensors {
+  /** Absent for OLMo2 (no pre-norms). */
+  attnNorm?: TensorInfo;
+  /** q, k, v: row views of attn_qkv where the file fuses them (Phi-3). */
+  q: TensorInfo;
+  k: TensorInfo;
+  v: TensorInfo;
+  qBias?: TensorInfo;
+  kBias?: TensorInfo;
+  vBias?: TensorInfo;
+  qNorm?: TensorInfo;
+  kNorm?: TensorInfo;
+  o: TensorInfo;
+  attnPostNorm?: TensorInfo;
+  ffnNorm?: TensorInfo;
+  /** gate and up: row views of ffn_up where the file fuses them (Phi-3: gate rows first). */
+  gate: TensorInfo;
+  up: TensorInfo;
+  down: TensorInfo;
+  ffnPostNorm?: TensorInfo;
+}
 
-export interface LlamaTensors {
+export interface ModelTensors {
   tokenEmbd: TensorInfo;
   outputNorm: TensorInfo;
   /** Absent when the embeddings are tied (the output projection reuses token_embd). */
   output: TensorInfo | undefined;
-  layers: Record<keyof ReturnType<typeof tensorNames.layer>, TensorInfo>[];
-  /** Optional per-pair rope angle divisors [ropeDim/2]. */
-  ropeFreqs: TensorInfo | undefined;
+  layers: LayerTensors[];
+  /** Per-pair rope angle divisors [ropeDim/2] of the plan's tables (rope_freqs or LongRoPE's long/short), if any. */
+  ropeFactors: TensorInfo | undefined;
   /** Vocabulary size as the weights have it (token_embd rows). */
   vocab: number;
+  plan: Plan;
 }
 
-/** Validates the config and tensors of a llama model; throws GgufError on the first problem. */
-export function checkLlama(file: GgufFile, c: Config): LlamaTensors {
-  if (!SUPPORTED_ARCHS.includes(c.arch)) {
-    throw new GgufError(`architecture '${c.arch}' is not supported; qllm runs llama-family models (llama, mistral, tinyllama)`);
-  }
+/** Rows first…first+n of a 2-D tensor (or elements of a 1-D one) as a tensor of its own: the same bytes, read in place. */
+export function rowView(t: TensorInfo, first: number, n: number, name: string): TensorInfo {
+  const { rows, cols } = tensorShape(t);
+  const oneD = t.dims.length === 1;
+  const count = oneD ? cols : rows;
+  const unit = t.nBytes / count; // bytes per row (or element)
+  return { name, dims: oneD ? [n] : [cols, n], type: t.type, nElements: oneD ? n : n * cols, nBytes: n * unit, offset: t.offset + first * unit };
+}
+
+/** Validates the config and tensors of a model; throws GgufError on the first problem. */
+export function checkModel(file: GgufFile, c: Config, contextLength = c.contextLength): ModelTensors {
   const where = file.path;
-  const bad = (what: string) => new GgufError(`${what} in ${where}: the file is corrupt or not a llama model`);
+  const plan = planModel(c, contextLength, (n) => !!file.tensor(n), where);
+  const f = plan.family;
+  const bad = (what: string) => new GgufError(`${what} in ${where}: the file is corrupt or not a '${c.arch}' model`);
   if (!(c.dim > 0 && c.nLayers > 0 && c.nHeads > 0 && c.nKvHeads > 0 && c.ffnDim > 0)) {
     throw bad(`model sizes dim=${c.dim} layers=${c.nLayers} heads=${c.nHeads} kv_heads=${c.nKvHeads} ffn=${c.ffnDim} must all be positive`);
   }
@@ -35,14 +66,18 @@ export function checkLlama(file: GgufFile, c: Config): LlamaTensors {
   if (!Number.isInteger(c.headDim) || c.headDim % 2 !== 0 || c.headDim > 256) {
     throw new GgufError(`head size ${c.headDim} in ${where} is not supported: qllm needs an even head size of at most 256`);
   }
+  if (c.valueDim !== c.headDim) throw new GgufError(`V head size ${c.valueDim} differs from the K head size ${c.headDim} in ${where}: qllm does not support that yet`);
   if (c.ropeDim % 2 !== 0 || c.ropeDim > c.headDim || c.ropeDim <= 0) throw bad(`rope dimension ${c.ropeDim} must be even and within the head size ${c.headDim}`);
-  if (c.ropeScaling.type !== 'none' && c.ropeScaling.type !== 'linear') {
-    throw new GgufError(`rope scaling '${c.ropeScaling.type}' in ${where} is not supported: qllm applies 'linear' scaling only`);
-  }
 
-  const need = (name: string): TensorInfo => {
+  const used = new Set<string>();
+  const opt = (name: string): TensorInfo | undefined => {
     const t = file.tensor(name);
-    if (!t) throw new GgufError(`tensor ${name} is missing from ${where}: the file is incomplete or not a llama model`);
+    if (t) used.add(name);
+    return t;
+  };
+  const need = (name: string, why = ''): TensorInfo => {
+    const t = opt(name);
+    if (!t) throw new GgufError(`tensor ${name} is missing from ${where}: the file is incomplete or not a '${c.arch}' model${why}`);
     return t;
   };
   const shape = (t: TensorInfo, rows: number, cols: number) => {
@@ -52,30 +87,69 @@ export function checkLlama(file: GgufFile, c: Config): LlamaTensors {
     }
     return t;
   };
+  const vec = (t: TensorInfo | undefined, n: number) => t && shape(t, 1, n);
   const tokenEmbd = need(tensorNames.token_embd);
   const vocab = tensorShape(tokenEmbd).rows;
   shape(tokenEmbd, vocab, c.dim);
   if (c.vocabSize && c.vocabSize !== vocab) throw bad(`vocabulary of ${c.vocabSize} tokens does not match token_embd's ${vocab} rows`);
   const outputNorm = shape(need(tensorNames.output_norm), 1, c.dim);
-  const out = file.tensor(tensorNames.output);
+  const out = opt(tensorNames.output);
   const output = out ? shape(out, vocab, c.dim) : undefined;
   const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
-  const layers: LlamaTensors['layers'] = [];
+  const pre = f.preNorm !== false;
+  const layers: LayerTensors[] = [];
   for (let i = 0; i < c.nLayers; i++) {
     const n = tensorNames.layer(i);
+    const fused = opt(n.attn_qkv);
+    let q: TensorInfo, k: TensorInfo, v: TensorInfo, qBias: TensorInfo | undefined, kBias: TensorInfo | undefined, vBias: TensorInfo | undefined;
+    if (fused) {
+      shape(fused, qDim + 2 * kvDim, c.dim);
+      [q, k, v] = [[0, qDim, n.attn_q], [qDim, kvDim, n.attn_k], [qDim + kvDim, kvDim, n.attn_v]].map(([at, rows, name]) => rowView(fused, at as number, rows as number, name as string));
+      const fb = vec(opt(n.attn_qkv_bias), qDim + 2 * kvDim);
+      if (fb) [qBias, kBias, vBias] = [[0, qDim, n.attn_q_bias], [qDim, kvDim, n.attn_k_bias], [qDim + kvDim, kvDim, n.attn_v_bias]].map(([at, len, name]) => rowView(fb, at as number, len as number, name as string));
+    } else {
+      q = shape(need(n.attn_q), qDim, c.dim);
+      k = shape(need(n.attn_k), kvDim, c.dim);
+      v = shape(need(n.attn_v), kvDim, c.dim);
+      qBias = vec(opt(n.attn_q_bias), qDim);
+      kBias = vec(opt(n.attn_k_bias), kvDim);
+      vBias = vec(opt(n.attn_v_bias), kvDim);
+    }
+    const qkWhy = ` (the '${c.arch}' family normalises q and k)`;
+    const gateT = opt(n.ffn_gate);
+    const upT = need(n.ffn_up);
+    let gate: TensorInfo, up: TensorInfo;
+    if (gateT) {
+      gate = shape(gateT, c.ffnDim, c.dim);
+      up = shape(upT, c.ffnDim, c.dim);
+    } else {
+      // gate|up fused in ffn_up (Phi-3): ggml_swiglu takes the first half of the rows as the gate.
+      shape(upT, 2 * c.ffnDim, c.dim);
+      gate = rowView(upT, 0, c.ffnDim, n.ffn_gate);
+      up = rowView(upT, c.ffnDim, c.ffnDim, n.ffn_up);
+    }
     layers.push({
-      attn_norm: shape(need(n.attn_norm), 1, c.dim),
-      attn_q: shape(need(n.attn_q), qDim, c.dim),
-      attn_k: shape(need(n.attn_k), kvDim, c.dim),
-      attn_v: shape(need(n.attn_v), kvDim, c.dim),
-      attn_output: shape(need(n.attn_output), c.dim, qDim),
-      ffn_norm: shape(need(n.ffn_norm), 1, c.dim),
-      ffn_gate: shape(need(n.ffn_gate), c.ffnDim, c.dim),
-      ffn_up: shape(need(n.ffn_up), c.ffnDim, c.dim),
-      ffn_down: shape(need(n.ffn_down), c.dim, c.ffnDim),
+      attnNorm: pre ? vec(need(n.attn_norm), c.dim) : undefined,
+      q, k, v, qBias, kBias, vBias,
+      qNorm: f.qkNorm ? vec(need(n.attn_q_norm, qkWhy), f.qkNorm === 'head' ? c.headDim : qDim) : undefined,
+      kNorm: f.qkNorm ? vec(need(n.attn_k_norm, qkWhy), f.qkNorm === 'head' ? c.headDim : kvDim) : undefined,
+      o: shape(need(n.attn_output), c.dim, qDim),
+      attnPostNorm: f.postNorm ? vec(need(n.attn_post_norm), c.dim) : undefined,
+      ffnNorm: pre ? vec(need(n.ffn_norm), c.dim) : undefined,
+      gate, up,
+      down: shape(need(n.ffn_down), c.dim, c.ffnDim),
+      ffnPostNorm: f.postNorm ? vec(need(n.ffn_post_norm), c.dim) : undefined,
     });
   }
-  const ropeFreqs = file.tensor(tensorNames.rope_freqs);
-  if (ropeFreqs) shape(ropeFreqs, 1, c.ropeDim / 2);
-  return { tokenEmbd, outputNorm, output, layers, vocab, ropeFreqs };
+  const factorName = { freqs: tensorNames.rope_freqs, long: tensorNames.rope_factors_long, short: tensorNames.rope_factors_short, none: '' }[plan.ropes[0].factors];
+  const ropeFactors = factorName ? vec(opt(factorName), c.ropeDim / 2) : undefined;
+  // LongRoPE files carry both; the one not chosen for this context is still known.
+  opt(tensorNames.rope_factors_long);
+  opt(tensorNames.rope_factors_short);
+  for (const t of file.tensors) {
+    if (!used.has(t.name)) {
+      throw new GgufError(`tensor ${t.name} in ${where} is not supported for '${c.arch}' models: qllm does not implement the feature it belongs to (llama.cpp may)`);
+    }
+  }
+  return { tokenEmbd, outputNorm, output, layers, vocab, ropeFactors, plan };
 }

@@ -13,10 +13,12 @@ import { pollGapMs, quietly } from '../gpu/poll.ts';
 import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
-import { PARAMS_BYTES, createArgmax, createAttention, createRmsnorm, createRopeKv, createSwiglu, ropeTable, type Kernel } from './kernels.ts';
+import { PARAMS_BYTES, createArgmax, createAttention, createBiasAdd, createGroupNorm, createLogitsPost, createResidualAdd, createRmsnorm, createRopeKv, createSwiglu, type Kernel } from './kernels.ts';
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { type Acts, align256, type Layer, type Product, type Step } from './llama-parts.ts';
-import { checkLlama } from './llama-tensors.ts';
+import { checkModel, type ModelTensors } from './llama-tensors.ts';
+import { chainable, permutedRows } from './llama-plan.ts';
+import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
 
 export interface LlamaLoadOptions {
@@ -53,6 +55,8 @@ export class LlamaModel {
   private outputAll!: Step & { normFused: boolean }; // logits for every token of the batch
   private outputLast!: Step; // logits of lastX only
   private argmax!: Step;
+  /** The family's logit scale and final soft-cap, after the head (all rows, or the last one). */
+  private logitsPost?: { all: Step; one: Step };
   private busy = false;
   private disposed = false;
   /** Which of the two argmax readback buffers the next argmax submit copies into. */
@@ -85,9 +89,9 @@ export class LlamaModel {
   }
 
   static async load(engine: Engine, file: GgufFile, config: Config, opts: LlamaLoadOptions): Promise<LlamaModel> {
-    const tensors = checkLlama(file, config);
     const ctx = opts.contextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens to -c`);
+    const tensors = checkModel(file, config, ctx);
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
     const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab);
     try {
@@ -106,12 +110,17 @@ export class LlamaModel {
     return b;
   }
 
-  private async build(file: GgufFile, t: ReturnType<typeof checkLlama>, opts: LlamaLoadOptions): Promise<void> {
-    const c = this.config, e = this.engine, B = this.maxBatch, ctx = this.contextLength;
+  private async build(file: GgufFile, t: ModelTensors, opts: LlamaLoadOptions): Promise<void> {
+    const c = this.config, e = this.engine, B = this.maxBatch, ctx = this.contextLength, plan = t.plan, fam = plan.family;
     const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
+    // NEOX RoPE: q and k rows (and what follows them row by row: biases, q/k
+    // norm weights) are stored in the adjacent-pair order of rope.ts's
+    // neoxOrder, so every kernel and fusion written for adjacent pairs serves.
+    const order = fam.rope === 'neox' ? neoxOrder(c.headDim, c.ropeDim) : undefined;
+    const src = order ? permutedRows(file, t.layers.flatMap((L) => [[L.q.name, c.nHeads], [L.k.name, c.nKvHeads]] as const), order) : file;
 
     // Weights: matrices keep their GGUF format; norm vectors become f32.
-    const all = [t.tokenEmbd, t.outputNorm, ...(t.output ? [t.output] : []), ...t.layers.flatMap((l) => Object.values(l))];
+    const all = [t.tokenEmbd, t.outputNorm, ...(t.output ? [t.output] : []), ...t.layers.flatMap((l) => Object.values(l).filter((x): x is TensorInfo => !!x))];
     const total = all.reduce((s, x) => s + x.nBytes, 0);
     let done = 0;
     const progress = (label: string) => opts.onProgress?.(total ? done / total : 1, label);
@@ -121,9 +130,11 @@ export class LlamaModel {
       if (step) this.stepBytes.add(step, [ti], step !== 'output');
       return w;
     };
-    const vector = async (ti: TensorInfo) => {
+    // heads: the vector is per-head rows of q or k (a bias or a whole-vector norm) or one head's norm, reordered like the rows.
+    const vector = async (ti: TensorInfo, heads = 0) => {
       if (opts.signal?.aborted) throw new UsageError(`loading ${file.path} was aborted`);
-      const v = dequantize(ti.type.id, await file.readTensor(ti), ti.nElements);
+      let v = dequantize(ti.type.id, await file.readTensor(ti), ti.nElements);
+      if (order && heads) v = permuteHeads(v, heads, order, 1);
       const b = this.buffer('weights', ti.name, v.byteLength);
       e.device.queue.writeBuffer(b, 0, v as Float32Array<ArrayBuffer>);
       done += ti.nBytes;
@@ -138,30 +149,36 @@ export class LlamaModel {
     // q, k, v (and gate, up) are regions of one buffer each, so that one
     // product over concatenated weights can fill them in one dispatch.
     const kOff = align256(B * qDim * 4), vOff = kOff + align256(B * kvDim * 4), upOff = align256(B * c.ffnDim * 4);
+    // A branch whose output is normed or scaled before the residual add lands in `branch` first.
+    const direct = !fam.postNorm && plan.residualScale === 1;
     const a: Acts = {
       ids: f32('ids', B), x: f32('x', B * c.dim), xn: f32('xn', B * c.dim),
       qkv: f32('qkv', (vOff + B * kvDim * 4) / 4), qkvOff: [0, kOff, vOff], att: f32('att', B * qDim),
       gu: f32('gate|up', (upOff + B * c.ffnDim * 4) / 4), guOff: [0, upOff], lastX: f32('lastX', c.dim),
+      branch: direct ? undefined : f32('branch', B * c.dim),
       logits: f32('logits', B * this.vocab), best: f32('best', 1),
       params: this.buffer('other', 'params', PARAMS_BYTES, uniform), paramsOne: this.buffer('other', 'paramsOne', PARAMS_BYTES, uniform),
       readLogits: this.buffer('staging', 'read logits', B * this.vocab * 4, read), readBest: [this.buffer('staging', 'read best 0', 4, read), this.buffer('staging', 'read best 1', 4, read)],
     };
     this.acts = a;
     e.device.queue.writeBuffer(a.paramsOne, 0, new Uint32Array([1, 0, 0, 0]));
-    const linear = c.ropeScaling.type === 'linear' ? c.ropeScaling.factor : 1;
-    const freqs = t.ropeFreqs ? dequantize(t.ropeFreqs.type.id, await file.readTensor(t.ropeFreqs), t.ropeFreqs.nElements) : undefined;
-    const table = this.buffer('other', 'rope table', ctx * c.ropeDim * 4);
-    e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, c.ropeTheta, linear, freqs) as Float32Array<ArrayBuffer>);
+    const factors = t.ropeFactors ? dequantize(t.ropeFactors.type.id, await file.readTensor(t.ropeFactors), t.ropeFactors.nElements) : undefined;
+    const tables = plan.ropes.map((r, i) => {
+      const table = this.buffer('other', `rope table ${i}`, ctx * c.ropeDim * 4);
+      e.device.queue.writeBuffer(table, 0, ropeTable(ctx, c.ropeDim, r, r.factors === 'none' ? undefined : factors) as Float32Array<ArrayBuffer>);
+      return table;
+    });
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
     // Products that read the same input: runs of tensors of one type become one
     // concatenated weight and one dispatch (q|k|v, gate|up); y regions by offset.
     // normW: the norm before them, which one token's matvec applies on load
-    // (MatmulIO.norm; the rmsnorm dispatch is then skipped in decode).
+    // (MatmulIO.norm; the rmsnorm dispatch is then skipped in decode); absent,
+    // they read x itself (OLMo2 has no pre-norms).
     // rope: q|k|v's RoPE + KV store done as one token's matvec stores its rows
     // (MatmulIO.rope; the rope+kv dispatch is then skipped in decode).
     // glu: gate|up of one type is uploaded interleaved so one token's matvec
     // can store silu(gate)·up (MatmulIO.gluStore; the swiglu dispatch is then skipped).
-    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer, rope?: MatmulIO['rope'], glu = false): Promise<Product[]> => {
+    const products = async (ts: TensorInfo[], y: GPUBuffer, offs: number[], normW: GPUBuffer | undefined, rope?: MatmulIO['rope'], glu = false): Promise<Product[]> => {
       const out: Product[] = [];
       for (let i = 0; i < ts.length; ) {
         let j = i + 1;
@@ -171,68 +188,98 @@ export class LlamaModel {
         this.stepBytes.add(label, group, true);
         const G = glu && group.length === 2 ? gluInterleave(e, group[0].type.id, group[0].dims[0]) : 0;
         const interleave = G && group[0].dims[1] % G === 0 ? G : undefined;
-        const w = await uploadConcat(e, file, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); }, interleave });
+        const w = await uploadConcat(e, src, group, group.length > 1 ? `${group[0].name}+${group.length - 1}` : group[0].name, { signal: opts.signal, onBytes: (n) => { done += n; progress(group[0].name); }, interleave });
         this.weights.push(w);
-        const norm = { x: a.x, w: normW, eps: c.rmsEps };
+        const norm = normW && { x: a.x, w: normW, eps: c.rmsEps };
         const r = rope && { ...rope, roles: rope.roles.slice(i, j) };
-        const step = await createMatmul(e, w, { x: a.xn, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
+        const step = await createMatmul(e, w, { x: normW ? a.xn : a.x, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
         out.push({ label, step, w });
         i = j;
       }
       return out;
     };
     const q: GPUBufferBinding = { buffer: a.qkv, offset: 0, size: B * qDim * 4 }; // attention reads q only: a read-only range is allowed
+    const p = a.params, eps = c.rmsEps;
+    // A branch's output into the residual: x += W·in, or through `branch` when the family norms or scales it first.
+    const residual = async (w: GpuWeight, input: GPUBuffer, postNorm: TensorInfo | undefined, extra: Partial<MatmulIO> = {}) => {
+      if (direct) return { product: await createMatmul(e, w, { ...io(input, a.x, true), ...extra }), add: undefined };
+      const product = await createMatmul(e, w, io(input, a.branch!));
+      const nw = postNorm && (await vector(postNorm));
+      return { product, add: await createResidualAdd(e, { params: p, x: a.x, y: a.branch!, w: nw, dim: c.dim, eps, scale: plan.residualScale }) };
+    };
 
     // Embedding, then the blocks, then the output head.
     const embd = await matrix(t.tokenEmbd);
-    this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B });
+    this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B, scale: plan.embedScale });
     const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
-    const rope = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
     const chainLayers: ChainLayer[] = [];
     for (let i = 0; i < c.nLayers; i++) {
-      const L = t.layers[i];
+      const L = t.layers[i], lp = plan.layers[i];
+      const table = tables[Math.max(0, lp.rope)];
+      const ropeDim = lp.rope < 0 ? 0 : c.ropeDim; // 0: this layer has no RoPE (SmolLM3), the rope kernels only store k and v
       const kCache = this.buffer('kv', `k cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
       const vCache = this.buffer('kv', `v cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
-      const attnNormW = await vector(L.attn_norm);
-      const ffnNormW = await vector(L.ffn_norm);
-      const qkv = await products([L.attn_q, L.attn_k, L.attn_v], a.qkv, a.qkvOff, attnNormW, {
-        roles: ['q', 'k', 'v'], table, kCache, vCache, headDim: c.headDim, ropeDim: c.ropeDim, kvDim, kvF16: this.kvF16,
-      });
-      const gateUp = await products([L.ffn_gate, L.ffn_up], a.gu, a.guOff, ffnNormW, undefined, true);
-      const downW = await matrix(L.ffn_down, 'ffn_down');
-      const oW = await matrix(L.attn_output, 'attn_output');
-      const down = await createMatmul(e, downW, { ...io(a.gu, a.x, true), gluUpOffset: upOff });
-      chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW, ffnNorm: ffnNormW, kCache, vCache });
+      const attnNormW = L.attnNorm && (await vector(L.attnNorm));
+      const ffnNormW = L.ffnNorm && (await vector(L.ffnNorm));
+      // Biases and q/k norms come between the product and RoPE, so then the product cannot rotate as it stores.
+      const between: Step[] = [];
+      const biases = [L.qBias, L.kBias, L.vBias];
+      for (const [j, bt] of biases.entries()) {
+        if (bt) between.push(await createBiasAdd(e, { params: p, buf: a.qkv, offset: a.qkvOff[j], bias: await vector(bt, [c.nHeads, c.nKvHeads, 0][j]), n: [qDim, kvDim, kvDim][j] }));
+      }
+      for (const [j, nt] of [L.qNorm, L.kNorm].entries()) {
+        if (!nt) continue;
+        const heads = [c.nHeads, c.nKvHeads][j];
+        const whole = fam.qkNorm === 'full';
+        between.push(await createGroupNorm(e, { params: p, buf: a.qkv, offset: a.qkvOff[j], w: await vector(nt, whole ? heads : 1), groups: whole ? 1 : heads, size: whole ? heads * c.headDim : c.headDim, eps }));
+      }
+      const ropeIo = { roles: ['q', 'k', 'v'] as ('q' | 'k' | 'v')[], table, kCache, vCache, headDim: c.headDim, ropeDim, kvDim, kvF16: this.kvF16 };
+      const qkv = await products([L.q, L.k, L.v], a.qkv, a.qkvOff, attnNormW, between.length ? undefined : ropeIo);
+      const silu = fam.act === 'silu';
+      const gateUp = await products([L.gate, L.up], a.gu, a.guOff, ffnNormW, undefined, silu);
+      const downW = await matrix(L.down, 'ffn_down');
+      const oW = await matrix(L.o, 'attn_output');
+      const o = await residual(oW, a.att, L.attnPostNorm);
+      const down = await residual(downW, a.gu, L.ffnPostNorm, silu ? { gluUpOffset: upOff } : {});
+      chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW!, ffnNorm: ffnNormW!, kCache, vCache, ropeDim });
       this.layers.push({
-        attnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
+        attnNorm: attnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps })),
         qkv,
-        ropeKv: await createRopeKv(e, { ...rope, ropeDim: c.ropeDim, params: a.params, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
-        attention: this.adopt(await createAttention(e, { ...rope, params: a.params, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking })),
-        o: await createMatmul(e, oW, io(a.att, a.x, true)),
-        ffnNorm: await createRmsnorm(e, { params: a.params, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps: c.rmsEps }),
+        between,
+        ropeKv: await createRopeKv(e, { ...shape, ropeDim, params: p, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache }),
+        attention: this.adopt(await createAttention(e, { ...shape, params: p, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, ...chunking, scale: plan.attnScale, softcap: plan.attnSoftcap, window: lp.window })),
+        o: o.product,
+        attnAdd: o.add,
+        ffnNorm: ffnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps })),
         gateUp,
-        swiglu: await createSwiglu(e, { params: a.params, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim }),
-        down,
+        swiglu: await createSwiglu(e, { params: p, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim, act: fam.act }),
+        down: down.product,
+        ffnAdd: down.add,
         fused: {
           attnNorm: qkv.every((p) => p.step.normFused),
           ropeKv: qkv.every((p) => p.step.ropeFused),
           ffnNorm: gateUp.every((p) => p.step.normFused),
           // gate|up stores silu(gate)·up (CPU kernels), or ffn_down applies it as it loads x (GPU kernels).
-          swiglu: down.gluFused || gateUp.every((p) => p.step.gluStored),
+          swiglu: down.product.gluFused || gateUp.every((p) => p.step.gluStored),
         },
       });
     }
     const outNormW = await vector(t.outputNorm);
-    this.finalNorm = await createRmsnorm(e, { params: a.params, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps: c.rmsEps });
+    this.finalNorm = await createRmsnorm(e, { params: p, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps });
     const outW = t.output ? await matrix(t.output, 'output') : embd; // tied embeddings
     if (!t.output) this.stepBytes.add('output', [t.tokenEmbd], false);
-    this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps: c.rmsEps } });
+    this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps } });
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
+    if (plan.logitScale !== 1 || plan.finalSoftcap > 0) {
+      const post = { x: a.logits, n: this.vocab, scale: plan.logitScale, softcap: plan.finalSoftcap };
+      this.logitsPost = { all: await createLogitsPost(e, { ...post, params: p }), one: await createLogitsPost(e, { ...post, params: a.paramsOne }) };
+    }
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
-    if (opts.chains !== false) {
+    if (opts.chains !== false && chainable(t, c.headDim)) {
       this.chains = await createLayerChains(e, c, {
         layers: chainLayers, embedding: embd, output: outW, outNorm: outNormW, ids: a.ids, logits: a.logits, params: a.params, paramsOne: a.paramsOne,
-        table, kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes),
+        table: tables[0], kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes),
       });
       for (const ch of this.chains?.chains ?? []) this.owned.push(...ch.buffers);
     }
@@ -284,23 +331,28 @@ export class LlamaModel {
     run('embed', ch ? ch.embed : this.embed);
     for (const chain of ch?.chains ?? []) run(CHAINED, chain);
     for (const L of ch ? [] : this.layers) {
-      // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache).
+      // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache),
+      // with the family's biases and q/k norms before RoPE, and its post-norm or scale on the way into x.
       // One token: steps the products do themselves are skipped (Layer.fused).
-      if (n > 1 || !L.fused.attnNorm) run('attn_norm', L.attnNorm);
+      if (L.attnNorm && (n > 1 || !L.fused.attnNorm)) run('attn_norm', L.attnNorm);
       for (const p of L.qkv) run(p.label, p.step);
+      for (const s of L.between) run('qkv bias/norm', s);
       if (n > 1 || !L.fused.ropeKv) run('rope+kv', L.ropeKv);
       run('attention', L.attention);
       run('attn_output', L.o);
-      // Feed-forward: x += Wdown · (silu(Wgate·xn) ⊙ Wup·xn).
-      if (n > 1 || !L.fused.ffnNorm) run('ffn_norm', L.ffnNorm);
+      if (L.attnAdd) run('attn residual', L.attnAdd);
+      // Feed-forward: x += Wdown · (act(Wgate·xn) ⊙ Wup·xn).
+      if (L.ffnNorm && (n > 1 || !L.fused.ffnNorm)) run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
       if (n > 1 || !L.fused.swiglu) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
+      if (L.ffnAdd) run('ffn residual', L.ffnAdd);
     }
     if (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused))) run('output_norm', this.finalNorm);
     const head = ch ? ch.head : this.outputAll;
     if (tail === 'all') {
       run('output', head);
+      if (this.logitsPost) run('logits scale/cap', this.logitsPost.all);
       pass.end();
       enc.copyBufferToBuffer(a.logits, 0, a.readLogits, 0, n * this.vocab * 4);
     } else if (tail === 'last' || tail === 'argmax') {
@@ -312,6 +364,7 @@ export class LlamaModel {
         pass = enc.beginComputePass();
       }
       run('output', n > 1 ? this.outputLast : head, 1);
+      if (this.logitsPost) run('logits scale/cap', this.logitsPost.one, 1);
       if (tail === 'argmax') run('argmax', this.argmax, 1);
       pass.end();
       if (tail === 'argmax') enc.copyBufferToBuffer(a.best, 0, a.readBest[slot], 0, 4);
@@ -328,7 +381,7 @@ export class LlamaModel {
    * `takeProfile()` returns and clears the totals. False without timestamp queries.
    */
   enableProfile(): boolean {
-    if (!this.prof && StepProfiler.available(this.engine)) this.prof = new StepProfiler(this.engine, this.layers.length * 12 + 8);
+    if (!this.prof && StepProfiler.available(this.engine)) this.prof = new StepProfiler(this.engine, this.layers.length * 20 + 8);
     return !!this.prof;
   }
 

@@ -68,7 +68,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     if (c.tied) file = view(file, { hide: 'output.weight' });
     let config = readConfig(file);
     if (c.ropeFreqs) file = view(file, { add: { name: 'rope_freqs.weight', data: Float32Array.from({ length: config.ropeDim / 2 }, (_, i) => 1 + i * 0.7) } });
-    if (c.linear) config = { ...config, ropeScaling: { type: 'linear', factor: c.linear, originalContextLength: 0 } };
+    if (c.linear) config = { ...config, ropeScaling: { ...config.ropeScaling, type: 'linear', factor: c.linear } };
     const ref = new ReferenceLlama(config, await loadRefWeights(file));
     const model = await LlamaModel.load(engine, file, config, { contextLength: 24, maxBatch: 8, attentionChunk: c.chunk ?? 0 });
     await file.close();
@@ -130,7 +130,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
       model.dispose();
     }
     await expect(LlamaModel.load(engine, file, { ...config, arch: 'gpt2' }, { contextLength: 8 })).rejects.toThrow(
-      new GgufError("architecture 'gpt2' is not supported; qllm runs llama-family models (llama, mistral, tinyllama)"),
+      new GgufError("architecture 'gpt2' is not supported: qllm runs llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2 (Mistral, SmolLM2 and TinyLlama files say 'llama')"),
     );
     const missing = view(file, { hide: 'blk.1.ffn_up.weight' });
     await expect(LlamaModel.load(engine, missing, config, { contextLength: 8 })).rejects.toThrow(/tensor blk\.1\.ffn_up\.weight is missing/);

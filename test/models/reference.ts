@@ -1,33 +1,40 @@
-// A plain float64 Llama forward pass on dequantized weights: the CPU truth the
-// GPU model is checked against. Slow and simple on purpose; one token at a time
-// with an f64 KV cache. Weights are ggml row-major: W[rows][cols], y = W·x.
-import type { Config } from '../../src/config.ts';
-import { tensorNames } from '../../src/config.ts';
+// A plain float64 forward pass on dequantized weights for every family qllm
+// runs (src/models/family.ts): the CPU truth the GPU model is checked against.
+// Slow and simple on purpose; one token at a time with an f64 KV cache. Weights
+// are ggml row-major: W[rows][cols], y = W·x. The maths follows llama.cpp's
+// graph builders (src/models/<arch>.cpp, llama-graph.cpp) step by step. The
+// family's shape and scales (rope mode, activation, norms, embedding/attention/
+// residual/logit scales, soft-caps, NoPE layers) come from planModel; the
+// sliding windows and every RoPE argument are derived independently from the
+// Config as llama.cpp does (reference-hparams.ts), because that is where
+// llama.cpp's behaviour is least obvious. reference-llamacpp.test.ts checks the
+// whole against llama.cpp itself.
+import type { Config, RopeScaling } from '../../src/config.ts';
+import { readConfig, tensorNames } from '../../src/config.ts';
+import { type Plan, type RopeParams, planModel } from '../../src/models/family.ts';
 import type { GgufFile } from '../../src/gguf/types.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
+import { roundF16 } from '../../src/quant/half.ts';
+import { llamaCppRope, llamaCppWindows, ropeFactorKind } from './reference-hparams.ts';
+import { applyRope, plainRope, ropeCosSin } from './reference-rope.ts';
 
 /** Dequantized weights by GGUF tensor name (f32 values, ggml row-major). */
 export type RefWeights = ReadonlyMap<string, Float32Array>;
 
-interface RefLayer {
-  attnNorm: Float32Array; wq: Float32Array; wk: Float32Array; wv: Float32Array; wo: Float32Array;
-  ffnNorm: Float32Array; wGate: Float32Array; wUp: Float32Array; wDown: Float32Array;
-}
-
 /** y[r] = Σ_c W[r*cols + c]·x[c], in f64. */
-export function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number): Float64Array {
+export function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number, rowOffset = 0): Float64Array {
   const y = new Float64Array(rows);
   for (let r = 0; r < rows; r++) {
     let s = 0;
-    const o = r * cols;
+    const o = (rowOffset + r) * cols;
     for (let c = 0; c < cols; c++) s += w[o + c] * x[c];
     y[r] = s;
   }
   return y;
 }
 
-/** RMSNorm: x / sqrt(mean(x²) + eps) · weight. */
-export function rmsnorm(x: Float64Array, weight: Float32Array, eps: number): Float64Array {
+/** RMSNorm (ggml_rms_norm then × weight): x / sqrt(mean(x²) + eps) · weight. */
+export function rmsnorm(x: Float64Array, weight: ArrayLike<number>, eps: number): Float64Array {
   let ss = 0;
   for (let i = 0; i < x.length; i++) ss += x[i] * x[i];
   const scale = 1 / Math.sqrt(ss / x.length + eps);
@@ -42,34 +49,89 @@ export function rmsnorm(x: Float64Array, weight: Float32Array, eps: number): Flo
  * rope scaling divides the position by the factor. In place on [nHeads*headDim].
  */
 export function rope(x: Float64Array, nHeads: number, headDim: number, ropeDim: number, pos: number, base: number, linearFactor = 1, freqFactors?: Float32Array): void {
-  const p = pos / linearFactor;
-  for (let h = 0; h < nHeads; h++) {
-    const o = h * headDim;
-    for (let i = 0; i < ropeDim / 2; i++) {
-      const theta = (p * base ** ((-2 * i) / ropeDim)) / (freqFactors?.[i] ?? 1);
-      const c = Math.cos(theta), s = Math.sin(theta);
-      const a = x[o + 2 * i], b = x[o + 2 * i + 1];
-      x[o + 2 * i] = a * c - b * s;
-      x[o + 2 * i + 1] = a * s + b * c;
-    }
-  }
+  applyRope(x, nHeads, headDim, ropeDim, 'norm', ropeCosSin(plainRope(base, 1 / linearFactor), ropeDim, pos, freqFactors));
 }
 
 export const silu = (v: number) => v / (1 + Math.exp(-v));
 
-export class ReferenceLlama {
+/** ggml's GELU, tanh approximation: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+
+/**
+ * ggml-cpu's GELU as llama.cpp's CPU backend computes it (GGML_GELU_FP16):
+ * the input rounded to f16 indexes a table of f16-rounded GELU values; 0 below
+ * −10, identity above 10. Only for comparing with llama.cpp's CPU output: the
+ * reference itself (and a GPU) computes GELU exactly.
+ */
+export const geluGgmlCpu = (v: number) => (v <= -10 ? 0 : v >= 10 ? v : roundF16(geluTanh(roundF16(v))));
+
+/** cap·tanh(x/cap): Gemma's soft-capping; 0 = off. */
+export const softcap = (v: number, cap: number) => (cap > 0 ? cap * Math.tanh(v / cap) : v);
+
+interface RefLayer {
+  attnNorm?: Float32Array; // absent: OLMo2 (no pre-norm)
+  wqkv?: Float32Array; bqkv?: Float32Array; // fused q|k|v rows (Phi-3)
+  wq?: Float32Array; wk?: Float32Array; wv?: Float32Array;
+  bq?: Float32Array; bk?: Float32Array; bv?: Float32Array;
+  qNorm?: Float32Array; kNorm?: Float32Array;
+  wo: Float32Array; bo?: Float32Array;
+  attnPostNorm?: Float32Array;
+  ffnNorm?: Float32Array;
+  wGate?: Float32Array; // absent: ffn_up holds gate|up (Phi-3)
+  wUp: Float32Array; wDown: Float32Array;
+  bGate?: Float32Array; bUp?: Float32Array; bDown?: Float32Array;
+  ffnPostNorm?: Float32Array;
+}
+
+export interface ReferenceOptions {
+  /** Context length the model is run at: LongRoPE picks its long or short factors by it (llama.cpp's n_ctx_seq). Default: the training context. */
+  contextLength?: number;
+  /** Replaces planModel's plan (scales, soft-caps, NoPE layers): tests switch single features on or off with it. */
+  plan?: Plan;
+  /** Replaces the per-layer sliding windows (0: none) llama.cpp would use. */
+  windows?: readonly number[];
+  /** GELU through ggml-cpu's f16 table (geluGgmlCpu): for tight comparisons with llama.cpp's CPU backend. */
+  ggmlCpuGelu?: boolean;
+  /** Called with intermediate vectors, named after llama.cpp's cb() names (Qcur, Kcur after RoPE, kqv_out, ffn_out, l_out, result_norm...). */
+  trace?: (name: string, layer: number, v: Float64Array) => void;
+}
+
+/** Fills RopeScaling fields older callers leave out (their configs predate YaRN/LongRoPE support). */
+function withDefaults(c: Config): Config {
+  const given: Partial<RopeScaling> = c.ropeScaling;
+  const s: RopeScaling = { type: 'linear', factor: 1, attnFactor: 1, yarnExtFactor: undefined, yarnBetaFast: 32, yarnBetaSlow: 1, yarnLogMul: 0, originalContextLength: 0, ...given };
+  return { ...c, ropeScaling: s, valueDim: c.valueDim ?? c.headDim };
+}
+
+/** The float64 forward pass of any supported family (llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2). */
+export class ReferenceModel {
   readonly config: Config;
+  readonly plan: Plan;
   private readonly embd: Float32Array;
   private readonly outNorm: Float32Array;
   private readonly out: Float32Array;
+  private readonly outBias: Float32Array | undefined;
   private readonly layers: RefLayer[] = [];
-  private readonly ropeFreqs: Float32Array | undefined;
-  /** Per layer: [pos][nKvHeads*headDim]. */
+  /** Sliding window of each layer (0: full attention), as llama.cpp sets it (reference-hparams.ts). */
+  readonly windows: readonly number[];
+  /** The distinct RoPE argument sets (global, sliding-window) and each layer's index into them (-1: no RoPE). */
+  readonly ropes: RopeParams[] = [];
+  readonly layerRope: number[] = [];
+  /** The per-pair divisors llama.cpp feeds RoPE (rope_freqs or LongRoPE's long/short), if any. */
+  readonly ropeFactors: Float32Array | undefined;
+  private readonly trace: ReferenceOptions['trace'];
+  private readonly gelu: (v: number) => number;
+  /** Per layer: [pos][nKvHeads*headDim] (K after norm and RoPE) and [pos][nKvHeads*valueDim]. */
   private readonly kCache: Float64Array[][] = [];
   private readonly vCache: Float64Array[][] = [];
 
-  constructor(config: Config, w: RefWeights) {
-    this.config = config;
+  constructor(config: Config, w: RefWeights, opts: ReferenceOptions = {}) {
+    this.config = withDefaults(config);
+    const c = this.config;
+    this.plan = opts.plan ?? planModel(c, opts.contextLength ?? c.contextLength, (n) => w.has(n), 'reference');
+    this.trace = opts.trace;
+    this.gelu = opts.ggmlCpuGelu ? geluGgmlCpu : geluTanh;
+    const f = this.plan.family;
     const get = (n: string) => {
       const t = w.get(n);
       if (!t) throw new Error(`reference: missing tensor ${n}`);
@@ -78,16 +140,56 @@ export class ReferenceLlama {
     this.embd = get(tensorNames.token_embd);
     this.outNorm = get(tensorNames.output_norm);
     this.out = w.get(tensorNames.output) ?? this.embd; // tied embeddings
-    this.ropeFreqs = w.get(tensorNames.rope_freqs);
-    for (let i = 0; i < config.nLayers; i++) {
+    this.outBias = w.get('output.bias'); // Qwen2, Phi-3 (optional in llama.cpp)
+    // Windows and RoPE arguments are derived from the Config the way llama.cpp
+    // does (reference-hparams.ts), not copied from the plan; the plan only says
+    // which layers have no RoPE (rope < 0).
+    this.windows = opts.windows ?? llamaCppWindows(c);
+    if (this.windows.length !== c.nLayers) throw new Error(`reference: ${this.windows.length} windows for ${c.nLayers} layers`);
+    const kind = ropeFactorKind(c, (n) => w.has(n), opts.contextLength ?? c.contextLength);
+    const byKind = { freqs: tensorNames.rope_freqs, long: tensorNames.rope_factors_long, short: tensorNames.rope_factors_short, none: '' };
+    this.ropeFactors = w.get(byKind[kind]);
+    for (let l = 0; l < c.nLayers; l++) {
+      if (this.plan.layers[l].rope < 0) {
+        this.layerRope.push(-1);
+        continue;
+      }
+      const r = llamaCppRope(c, this.windows[l] > 0, kind);
+      let i = this.ropes.findIndex((o) => JSON.stringify(o) === JSON.stringify(r));
+      if (i < 0) i = this.ropes.push(r) - 1;
+      this.layerRope.push(i);
+    }
+    for (let i = 0; i < c.nLayers; i++) {
       const n = tensorNames.layer(i);
+      const p = `blk.${i}.`;
+      const fusedQkv = w.get(n.attn_qkv); // llama.cpp's create_tensor_qkv prefers the fused tensor when present
+      const wGate = w.get(n.ffn_gate);
       this.layers.push({
-        attnNorm: get(n.attn_norm), wq: get(n.attn_q), wk: get(n.attn_k), wv: get(n.attn_v), wo: get(n.attn_output),
-        ffnNorm: get(n.ffn_norm), wGate: get(n.ffn_gate), wUp: get(n.ffn_up), wDown: get(n.ffn_down),
+        attnNorm: f.preNorm === false ? undefined : get(n.attn_norm),
+        wqkv: fusedQkv, bqkv: w.get(n.attn_qkv_bias),
+        wq: fusedQkv ? undefined : get(n.attn_q), wk: fusedQkv ? undefined : get(n.attn_k), wv: fusedQkv ? undefined : get(n.attn_v),
+        bq: w.get(n.attn_q_bias), bk: w.get(n.attn_k_bias), bv: w.get(n.attn_v_bias),
+        qNorm: f.qkNorm ? get(n.attn_q_norm) : undefined, kNorm: f.qkNorm ? get(n.attn_k_norm) : undefined,
+        wo: get(n.attn_output), bo: w.get(`${p}attn_output.bias`),
+        attnPostNorm: f.postNorm ? get(n.attn_post_norm) : undefined,
+        ffnNorm: f.preNorm === false ? undefined : get(n.ffn_norm),
+        wGate, wUp: get(n.ffn_up), wDown: get(n.ffn_down),
+        bGate: w.get(`${p}ffn_gate.bias`), bUp: w.get(`${p}ffn_up.bias`), bDown: w.get(`${p}ffn_down.bias`),
+        ffnPostNorm: f.postNorm ? get(n.ffn_post_norm) : undefined,
       });
       this.kCache.push([]);
       this.vCache.push([]);
     }
+  }
+
+  /** Dequantizes a GGUF's tensors and builds the reference (readConfig's Config unless one is given). */
+  static async load(file: GgufFile, opts: ReferenceOptions & { config?: Config } = {}): Promise<ReferenceModel> {
+    return new ReferenceModel(opts.config ?? readConfig(file), await loadRefWeights(file), opts);
+  }
+
+  /** Tokens in the KV cache (the next position). */
+  get length(): number {
+    return this.kCache[0]?.length ?? 0;
   }
 
   /** Forgets the KV cache (positions restart at 0). */
@@ -98,72 +200,159 @@ export class ReferenceLlama {
 
   /** Runs one token at position `pos` (must equal the cache length) and returns its logits. */
   step(token: number, pos: number): Float64Array {
-    const c = this.config;
-    const { dim, nHeads, nKvHeads, headDim, ffnDim } = c;
-    if (pos !== this.kCache[0]?.length && c.nLayers > 0) throw new Error(`reference: pos ${pos} != cache length ${this.kCache[0].length}`);
-    const linear = c.ropeScaling.type === 'linear' ? c.ropeScaling.factor : 1;
-    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
-    const group = nHeads / nKvHeads;
-    const scale = 1 / Math.sqrt(headDim);
+    const c = this.config, P = this.plan, f = P.family;
+    const { dim, nHeads, nKvHeads, headDim, valueDim, ffnDim, rmsEps: eps } = c;
+    if (pos !== this.length && c.nLayers > 0) throw new Error(`reference: pos ${pos} != cache length ${this.length}`);
+    if (!(token >= 0 && token < c.vocabSize)) throw new Error(`reference: token ${token} outside the vocabulary (${c.vocabSize})`);
+    const qDim = nHeads * headDim, kvDim = nKvHeads * headDim, vDim = nKvHeads * valueDim;
+    const tr = this.trace ?? (() => {});
+    // RoPE tables at this position, one per distinct plan.ropes entry.
+    const cs = this.ropes.map((r) => ropeCosSin(r, c.ropeDim, pos, this.ropeFactors));
 
-    // Embedding row.
+    // Embedding row × embedScale (Gemma: sqrt(dim); Granite: embedding_scale).
     const x = new Float64Array(dim);
-    for (let i = 0; i < dim; i++) x[i] = this.embd[token * dim + i];
+    for (let i = 0; i < dim; i++) x[i] = this.embd[token * dim + i] * P.embedScale;
+    tr('inp_scaled', -1, x);
 
     for (let l = 0; l < c.nLayers; l++) {
       const L = this.layers[l];
-      // Attention block.
-      const h = rmsnorm(x, L.attnNorm, c.rmsEps);
-      const q = matvec(L.wq, h, qDim, dim);
-      const k = matvec(L.wk, h, kvDim, dim);
-      const v = matvec(L.wv, h, kvDim, dim);
-      rope(q, nHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear, this.ropeFreqs);
-      rope(k, nKvHeads, headDim, c.ropeDim, pos, c.ropeTheta, linear, this.ropeFreqs);
+      // Attention branch. OLMo2 has no pre-norm: q/k/v read the residual stream itself.
+      const h = L.attnNorm ? rmsnorm(x, L.attnNorm, eps) : x;
+      let q: Float64Array, k: Float64Array, v: Float64Array;
+      if (L.wqkv) {
+        // build_qkv's fused path: one matmul, then views at rows [0,qDim), [qDim,qDim+kvDim), [qDim+kvDim, ...).
+        q = matvec(L.wqkv, h, qDim, dim, 0);
+        k = matvec(L.wqkv, h, kvDim, dim, qDim);
+        v = matvec(L.wqkv, h, kvDim, dim, qDim + kvDim);
+        if (L.bqkv) {
+          addInto(q, L.bqkv, 0);
+          addInto(k, L.bqkv, qDim);
+          addInto(v, L.bqkv, qDim + kvDim);
+        }
+      } else {
+        q = matvec(L.wq!, h, qDim, dim);
+        k = matvec(L.wk!, h, kvDim, dim);
+        v = matvec(L.wv!, h, vDim, dim);
+        if (L.bq) addInto(q, L.bq, 0);
+        if (L.bk) addInto(k, L.bk, 0);
+        if (L.bv) addInto(v, L.bv, 0);
+      }
+      // q/k RMSNorm before RoPE: per head (Qwen3, Gemma 3: weight [headDim]) or over the whole projection (OLMo2).
+      if (f.qkNorm === 'head') {
+        q = headNorm(q, nHeads, headDim, L.qNorm!, eps);
+        k = headNorm(k, nKvHeads, headDim, L.kNorm!, eps);
+      } else if (f.qkNorm === 'full') {
+        q = rmsnorm(q, L.qNorm!, eps);
+        k = rmsnorm(k, L.kNorm!, eps);
+      }
+      const ri = this.layerRope[l];
+      if (ri >= 0) {
+        applyRope(q, nHeads, headDim, c.ropeDim, f.rope, cs[ri]);
+        applyRope(k, nKvHeads, headDim, c.ropeDim, f.rope, cs[ri]);
+      }
+      tr('Qcur', l, q);
+      tr('Kcur', l, k);
+      tr('Vcur', l, v);
       this.kCache[l].push(k);
       this.vCache[l].push(v);
-      const att = new Float64Array(qDim);
-      const n = pos + 1;
-      const scores = new Float64Array(n);
-      for (let hh = 0; hh < nHeads; hh++) {
-        const kvh = Math.floor(hh / group);
-        let mx = -Infinity;
-        for (let t = 0; t < n; t++) {
-          const kt = this.kCache[l][t];
-          let s = 0;
-          for (let d = 0; d < headDim; d++) s += q[hh * headDim + d] * kt[kvh * headDim + d];
-          scores[t] = s * scale;
-          if (scores[t] > mx) mx = scores[t];
-        }
-        let sum = 0;
-        for (let t = 0; t < n; t++) {
-          scores[t] = Math.exp(scores[t] - mx);
-          sum += scores[t];
-        }
-        for (let t = 0; t < n; t++) {
-          const p = scores[t] / sum;
-          const vt = this.vCache[l][t];
-          for (let d = 0; d < headDim; d++) att[hh * headDim + d] += p * vt[kvh * headDim + d];
-        }
-      }
-      const o = matvec(L.wo, att, dim, qDim);
-      for (let i = 0; i < dim; i++) x[i] += o[i];
+      const att = this.attend(l, q, pos, this.windows[l]);
+      tr('kqv_out', l, att);
+      let o = matvec(L.wo, att, dim, nHeads * valueDim);
+      if (L.bo) addInto(o, L.bo, 0);
+      if (L.attnPostNorm) o = rmsnorm(o, L.attnPostNorm, eps);
+      for (let i = 0; i < dim; i++) x[i] += P.residualScale * o[i];
+      tr('ffn_inp', l, x);
 
-      // Feed-forward block (SwiGLU).
-      const h2 = rmsnorm(x, L.ffnNorm, c.rmsEps);
-      const g = matvec(L.wGate, h2, ffnDim, dim);
-      const u = matvec(L.wUp, h2, ffnDim, dim);
-      for (let i = 0; i < ffnDim; i++) g[i] = silu(g[i]) * u[i];
-      const down = matvec(L.wDown, g, dim, ffnDim);
-      for (let i = 0; i < dim; i++) x[i] += down[i];
+      // Gated FFN: act(gate)·up, act = SiLU (SwiGLU) or GELU-tanh (GeGLU).
+      const h2 = L.ffnNorm ? rmsnorm(x, L.ffnNorm, eps) : x;
+      let g: Float64Array, u: Float64Array;
+      if (L.wGate) {
+        g = matvec(L.wGate, h2, ffnDim, dim);
+        u = matvec(L.wUp, h2, ffnDim, dim);
+      } else {
+        // Phi-3's fused ffn_up: ggml_swiglu activates the first half of the rows (the gate), multiplies by the second (up).
+        g = matvec(L.wUp, h2, ffnDim, dim, 0);
+        u = matvec(L.wUp, h2, ffnDim, dim, ffnDim);
+      }
+      if (L.bUp) addInto(u, L.bUp, 0);
+      if (L.bGate) addInto(g, L.bGate, 0);
+      const act = f.act === 'gelu' ? this.gelu : silu;
+      for (let i = 0; i < ffnDim; i++) g[i] = act(g[i]) * u[i];
+      let down = matvec(L.wDown, g, dim, ffnDim);
+      if (L.bDown) addInto(down, L.bDown, 0);
+      if (L.ffnPostNorm) down = rmsnorm(down, L.ffnPostNorm, eps);
+      tr('ffn_out', l, down);
+      for (let i = 0; i < dim; i++) x[i] += P.residualScale * down[i];
+      tr('l_out', l, x);
     }
-    const xn = rmsnorm(x, this.outNorm, c.rmsEps);
-    return matvec(this.out, xn, c.vocabSize, dim);
+    const xn = rmsnorm(x, this.outNorm, eps);
+    tr('result_norm', -1, xn);
+    const logits = matvec(this.out, xn, c.vocabSize, dim);
+    if (this.outBias) addInto(logits, this.outBias, 0);
+    // Granite divides by logit_scale; Gemma 2 (and Gemma 3 when set) soft-caps.
+    for (let i = 0; i < logits.length; i++) logits[i] = softcap(logits[i] * P.logitScale, P.finalSoftcap);
+    tr('result_output', -1, logits);
+    return logits;
+  }
+
+  /**
+   * One query against layer l's cache: scores s = attnScale·(q·k), soft-capped
+   * as cap·tanh(s/cap) (Gemma 2: llama.cpp pre-scales Q, so the cap sees the
+   * scaled score), then softmax over the visible positions and the weighted sum
+   * of V. Position j is visible from p when j ≤ p and p − j < window (window 0:
+   * all), llama_hparams::is_masked_swa's STANDARD rule. GQA: q head h reads kv
+   * head ⌊h / (nHeads/nKvHeads)⌋ (ggml_mul_mat's broadcast).
+   */
+  private attend(l: number, q: Float64Array, pos: number, window: number): Float64Array {
+    const { nHeads, nKvHeads, headDim, valueDim } = this.config;
+    const P = this.plan;
+    const group = nHeads / nKvHeads;
+    const first = window > 0 ? Math.max(0, pos - window + 1) : 0;
+    const n = pos + 1;
+    const att = new Float64Array(nHeads * valueDim);
+    const scores = new Float64Array(n);
+    for (let hh = 0; hh < nHeads; hh++) {
+      const kvh = Math.floor(hh / group);
+      let mx = -Infinity;
+      for (let t = first; t < n; t++) {
+        const kt = this.kCache[l][t];
+        let s = 0;
+        for (let d = 0; d < headDim; d++) s += q[hh * headDim + d] * kt[kvh * headDim + d];
+        scores[t] = softcap(s * P.attnScale, P.attnSoftcap);
+        if (scores[t] > mx) mx = scores[t];
+      }
+      let sum = 0;
+      for (let t = first; t < n; t++) {
+        scores[t] = Math.exp(scores[t] - mx);
+        sum += scores[t];
+      }
+      for (let t = first; t < n; t++) {
+        const p = scores[t] / sum;
+        const vt = this.vCache[l][t];
+        for (let d = 0; d < valueDim; d++) att[hh * valueDim + d] += p * vt[kvh * valueDim + d];
+      }
+    }
+    return att;
   }
 
   /** Runs tokens from position pos and returns each token's logits. */
   run(tokens: number[], pos: number): Float64Array[] {
     return tokens.map((t, i) => this.step(t, pos + i));
   }
+}
+
+/** The Llama-only name older tests use; every family runs through it now. */
+export class ReferenceLlama extends ReferenceModel {}
+
+function addInto(y: Float64Array, b: Float32Array, offset: number): void {
+  for (let i = 0; i < y.length; i++) y[i] += b[offset + i];
+}
+
+/** RMSNorm of each head's slice with a shared [headDim] weight (build_norm on the [headDim, heads] view). */
+function headNorm(x: Float64Array, heads: number, headDim: number, w: Float32Array, eps: number): Float64Array {
+  const y = new Float64Array(x.length);
+  for (let h = 0; h < heads; h++) y.set(rmsnorm(x.subarray(h * headDim, (h + 1) * headDim), w, eps), h * headDim);
+  return y;
 }
 
 export function argmax(a: ArrayLike<number>): number {
@@ -175,6 +364,16 @@ export function argmax(a: ArrayLike<number>): number {
 /** Indices of the k largest values, largest first. */
 export function topK(a: ArrayLike<number>, k: number): number[] {
   return Array.from({ length: a.length }, (_, i) => i).sort((x, y) => a[y] - a[x]).slice(0, k);
+}
+
+/** log-softmax in f64 (to compare against llama.cpp's probabilities). */
+export function logSoftmax(a: ArrayLike<number>): Float64Array {
+  let mx = -Infinity;
+  for (let i = 0; i < a.length; i++) mx = Math.max(mx, a[i]);
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.exp(a[i] - mx);
+  const lse = mx + Math.log(s);
+  return Float64Array.from(a, (v) => v - lse);
 }
 
 /** Dequantizes every tensor of a GGUF file (test helper; small models only). */

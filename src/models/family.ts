@@ -1,0 +1,210 @@
+// The model families qllm runs, and each one's differences from Llama, in
+// one table: llama.cpp's per-architecture graph builders (src/models/*.cpp)
+// and hparam loaders reduced to data. planModel() resolves a Config against
+// its family into a Plan: one record per layer that the forward pass
+// (src/models/llama.ts) reads top to bottom. Nothing here knows GGUF key
+// spellings (config.ts does); this file knows what llama.cpp does with them.
+import { type Config, tensorNames } from '../config.ts';
+import { GgufError } from '../errors.ts';
+
+export interface Family {
+  /** 'norm': rotate adjacent pairs (2i, 2i+1); 'neox': pairs (i, i + ropeDim/2). */
+  rope: 'norm' | 'neox';
+  /** The gated FFN's activation on the gate: silu (SwiGLU) or GELU-tanh (GeGLU). */
+  act: 'silu' | 'gelu';
+  /** Embeddings × sqrt(dim) (Gemma). Granite's embedding_scale comes from the Config instead. */
+  embedSqrtDim?: boolean;
+  /** RMSNorm of q and k before RoPE: per head (weight [headDim]) or over the whole vector (OLMo2, [heads·headDim]). */
+  qkNorm?: 'head' | 'full';
+  /** Norms before attention and FFN (attn_norm, ffn_norm). OLMo2 has none. Default true. */
+  preNorm?: boolean;
+  /** attn_post_norm and ffn_post_norm on the branch outputs before the residual add (Gemma 2/3, OLMo2). */
+  postNorm?: boolean;
+  /** Sliding-window layers: a default window and period when the file names none, as llama.cpp's loader sets them. */
+  swa?: { window?: number; period: number; onlyWithWindow?: boolean };
+  /** RoPE of sliding-window layers: 'train' reuses the global base and scale (Gemma 2); 'base' keeps a base of its own and no scaling (Gemma 3, OLMo2). */
+  swaRope?: 'train' | 'base';
+  /** Attention soft-capping (Gemma 2: llama.cpp's default 50 when the key is absent). */
+  attnSoftcapDefault?: number;
+  /** Final-logit soft-capping: Gemma 2 always (default 30); Gemma 3 only when the key is set. */
+  finalSoftcap?: 'always' | 'ifSet';
+  /** Gemma 2/3's attention scale rule: 1/sqrt(dim/heads) for the 27B models, else 1/sqrt(headDim). */
+  gemmaScale?: { layers27b: number };
+  /** Every n-th layer (1-based) has no RoPE (SmolLM3: 4). */
+  noRopeEvery?: number;
+  /** Reads attention.scale, embedding_scale, residual_scale and logit_scale (Granite). */
+  scales?: boolean;
+  /** llama.cpp applies no sliding window even when the file sets one (Phi-3: "Phi SWA is currently disabled"). */
+  ignoreSwa?: boolean;
+  /** rope.scaling.finetuned = false switches RoPE off on every layer (Granite). */
+  ropeSwitch?: boolean;
+}
+
+/** The families, as llama.cpp's builders compute them (src/models/<arch>.cpp). */
+export const FAMILIES: Readonly<Record<string, Family>> = {
+  llama: { rope: 'norm', act: 'silu' }, // also Mistral, SmolLM2, TinyLlama
+  qwen2: { rope: 'neox', act: 'silu' },
+  qwen3: { rope: 'neox', act: 'silu', qkNorm: 'head' },
+  gemma: { rope: 'neox', act: 'gelu', embedSqrtDim: true },
+  gemma2: {
+    rope: 'neox', act: 'gelu', embedSqrtDim: true, postNorm: true, swa: { window: 4096, period: 2 }, swaRope: 'train',
+    attnSoftcapDefault: 50, finalSoftcap: 'always', gemmaScale: { layers27b: 46 },
+  },
+  gemma3: {
+    rope: 'neox', act: 'gelu', embedSqrtDim: true, qkNorm: 'head', postNorm: true, swa: { period: 6, onlyWithWindow: true }, swaRope: 'base',
+    finalSoftcap: 'ifSet', gemmaScale: { layers27b: 62 },
+  },
+  phi3: { rope: 'neox', act: 'silu', ignoreSwa: true },
+  granite: { rope: 'norm', act: 'silu', scales: true, ropeSwitch: true },
+  smollm3: { rope: 'norm', act: 'silu', noRopeEvery: 4 },
+  olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
+};
+
+/** Angles of one RoPE table (ggml's rope_yarn inputs). */
+export interface RopeParams {
+  base: number;
+  /** Angles × freqScale (1/linear factor). */
+  freqScale: number;
+  /** YaRN's ramp between interpolated and extrapolated angles (0 = off). */
+  extFactor: number;
+  /** cos and sin × attnFactor (YaRN's and LongRoPE's magnitude correction). */
+  attnFactor: number;
+  betaFast: number;
+  betaSlow: number;
+  /** Context the model was trained at before scaling (YaRN's correction dims). */
+  origContext: number;
+  /** Which per-pair divisor tensor applies: rope_freqs (Llama 3), rope_factors_long/short (LongRoPE), or none. */
+  factors: 'freqs' | 'long' | 'short' | 'none';
+}
+
+export interface LayerPlan {
+  /** RoPE of this layer (an index into Plan.ropes), or -1: no RoPE (SmolLM3's NoPE layers). */
+  rope: number;
+  /** Sliding window in tokens (0: attends to every earlier position). */
+  window: number;
+}
+
+export interface Plan {
+  arch: string;
+  family: Family;
+  /** Embedding multiplier (1: none). */
+  embedScale: number;
+  /** q·k scale. */
+  attnScale: number;
+  /** 0: off. */
+  attnSoftcap: number;
+  /** Multiplier on the branch outputs before the residual add (Granite's residual_scale; 1: none). */
+  residualScale: number;
+  /** Logits × logitScale, then soft-capped when finalSoftcap > 0. */
+  logitScale: number;
+  finalSoftcap: number;
+  /** Distinct RoPE tables; layers index them. */
+  ropes: RopeParams[];
+  layers: LayerPlan[];
+}
+
+export const SUPPORTED_ARCHS: readonly string[] = Object.keys(FAMILIES);
+
+/**
+ * Resolves the family's rules and the file's values into one record per layer.
+ * has(name): whether the file holds that tensor (the RoPE divisors decide the tables).
+ */
+export function planModel(c: Config, contextLength: number, has: (tensor: string) => boolean, where: string): Plan {
+  const f = FAMILIES[c.arch];
+  if (!f) {
+    throw new GgufError(`architecture '${c.arch}' is not supported: qllm runs ${SUPPORTED_ARCHS.join(', ')} (Mistral, SmolLM2 and TinyLlama files say 'llama')`);
+  }
+  // Which layers slide (llama.cpp's hparams.set_swa_pattern, dense_first = false).
+  let window = 0;
+  let swaLayer = (_il: number) => false;
+  if (f.swa && !f.ignoreSwa && !(f.swa.onlyWithWindow && !c.slidingWindow)) {
+    window = c.slidingWindow || f.swa.window || 0;
+    // These families read the pattern as one number; an array of per-layer flags leaves the default period.
+    const p = typeof c.slidingWindowPattern === 'number' ? c.slidingWindowPattern : f.swa.period;
+    swaLayer = (il) => p === 0 || il % p < p - 1;
+  }
+  if (!f.swa && !f.ignoreSwa && c.slidingWindow) {
+    throw new GgufError(`${where} sets a sliding attention window (${c.slidingWindow}) that llama.cpp does not apply to '${c.arch}': qllm cannot tell how to run it`);
+  }
+
+  const s = c.ropeScaling;
+  const type = s.type;
+  if (!['none', 'linear', 'yarn', 'longrope'].includes(type)) {
+    throw new GgufError(`RoPE scaling '${type}' in ${where} is not supported: qllm applies linear, yarn and longrope scaling`);
+  }
+  const freqScale = type === 'none' ? 1 : 1 / s.factor;
+  // The YaRN keys (ext_factor, betas, log multiplier) are read by llama.cpp only
+  // for other families (DeepSeek 2, Grok…); these use its defaults.
+  const ext = type === 'yarn' ? 1 : 0;
+  // llama.cpp's context setup (llama-context.cpp): YaRN's attention factor, then the file's attn_factor on top.
+  let attnFactor = 1;
+  if (ext !== 0) {
+    const factor = 1 / freqScale;
+    attnFactor = factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1;
+    attnFactor *= 1 / (1 + 0.1 * Math.log(factor));
+  }
+  attnFactor *= s.attnFactor;
+  const origContext = s.originalContextLength || c.contextLength;
+  // llama_model::get_rope_factors: rope_freqs if present, else LongRoPE's long
+  // factors past the original context and short ones within it (whatever
+  // rope.scaling.type says: Phi-3 files carry the tensors without the type).
+  const longShort = has(tensorNames.rope_factors_long) || has(tensorNames.rope_factors_short);
+  const factors: RopeParams['factors'] = has(tensorNames.rope_freqs) ? 'freqs' : longShort ? (contextLength > origContext ? 'long' : 'short') : 'none';
+  const global: RopeParams = { base: c.ropeTheta, freqScale, extFactor: ext, attnFactor, betaFast: 32, betaSlow: 1, origContext, factors };
+  const ropes = [global];
+  let swaRope = 0;
+  if (window && c.arch === 'olmo2') {
+    // OLMo2's graph keeps the global base on its window layers, unscaled, with no YaRN ramp or magnitude.
+    ropes.push({ ...global, freqScale: 1, extFactor: 0, attnFactor: 1 });
+    swaRope = 1;
+  } else if (window && f.swaRope === 'base') {
+    // Gemma 3: a base of their own (default 10000) and no linear scale, but the global YaRN terms.
+    ropes.push({ ...global, base: c.ropeBaseSwa ?? 10000, freqScale: 1 });
+    swaRope = 1;
+  } else if (window && c.ropeBaseSwa !== undefined && c.ropeBaseSwa !== c.ropeTheta) {
+    ropes.push({ ...global, base: c.ropeBaseSwa });
+    swaRope = 1;
+  }
+
+  const layers: LayerPlan[] = [];
+  for (let il = 0; il < c.nLayers; il++) {
+    const swa = window > 0 && swaLayer(il);
+    const nope = (f.noRopeEvery !== undefined && (il + 1) % f.noRopeEvery === 0) || (f.ropeSwitch && c.ropeFinetuned === false);
+    layers.push({ rope: nope ? -1 : swa ? swaRope : 0, window: swa ? window : 0 });
+  }
+
+  const gemma27b = f.gemmaScale && c.nLayers === f.gemmaScale.layers27b;
+  const attnScale = gemma27b ? 1 / Math.sqrt(c.dim / c.nHeads) : (f.scales && c.attentionScale) || 1 / Math.sqrt(c.headDim);
+  const finalSoftcap = f.finalSoftcap === 'always' ? (c.finalSoftcap ?? 30) : f.finalSoftcap === 'ifSet' ? (c.finalSoftcap ?? 0) : 0;
+  return {
+    arch: c.arch,
+    family: f,
+    embedScale: f.embedSqrtDim ? Math.sqrt(c.dim) : (f.scales && c.embeddingScale) || 1,
+    attnScale,
+    attnSoftcap: f.attnSoftcapDefault !== undefined ? (c.attnSoftcap ?? f.attnSoftcapDefault) : 0,
+    residualScale: (f.scales && c.residualScale) || 1,
+    logitScale: f.scales && c.logitScale ? 1 / c.logitScale : 1,
+    finalSoftcap,
+    ropes,
+    layers,
+  };
+}
+
+/** One line for `qllm info` and the run stats: the family's quirks as this file sets them. */
+export function describePlan(p: Plan): string {
+  const out: string[] = [`rope ${p.family.rope}`, p.family.act === 'gelu' ? 'GeGLU' : 'SwiGLU'];
+  if (p.family.qkNorm) out.push(`q/k norm (${p.family.qkNorm === 'head' ? 'per head' : 'whole vector'})`);
+  if (p.family.postNorm) out.push(p.family.preNorm === false ? 'post-norms only' : 'pre- and post-norms');
+  const swa = p.layers.filter((l) => l.window > 0);
+  if (swa.length) out.push(`sliding window ${swa[0].window} on ${swa.length}/${p.layers.length} layers`);
+  const nope = p.layers.filter((l) => l.rope < 0).length;
+  if (nope) out.push(`no RoPE on ${nope}/${p.layers.length} layers`);
+  if (p.attnSoftcap) out.push(`attention softcap ${p.attnSoftcap}`);
+  if (p.finalSoftcap) out.push(`final logit softcap ${p.finalSoftcap}`);
+  if (p.embedScale !== 1) out.push(`embedding scale ${+p.embedScale.toPrecision(6)}`);
+  if (p.residualScale !== 1) out.push(`residual scale ${p.residualScale}`);
+  if (p.logitScale !== 1) out.push(`logit scale 1/${+(1 / p.logitScale).toPrecision(6)}`);
+  const r = p.ropes[0];
+  if (r.freqScale !== 1 || r.extFactor || r.factors !== 'none') out.push(`rope scaling ${r.extFactor ? 'yarn' : r.factors === 'freqs' ? 'rope_freqs' : r.factors !== 'none' ? `longrope (${r.factors})` : 'linear'}${r.freqScale !== 1 ? ` ×${+(1 / r.freqScale).toPrecision(6)}` : ''}`);
+  return out.join(', ');
+}
