@@ -34,8 +34,6 @@ export interface Family {
   noRopeEvery?: number;
   /** Reads attention.scale, embedding_scale, residual_scale and logit_scale (Granite). */
   scales?: boolean;
-  /** llama.cpp applies no sliding window even when the file sets one (Phi-3: "Phi SWA is currently disabled"). */
-  ignoreSwa?: boolean;
   /** rope.scaling.finetuned = false switches RoPE off on every layer (Granite). */
   ropeSwitch?: boolean;
 }
@@ -54,7 +52,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     rope: 'neox', act: 'gelu', embedSqrtDim: true, qkNorm: 'head', postNorm: true, swa: { period: 6, onlyWithWindow: true }, swaRope: 'base',
     finalSoftcap: 'ifSet', gemmaScale: { layers27b: 62 },
   },
-  phi3: { rope: 'neox', act: 'silu', ignoreSwa: true },
+  phi3: { rope: 'neox', act: 'silu' }, // no swa: llama.cpp ignores Phi-3's sliding_window ("Phi SWA is currently disabled")
   granite: { rope: 'norm', act: 'silu', scales: true, ropeSwitch: true },
   smollm3: { rope: 'norm', act: 'silu', noRopeEvery: 4 },
   olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
@@ -117,14 +115,12 @@ export function planModel(c: Config, contextLength: number, has: (tensor: string
   // Which layers slide (llama.cpp's hparams.set_swa_pattern, dense_first = false).
   let window = 0;
   let swaLayer = (_il: number) => false;
-  if (f.swa && !f.ignoreSwa && !(f.swa.onlyWithWindow && !c.slidingWindow)) {
+  // A family without `swa` ignores attention.sliding_window, as llama.cpp's loader does.
+  if (f.swa && !(f.swa.onlyWithWindow && !c.slidingWindow)) {
     window = c.slidingWindow || f.swa.window || 0;
     // These families read the pattern as one number; an array of per-layer flags leaves the default period.
     const p = typeof c.slidingWindowPattern === 'number' ? c.slidingWindowPattern : f.swa.period;
     swaLayer = (il) => p === 0 || il % p < p - 1;
-  }
-  if (!f.swa && !f.ignoreSwa && c.slidingWindow) {
-    throw new GgufError(`${where} sets a sliding attention window (${c.slidingWindow}) that llama.cpp does not apply to '${c.arch}': qllm cannot tell how to run it`);
   }
 
   const s = c.ropeScaling;

@@ -45,8 +45,13 @@ describe('Engine', async () => {
     const e = engine!;
     await expect(e.pipeline({ kind: 'broken', n: 1 }, '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }')).rejects.toThrow(/pipeline \{"kind":"broken","n":1\} failed/);
     const ok = await e.pipeline({ kind: 'ok' }, '@compute @workgroup_size(1) fn main() {}');
-    expect(await e.pipeline({ kind: 'ok' }, 'ignored: cached by key')).toBe(ok);
+    expect(await e.pipeline({ kind: 'ok' }, '@compute @workgroup_size(1) fn main() {}')).toBe(ok);
     expect(ok.label).toBe('{"kind":"ok"}');
+    // Cached by what makes it, not by the label alone: other constants or code under the same key build anew.
+    const other = await e.pipeline({ kind: 'ok' }, '@compute @workgroup_size(2) fn main() {}');
+    expect(other).not.toBe(ok);
+    const withC = await e.pipeline({ kind: 'ok' }, 'override C: u32 = 1u; @compute @workgroup_size(1) fn main() { _ = C; }', { C: 2 });
+    expect(await e.pipeline({ kind: 'ok' }, 'override C: u32 = 1u; @compute @workgroup_size(1) fn main() { _ = C; }', { C: 3 })).not.toBe(withC);
   });
 
   it.skipIf(!engine)('check() reports an uncaptured validation error once', async () => {

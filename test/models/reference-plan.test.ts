@@ -51,6 +51,9 @@ const AGREE: Case[] = [
   { name: 'olmo2, window 4096, OLMo 3 flags (= period 4), YaRN', arch: 'olmo2', over: { slidingWindow: 4096, slidingWindowPattern: [true, true, true, false, true, true] }, scaling: { type: 'yarn', factor: 8, originalContextLength: 8192 } },
   { name: 'phi3 4k: sliding_window set but disabled', arch: 'phi3', over: { slidingWindow: 2047 } },
   { name: 'phi3, explicit longrope type, short factors', arch: 'phi3', scaling: { type: 'longrope', originalContextLength: 8192 }, tensors: [tensorNames.rope_factors_long, tensorNames.rope_factors_short] },
+  { name: 'phi3, LongRoPE factors, context equal to the original (short)', arch: 'phi3', scaling: { type: 'longrope', originalContextLength: 4096 }, tensors: [tensorNames.rope_factors_long, tensorNames.rope_factors_short] },
+  { name: "llama, scaling type 'none' with a factor (ignored)", arch: 'llama', scaling: { type: 'none', factor: 4 } },
+  { name: 'llama with a sliding_window key (llama.cpp ignores it)', arch: 'llama', over: { slidingWindow: 4096 } },
   { name: 'smollm3 (NoPE every 4th layer)', arch: 'smollm3' },
   { name: 'granite', arch: 'granite', over: { attentionScale: 0.015625, embeddingScale: 12, residualScale: 0.22, logitScale: 8 } },
 ];
