@@ -19,7 +19,7 @@ override WG: u32 = 64;
 @group(0) @binding(1) var<storage, read_write> buf: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 
-var<workgroup> part: array<f32, WG>;
+{{WG_SUM}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -31,13 +31,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let v = buf[base + i];
     s = fma(v, v, s);
   }
-  part[li] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (li < stride) { part[li] += part[li + stride]; }
-    workgroupBarrier();
-  }
-  let scale = 1.0 / sqrt(part[0] / f32(SIZE) + EPS);
+  let scale = 1.0 / sqrt(wg_sum(li, s) / f32(SIZE) + EPS);
   for (var i = li; i < SIZE; i += WG) {
     buf[base + i] = buf[base + i] * scale * w[i];
   }

@@ -12,7 +12,7 @@ override WG: u32 = 64;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-var<workgroup> part: array<f32, WG>;
+{{WG_SUM}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: u32) {
@@ -24,13 +24,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) li: 
     let v = x[base + i];
     s = fma(v, v, s);
   }
-  part[li] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (li < stride) { part[li] += part[li + stride]; }
-    workgroupBarrier();
-  }
-  let scale = inverseSqrt(part[0] / f32(DIM) + EPS);
+  let scale = inverseSqrt(wg_sum(li, s) / f32(DIM) + EPS);
   for (var i = li; i < DIM; i += WG) {
     y[base + i] = x[base + i] * scale * w[i];
   }

@@ -61,7 +61,7 @@ function kernel(label: string, p: { pipeline: GPUComputePipeline; bindGroup: GPU
 /** y[t] = rmsnorm(x[t]) · w; x, y f32 [nTokens, dim]. */
 export async function createRmsnorm(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; w: GPUBuffer; y: GPUBuffer; dim: number; eps: number }): Promise<Kernel> {
   const WG = wg(engine, 64, 8);
-  const p = await build(engine, 'rmsnorm', { dim: o.dim, wg: WG }, { DIM: o.dim, EPS: o.eps, WG }, [o.params, o.x, o.w, o.y]);
+  const p = await build(engine, 'rmsnorm', { dim: o.dim, eps: o.eps, wg: WG }, { DIM: o.dim, EPS: o.eps, WG }, [o.params, o.x, o.w, o.y], { WG_SUM: engine.shader('wg_sum') });
   return kernel('rmsnorm', p, (n) => [n, 1]);
 }
 
@@ -214,7 +214,7 @@ export async function createBiasAdd(engine: Engine, o: { params: GPUBuffer; buf:
 export async function createGroupNorm(engine: Engine, o: { params: GPUBuffer; buf: GPUBuffer; offset: number; w: GPUBuffer; groups: number; size: number; eps: number }): Promise<Kernel> {
   const WG = wg(engine, 64, 8);
   const c = { GROUPS: o.groups, SIZE: o.size, EPS: o.eps, OFF: floats('group norm', 'offset', o.offset), WG };
-  const p = await build(engine, 'group_norm', c, c, [o.params, o.buf, o.w]);
+  const p = await build(engine, 'group_norm', c, c, [o.params, o.buf, o.w], { WG_SUM: engine.shader('wg_sum') });
   return kernel('group_norm', p, (n) => grid(engine, n * o.groups, 1));
 }
 
@@ -229,7 +229,7 @@ export async function createResidualAdd(engine: Engine, o: { params: GPUBuffer; 
   if (!Number.isFinite(scale)) throw new GpuError(`residual add: scale ${scale} must be finite`);
   const c = { DIM: o.dim, NORM: o.w ? 1 : 0, EPS: o.w ? o.eps : 0, SCALE: scale, WG };
   // Without w the shader never reads binding 3; y's buffer fills it (two read-only bindings of one buffer are allowed).
-  const p = await build(engine, 'residual_add', c, c, [o.params, o.x, o.y, o.w ?? o.y]);
+  const p = await build(engine, 'residual_add', c, c, [o.params, o.x, o.y, o.w ?? o.y], { WG_SUM: engine.shader('wg_sum') });
   return kernel(o.w ? 'residual_norm_add' : 'residual_add', p, (n) => grid(engine, n, 1));
 }
 
