@@ -1,12 +1,18 @@
-// npm run make-model -- [--preset tiny|s110m|tinyllama] [--dim N --layers N --heads N --kv-heads N --ffn N --vocab N|<vocab.gguf> --ctx N]
-//                       [--type f32|f16|bf16|q4_0|…|q4_k_m] [--seed N] -o out.gguf
-// Writes a random-weight Llama GGUF (see src/synth/make-model.ts).
+// npm run make-model -- [--arch llama|qwen2|qwen3|gemma|gemma2|gemma3|phi3|granite|smollm3|olmo2] [--preset tiny|qwen2.5-0.5b|…]
+//                       [--dim N --layers N --heads N --kv-heads N --head-dim N --ffn N --vocab N|<vocab.gguf> --ctx N]
+//                       [--type f32|f16|bf16|q4_0|…|q4_k_m] [--tied|--untied] [--init flat|wide] [--logit-std X] [--std X]
+//                       [--rope-base X] [--rope-scaling none|linear|yarn|longrope] [--rope-factor X] [--rope-orig-ctx N] [--rope-freqs]
+//                       [--sliding-window N] [--swa-pattern N] [--attn-softcap X] [--final-softcap X] [--seed N] [--name S] -o out.gguf
+// Writes a random-weight GGUF of any supported architecture (see src/synth/make-model.ts and families.ts).
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isQllmError, UsageError } from '../src/errors.ts';
-import { MODEL_TYPES, makeModel, PRESETS } from '../src/synth/make-model.ts';
+import { ARCHES, MODEL_TYPES, makeModel, PRESETS, type RopeScalingKind } from '../src/synth/make-model.ts';
 
-const usage = `usage: npm run make-model -- [--preset ${Object.keys(PRESETS).join('|')}] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--ffn N] [--vocab N|vocab.gguf] [--ctx N] [--type ${MODEL_TYPES.join('|')}] [--seed N] [--name S] -o out.gguf`;
+const usage = `usage: npm run make-model -- [--arch ${ARCHES.join('|')}] [--preset ${Object.keys(PRESETS).join('|')}] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--vocab N|vocab.gguf] [--ctx N] [--type ${MODEL_TYPES.join('|')}] [--tied|--untied] [--init flat|wide] [--logit-std X] [--std X] [--rope-base X] [--rope-scaling none|linear|yarn|longrope] [--rope-factor X] [--rope-orig-ctx N] [--rope-freqs] [--sliding-window N] [--swa-pattern N] [--attn-softcap X] [--final-softcap X] [--seed N] [--name S] -o out.gguf`;
+
+const INTS = ['dim', 'layers', 'heads', 'kv-heads', 'head-dim', 'ffn', 'ctx', 'seed', 'rope-orig-ctx', 'sliding-window', 'swa-pattern'] as const;
+const NUMS = ['logit-std', 'std', 'rope-base', 'rope-factor', 'attn-softcap', 'final-softcap'] as const;
 
 async function main(): Promise<void> {
   let a: ReturnType<typeof parse>;
@@ -14,10 +20,10 @@ async function main(): Promise<void> {
     return parseArgs({
       args: process.argv.slice(2),
       options: {
-        preset: { type: 'string' }, dim: { type: 'string' }, layers: { type: 'string' }, heads: { type: 'string' },
-        'kv-heads': { type: 'string' }, ffn: { type: 'string' }, vocab: { type: 'string' }, ctx: { type: 'string' },
-        type: { type: 'string' }, seed: { type: 'string' }, name: { type: 'string' }, out: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries([...INTS, ...NUMS].map((k) => [k, { type: 'string' as const }])),
+        arch: { type: 'string' }, preset: { type: 'string' }, vocab: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' },
+        init: { type: 'string' }, 'rope-scaling': { type: 'string' }, out: { type: 'string', short: 'o' },
+        tied: { type: 'boolean' }, untied: { type: 'boolean' }, 'rope-freqs': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     });
@@ -27,29 +33,54 @@ async function main(): Promise<void> {
   } catch (e) {
     throw new UsageError(`${(e as Error).message.split('\n')[0]} — ${usage}`);
   }
-  const v = a.values;
+  const v = a.values as Record<string, string | boolean | undefined>;
   if (v.help) { console.log(usage); return; }
   if (!v.out) throw new UsageError(`missing -o out.gguf — ${usage}`);
-  const int = (flag: string, s: string | undefined) => {
+  if (v.tied && v.untied) throw new UsageError('--tied and --untied exclude each other');
+  const int = (flag: string) => {
+    const s = v[flag] as string | undefined;
     if (s === undefined) return undefined;
     const n = Number(s);
-    if (!Number.isInteger(n) || n < (flag === '--seed' ? 0 : 1)) throw new UsageError(`${flag} ${s} is not a positive integer`);
+    const min = flag === 'seed' || flag === 'swa-pattern' ? 0 : 1;
+    if (!/^\d+$/.test(s) || !Number.isInteger(n) || n < min) throw new UsageError(`--${flag} ${s} is not a ${min ? 'positive' : 'non-negative'} integer`);
     return n;
   };
-  const vocabIsFile = v.vocab !== undefined && (!/^\d+$/.test(v.vocab) || existsSync(v.vocab));
+  const num = (flag: string) => {
+    const s = v[flag] as string | undefined;
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} ${s} is not a positive number`);
+    return n;
+  };
+  const vocab = v.vocab as string | undefined;
+  const vocabIsFile = vocab !== undefined && (!/^\d+$/.test(vocab) || existsSync(vocab));
+  const vocabN = vocabIsFile || vocab === undefined ? undefined : Number(vocab);
+  if (vocabN !== undefined && vocabN < 1) throw new UsageError(`--vocab ${vocab} is not a positive integer`);
+  const init = v.init as string | undefined;
+  if (init !== undefined && init !== 'flat' && init !== 'wide') throw new UsageError(`--init ${init} is not one of flat, wide`);
   const t0 = performance.now();
   const made = await makeModel({
-    out: v.out, preset: v.preset, type: v.type, name: v.name, seed: int('--seed', v.seed),
-    dim: int('--dim', v.dim), layers: int('--layers', v.layers), heads: int('--heads', v.heads), kvHeads: int('--kv-heads', v['kv-heads']),
-    ffn: int('--ffn', v.ffn), ctx: int('--ctx', v.ctx),
-    vocab: vocabIsFile ? undefined : int('--vocab', v.vocab), vocabFile: vocabIsFile ? v.vocab : undefined,
+    out: v.out as string, arch: v.arch as string | undefined, preset: v.preset as string | undefined, type: v.type as string | undefined,
+    name: v.name as string | undefined, seed: int('seed'),
+    dim: int('dim'), layers: int('layers'), heads: int('heads'), kvHeads: int('kv-heads'), headDim: int('head-dim'), ffn: int('ffn'), ctx: int('ctx'),
+    vocab: vocabN, vocabFile: vocabIsFile ? vocab : undefined,
+    tied: v.tied ? true : v.untied ? false : undefined, init, logitStd: num('logit-std'), std: num('std'),
+    ropeBase: num('rope-base'), ropeScaling: v['rope-scaling'] as RopeScalingKind | undefined, ropeFactor: num('rope-factor'), ropeOrigCtx: int('rope-orig-ctx'),
+    ropeFreqs: v['rope-freqs'] ? true : undefined, slidingWindow: int('sliding-window'), swaPattern: int('swa-pattern'),
+    attnSoftcap: num('attn-softcap'), finalSoftcap: num('final-softcap'),
     log: (l) => console.error(l),
   });
   const s = made.shape;
+  const l = made.layout;
   const counts = new Map<string, number>();
   for (const t of made.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
   console.log(`wrote ${made.path}: ${(made.bytes / 2 ** 20).toFixed(1)} MiB (${made.bytes} bytes) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  console.log(`  dim ${s.dim}, ${s.layers} layers, ${s.heads} heads, ${s.kvHeads} kv heads, ffn ${s.ffn}, vocab ${s.vocab}, ctx ${s.ctx}`);
+  console.log(`  ${made.arch}: dim ${s.dim}, ${s.layers} layers, ${s.heads} heads, ${s.kvHeads} kv heads, head size ${s.headDim}, ffn ${s.ffn}, vocab ${s.vocab}, ctx ${s.ctx}`);
+  const extras = [
+    l.tied ? 'tied output' : 'output.weight', `${l.init} init`, l.ropeScaling !== 'none' ? `rope ${l.ropeScaling}` : '', l.ropeFreqs ? 'rope_freqs' : '',
+    l.slidingWindow !== undefined ? `window ${l.slidingWindow}` : '',
+  ].filter(Boolean);
+  console.log(`  ${extras.join(', ')}`);
   console.log(`  tensors: ${[...counts].map(([t, n]) => `${n} × ${t}`).join(', ')}`);
 }
 

@@ -201,3 +201,10 @@ export function normWeights(n: number, rng: Rng): Uint8Array {
 export function generatableTypes(): string[] {
   return ['F32', 'F16', 'BF16', ...Object.keys(FORMATS).map((k) => typeInfo(Number(k))!.name)];
 }
+
+/** F32 weights uniform in center ± spread (norm weights, biases). */
+export function uniformWeights(n: number, center: number, spread: number, rng: Rng): Uint8Array {
+  const f = new Float32Array(n);
+  for (let i = 0; i < n; i++) f[i] = center + (rng.float() * 2 - 1) * spread;
+  return new Uint8Array(f.buffer);
+}

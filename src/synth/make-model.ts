@@ -1,25 +1,59 @@
-// Synthetic Llama GGUF models of any shape and weight format, with random
-// weights generated directly as quant blocks and streamed to disk in chunks.
-// Used for tests (tiny) and for size/speed runs at real shapes (tinyllama).
+// Synthetic GGUF models of any supported architecture, shape and weight
+// format, with random weights generated directly as quant blocks and streamed
+// to disk in chunks. Used for tests (tiny) and for size/speed runs at real
+// shapes (tinyllama, qwen2.5-0.5b, llama-3.2-1b, ...). The per-architecture
+// keys and tensors are in families.ts.
+//
+// Init. Random models tie everywhere: with the legacy 'flat' init (every
+// matrix std 0.02) the logits of a tiny model span about ±0.5, the top two
+// differ by ~0.01, and attention is uniform (q·k ≈ 0), so RoPE bugs and
+// rounding differences both go unnoticed. The 'wide' init (default for every
+// family but the legacy llama presets) keeps activations at unit scale
+// (std = gain/sqrt(row length)), gives q·k·scale a std of ~2 so attention
+// depends on content and position, and sets the logits' std over the
+// vocabulary to `logitStd` (default 4·sqrt(2·ln vocab), about 14 for 512
+// tokens): the expected gap between the top two logits is then ~4 units.
+// That logit scale comes from the output matrix's std when untied, and from
+// the output norm's weights (≈ logitStd / (embedding rms · sqrt(dim)), e.g.
+// 14 at dim 64) when tied, so the residual stream stays balanced either way.
+// A final soft-cap lowers the default so the cap does not flatten the top.
+// Norms are 1 ± 0.25 and biases ±0.87, so code that skips them gives
+// different logits. Exact gains: familyTensors() in families.ts.
 import { stat } from 'node:fs/promises';
-import { tensorNames } from '../config.ts';
 import { UsageError } from '../errors.ts';
 import { openGguf } from '../gguf/reader.ts';
 import type { GgufKV } from '../gguf/types.ts';
 import { GgufWriter, kv } from '../gguf/writer.ts';
 import { GgmlType, type TypeInfo, typeByName, typeInfo } from '../quant/table.ts';
-import { blockFiller, generatableTypes, normWeights, Rng } from './blocks.ts';
+import { blockFiller, generatableTypes, normWeights, Rng, uniformWeights } from './blocks.ts';
+import { ARCHES, type Arch, checkLayout, FAMILIES, familyKeys, familyTensors, type Layout, type Shape } from './families.ts';
 import { syntheticVocab } from './vocab.ts';
 
-export interface Shape { dim: number; layers: number; heads: number; kvHeads: number; ffn: number; vocab: number; ctx: number }
+export type { Arch, RopeScalingKind, Shape } from './families.ts';
+export { ARCHES } from './families.ts';
 
-export const PRESETS: Record<string, Shape> = {
-  tiny: { dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256 },
-  s110m: { dim: 768, layers: 12, heads: 12, kvHeads: 12, ffn: 2048, vocab: 32000, ctx: 1024 },
-  tinyllama: { dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, vocab: 32000, ctx: 2048 },
+type LayoutOptions = Partial<Omit<Layout, 'keyLength' | 'eps' | 'ropeBaseSwa'>>;
+type Preset = Partial<Shape> & LayoutOptions & { arch: Arch; keyLength?: boolean };
+
+/** 'tiny' is the tiny shape of --arch; the others fix the architecture (shapes from the models' public configs). */
+export const PRESETS: Record<string, Preset> = {
+  tiny: { arch: 'llama' },
+  s110m: { arch: 'llama', dim: 768, layers: 12, heads: 12, kvHeads: 12, ffn: 2048, vocab: 32000, ctx: 1024 },
+  tinyllama: { arch: 'llama', dim: 2048, layers: 22, heads: 32, kvHeads: 4, ffn: 5632, vocab: 32000, ctx: 2048 },
+  'qwen2.5-0.5b': { arch: 'qwen2', dim: 896, layers: 24, heads: 14, kvHeads: 2, ffn: 4864, vocab: 151936, ctx: 32768, tied: true },
+  'qwen3-0.6b': { arch: 'qwen3', dim: 1024, layers: 28, heads: 16, kvHeads: 8, headDim: 128, ffn: 3072, vocab: 151936, ctx: 40960, tied: true },
+  'llama-3.2-1b': {
+    arch: 'llama', dim: 2048, layers: 16, heads: 32, kvHeads: 8, headDim: 64, ffn: 8192, vocab: 128256, ctx: 131072, tied: true, keyLength: true,
+    ropeBase: 500000, ropeFreqs: true, ropeFactor: 32, ropeOrigCtx: 8192,
+  },
+  'gemma-2-2b': { arch: 'gemma2', dim: 2304, layers: 26, heads: 8, kvHeads: 4, headDim: 256, ffn: 9216, vocab: 256000, ctx: 8192 },
+  'phi-3.5-mini': {
+    arch: 'phi3', dim: 3072, layers: 32, heads: 32, kvHeads: 32, ffn: 8192, vocab: 32064, ctx: 131072, ropeScaling: 'longrope', ropeOrigCtx: 4096,
+    slidingWindow: 262144,
+  },
 };
-/** tiny with rows that are multiples of 256, so k-quants apply to every matrix. */
-const TINY_K: Partial<Shape> = { dim: 256, ffn: 512 };
+/** The presets that keep the original flat init for arch llama (byte-identical files for existing callers). */
+const LEGACY = new Set(['tiny', 's110m', 'tinyllama']);
 
 /** llama_ftype (llama.h) written as general.file_type. */
 const FTYPE: Record<string, number> = {
@@ -28,8 +62,10 @@ const FTYPE: Record<string, number> = {
 };
 export const MODEL_TYPES = Object.keys(FTYPE);
 
-export interface MakeModelOptions extends Partial<Shape> {
+export interface MakeModelOptions extends Partial<Shape>, LayoutOptions {
   out: string;
+  /** llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2. */
+  arch?: string;
   preset?: string;
   /** A weight type (f32 … iq4_xs) or the q4_k_m mix. Default f32. */
   type?: string;
@@ -37,13 +73,16 @@ export interface MakeModelOptions extends Partial<Shape> {
   /** Copy tokenizer.* metadata from this vocabulary GGUF; the vocab size comes from it. */
   vocabFile?: string;
   name?: string;
-  /** Std of the random matrix weights (default 0.02). */
-  std?: number;
+  /** 'flat': every matrix has std `std` (default 0.02), norms 1 ± 0.05; 'wide': see the top of this file. */
+  init?: 'flat' | 'wide';
   /** Progress/notes sink (default: none). */
   log?: (line: string) => void;
 }
 
-export interface MadeModel { path: string; bytes: number; shape: Shape; tensors: { name: string; dims: number[]; type: string }[]; notes: string[] }
+export interface MadeModel {
+  path: string; bytes: number; arch: Arch; shape: Shape; layout: Layout;
+  tensors: { name: string; dims: number[]; type: string }[]; notes: string[];
+}
 
 const CHUNK = 16 << 20;
 const isK = (t: GgmlType) => typeInfo(t)!.blockElems === 256;
@@ -68,34 +107,95 @@ function fallback(t: GgmlType, rowLen: number): GgmlType {
   return out;
 }
 
-function weightType(mix: string, tensor: string, layer: number, nLayers: number): GgmlType {
+/** Role → type. q4_k_m follows llama.cpp: Q6_K output (and a tied token_embd), Q6_K attn_v/attn_qkv/ffn_down on the use-more-bits layers. */
+function weightType(mix: string, role: string, layer: number, nLayers: number): GgmlType {
   if (mix === 'q4_k_m') {
-    if (tensor === 'output') return GgmlType.Q6_K;
-    if ((tensor === 'attn_v' || tensor === 'ffn_down') && useMoreBits(layer, nLayers)) return GgmlType.Q6_K;
+    if (role === 'output') return GgmlType.Q6_K;
+    if ((role === 'attn_v' || role === 'ffn_down') && useMoreBits(layer, nLayers)) return GgmlType.Q6_K;
     return GgmlType.Q4_K;
   }
   return typeByName(mix)!.id;
 }
 
-export function resolveShape(o: MakeModelOptions): Shape {
+function resolveArch(o: MakeModelOptions): { preset: string; p: Preset; arch: Arch } {
   const preset = o.preset ?? 'tiny';
-  const base = PRESETS[preset];
-  if (!base) throw new UsageError(`unknown preset '${preset}': use one of ${Object.keys(PRESETS).join(', ')}`);
+  const p = PRESETS[preset];
+  if (!p) throw new UsageError(`unknown preset '${preset}': use one of ${Object.keys(PRESETS).join(', ')}`);
+  if (o.arch !== undefined && !(ARCHES as readonly string[]).includes(o.arch)) throw new UsageError(`--arch ${o.arch} is not one of ${ARCHES.join(' ')}`);
+  if (o.arch !== undefined && preset !== 'tiny' && o.arch !== p.arch) throw new UsageError(`--preset ${preset} is a ${p.arch} model: drop --arch ${o.arch} or use --preset tiny`);
+  return { preset, p, arch: (preset === 'tiny' ? (o.arch as Arch | undefined) ?? 'llama' : p.arch) };
+}
+
+export function resolveShape(o: MakeModelOptions): Shape {
+  const { preset, p, arch } = resolveArch(o);
+  const f = FAMILIES[arch];
   const type = (o.type ?? 'f32').toLowerCase();
   const kQuant = type === 'q4_k_m' || (typeByName(type) !== undefined && isK(typeByName(type)!.id));
-  const s: Shape = { ...base, ...(preset === 'tiny' && kQuant ? TINY_K : {}) };
+  const base: Shape = preset === 'tiny' ? { ...f.tiny, ...(kQuant ? f.tinyK : {}) } : { ...f.tiny, ...pick(p), headDim: p.headDim ?? p.dim! / p.heads! };
+  const s: Shape = { ...base };
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   for (const k of Object.keys(s) as (keyof Shape)[]) {
     const v = o[k];
     if (v !== undefined) {
-      if (!Number.isInteger(v) || v < 1) throw new UsageError(`--${k === 'kvHeads' ? 'kv-heads' : k} ${v} must be a positive integer`);
+      if (!Number.isInteger(v) || v < 1) throw new UsageError(`${flag(k)} ${v} must be a positive integer`);
       s[k] = v;
     }
   }
   if (o.heads !== undefined && o.kvHeads === undefined) s.kvHeads = Math.min(s.kvHeads, s.heads);
-  if (s.dim % s.heads !== 0) throw new UsageError(`--dim ${s.dim} is not a multiple of --heads ${s.heads}: pick a dim divisible by the head count`);
+  const derived = o.headDim === undefined && (o.dim !== undefined || o.heads !== undefined);
+  if (derived) {
+    if (s.dim % s.heads !== 0) throw new UsageError(`--dim ${s.dim} is not a multiple of --heads ${s.heads}: pick a dim divisible by the head count`);
+    s.headDim = s.dim / s.heads;
+  }
   if (s.heads % s.kvHeads !== 0) throw new UsageError(`--heads ${s.heads} is not a multiple of --kv-heads ${s.kvHeads}: pick a kv-head count that divides it`);
-  if ((s.dim / s.heads) % 2 !== 0) throw new UsageError(`head size ${s.dim / s.heads} must be even for RoPE: change --dim or --heads`);
+  if (s.headDim % 2 !== 0) throw new UsageError(`head size ${s.headDim} must be even for RoPE: change --dim, --heads or --head-dim`);
   return s;
+}
+
+function pick(p: Preset): Partial<Shape> {
+  const out: Partial<Shape> = {};
+  for (const k of ['dim', 'layers', 'heads', 'kvHeads', 'ffn', 'vocab', 'ctx'] as const) if (p[k] !== undefined) out[k] = p[k];
+  return out;
+}
+
+function resolveLayout(o: MakeModelOptions, arch: Arch, preset: string, p: Preset, s: Shape): Layout {
+  const f = FAMILIES[arch];
+  const d: Partial<Layout> = { ...f.defaults, ...(preset === 'tiny' ? f.tinyExtra : {}), ...p };
+  const get = <K extends keyof LayoutOptions>(k: K): Layout[K] | undefined => (o[k] !== undefined ? (o[k] as Layout[K]) : (d[k] as Layout[K] | undefined));
+  const init = o.init ?? (arch === 'llama' && LEGACY.has(preset) ? 'flat' : 'wide');
+  if (init !== 'flat' && init !== 'wide') throw new UsageError(`--init ${init} is not one of flat, wide`);
+  if (init === 'wide' && o.std !== undefined) throw new UsageError('--std sets the flat init: add --init flat (the wide init scales each matrix by its row length)');
+  const ropeScaling = get('ropeScaling') ?? 'none';
+  if (!['none', 'linear', 'yarn', 'longrope'].includes(ropeScaling)) throw new UsageError(`--rope-scaling ${ropeScaling} is not one of none, linear, yarn, longrope`);
+  const ropeFreqs = get('ropeFreqs') ?? false;
+  const ropeFactor = get('ropeFactor') ?? (ropeFreqs ? 8 : ropeScaling === 'linear' ? 2 : 4);
+  const ropeOrigCtx = get('ropeOrigCtx') ??
+    (ropeFreqs ? Math.min(8192, s.ctx) : ropeScaling === 'yarn' ? Math.max(1, Math.round(s.ctx / ropeFactor)) : ropeScaling === 'longrope' ? Math.max(1, Math.floor(s.ctx / 4)) : s.ctx);
+  const l: Layout = {
+    tied: get('tied') ?? f.tied === 'always',
+    keyLength: f.keyLength || p.keyLength === true || s.headDim * s.heads !== s.dim,
+    eps: f.eps,
+    ropeBase: get('ropeBase') ?? f.ropeBase,
+    ropeBaseSwa: d.ropeBaseSwa,
+    ropeScaling, ropeFactor, ropeOrigCtx, ropeFreqs,
+    slidingWindow: get('slidingWindow'),
+    swaPattern: get('swaPattern') ?? 0,
+    attnSoftcap: get('attnSoftcap'),
+    finalSoftcap: get('finalSoftcap'),
+    init,
+    std: o.std ?? 0.02,
+    logitStd: 0,
+  };
+  // The top of N(0, σ²) logits over V tokens sits near σ·sqrt(2·ln V), and the top-two gap is ~σ/sqrt(2·ln V).
+  // A final soft-cap c squeezes that gap by sech²(top/c): keep top/c ≤ 0.8, which leaves most of the gap.
+  const k = Math.sqrt(2 * Math.log(s.vocab));
+  l.logitStd = get('logitStd') ?? Math.min(4 * k, l.finalSoftcap ? (0.8 * l.finalSoftcap) / k : Number.POSITIVE_INFINITY);
+  for (const k of ['slidingWindow', 'swaPattern', 'ropeOrigCtx'] as const) {
+    const v = l[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v} must be a non-negative integer`);
+  }
+  checkLayout(arch, s, l);
+  return l;
 }
 
 /** Writes a synthetic model; returns what was written. */
@@ -105,6 +205,7 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
   if (type !== 'q4_k_m' && !generatableTypes().includes(type.toUpperCase())) throw new UsageError(`--type ${type} cannot be generated`);
   const log = o.log ?? (() => {});
   const notes: string[] = [];
+  const { preset, p, arch } = resolveArch(o);
   const shape = resolveShape(o);
 
   let vocabKv: GgufKV[];
@@ -119,72 +220,56 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
   } else {
     vocabKv = syntheticVocab(shape.vocab);
   }
+  const layout = resolveLayout(o, arch, preset, p, shape);
 
-  const { dim, layers, heads, kvHeads, ffn, vocab, ctx } = shape;
-  const headDim = dim / heads;
-  const kvDim = kvHeads * headDim;
-  const specs: { name: string; dims: number[]; type: GgmlType; norm: boolean }[] = [];
-  const mat = (name: string, role: string, layer: number, cols: number, rows: number) => {
-    const want = weightType(type, role, layer, layers);
-    const t = fallback(want, cols);
-    if (t !== want) {
-      const note = `${name}: rows of ${cols} are not a multiple of the ${typeInfo(want)!.name} block (${typeInfo(want)!.blockElems}); using ${typeInfo(t)!.name} as llama.cpp does`;
+  const plan = familyTensors(arch, shape, layout);
+  const specs = plan.map((t) => {
+    if (!t.rows) return { ...t, type: GgmlType.F32 };
+    const cols = t.dims[0]!;
+    const want = weightType(type, t.role, t.layer, shape.layers);
+    const got = fallback(want, cols);
+    if (got !== want) {
+      const note = `${t.name}: rows of ${cols} are not a multiple of the ${typeInfo(want)!.name} block (${typeInfo(want)!.blockElems}); using ${typeInfo(got)!.name} as llama.cpp does`;
       notes.push(note);
       log(`note: ${note}`);
     }
-    specs.push({ name, dims: [cols, rows], type: t, norm: false });
-  };
-  const norm = (name: string) => specs.push({ name, dims: [dim], type: GgmlType.F32, norm: true });
-  mat(tensorNames.token_embd, 'token_embd', -1, dim, vocab);
-  for (let i = 0; i < layers; i++) {
-    const n = tensorNames.layer(i);
-    norm(n.attn_norm);
-    mat(n.attn_q, 'attn_q', i, dim, dim);
-    mat(n.attn_k, 'attn_k', i, dim, kvDim);
-    mat(n.attn_v, 'attn_v', i, dim, kvDim);
-    mat(n.attn_output, 'attn_output', i, dim, dim);
-    norm(n.ffn_norm);
-    mat(n.ffn_gate, 'ffn_gate', i, dim, ffn);
-    mat(n.ffn_up, 'ffn_up', i, dim, ffn);
-    mat(n.ffn_down, 'ffn_down', i, ffn, dim);
-  }
-  norm(tensorNames.output_norm);
-  mat(tensorNames.output, 'output', -1, dim, vocab);
+    return { ...t, type: got };
+  });
 
+  // llama.cpp keys Phi-3 token attributes off a general.name containing "phi3"/"phi-3" and then needs <|endoftext|>,
+  // which the synthetic vocabulary lacks: write "phi 3" (as the converter's "Phi 3.5 Mini Instruct" does).
+  const name = (arch !== 'llama' && preset === 'tiny' ? `synthetic-${arch}-tiny-${type}` : `synthetic-${preset}-${type}`).replace(/phi-?3/g, 'phi 3');
   const meta: GgufKV[] = [
-    kv.str('general.architecture', 'llama'),
-    kv.str('general.name', o.name ?? `synthetic-${o.preset ?? 'tiny'}-${type}`),
+    kv.str('general.architecture', arch),
+    kv.str('general.name', o.name ?? name),
     kv.u32('general.file_type', FTYPE[type]!),
     kv.u32('general.quantization_version', 2),
-    kv.u32('llama.context_length', ctx),
-    kv.u32('llama.embedding_length', dim),
-    kv.u32('llama.block_count', layers),
-    kv.u32('llama.feed_forward_length', ffn),
-    kv.u32('llama.attention.head_count', heads),
-    kv.u32('llama.attention.head_count_kv', kvHeads),
-    kv.f32('llama.attention.layer_norm_rms_epsilon', 1e-5),
-    kv.u32('llama.rope.dimension_count', headDim),
-    kv.f32('llama.rope.freq_base', 10000),
-    kv.u32('llama.vocab_size', vocab),
+    ...familyKeys(arch, shape, layout),
     ...vocabKv,
   ];
 
   const rng = new Rng(o.seed ?? 1);
-  const std = o.std ?? 0.02;
   const w = await GgufWriter.create(o.out, { kv: meta, tensors: specs, atomic: true });
   try {
     const buf = new Uint8Array(CHUNK);
     for (const s of specs) {
-      if (s.norm) { await w.writeTensorData(s.name, normWeights(s.dims[0]!, rng)); continue; }
+      if (s.vec) {
+        const v = s.vec;
+        const n = s.dims[0]!;
+        await w.writeTensorData(s.name, v === 'legacyNorm' ? normWeights(n, rng) : 'values' in v ? new Uint8Array(v.values.buffer) : uniformWeights(n, v.center, v.spread, rng));
+        continue;
+      }
       const info: TypeInfo = typeInfo(s.type)!;
-      const filler = blockFiller(s.type, std, rng);
-      const total = (s.dims[0]! * s.dims[1]!) / info.blockElems * info.blockBytes;
       // Whole blocks per chunk; float types also stay 4-byte aligned.
       const per = Math.floor(CHUNK / (info.blockBytes * 2)) * info.blockBytes * 2;
-      for (let done = 0; done < total; done += per) {
-        const chunk = buf.subarray(0, Math.min(per, total - done));
-        filler.fill(chunk);
-        await w.write(s.name, chunk);
+      for (const seg of s.rows!) {
+        const filler = blockFiller(s.type, seg.std, rng);
+        const total = ((s.dims[0]! * seg.rows) / info.blockElems) * info.blockBytes;
+        for (let done = 0; done < total; done += per) {
+          const chunk = buf.subarray(0, Math.min(per, total - done));
+          filler.fill(chunk);
+          await w.write(s.name, chunk);
+        }
       }
     }
     await w.close();
@@ -193,5 +278,5 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
     throw e;
   }
   const bytes = (await stat(o.out)).size;
-  return { path: o.out, bytes, shape, notes, tensors: specs.map((s) => ({ name: s.name, dims: s.dims, type: typeInfo(s.type)!.name })) };
+  return { path: o.out, bytes, arch, shape, layout, notes, tensors: specs.map((s) => ({ name: s.name, dims: s.dims, type: typeInfo(s.type)!.name })) };
 }

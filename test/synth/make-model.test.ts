@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,20 @@ describe('make-model', () => {
       await g.close();
     });
   }
+
+  it('arch llama with the legacy options writes the same bytes as before --arch existed', async () => {
+    // sha256 of files written by make-model before the per-family rewrite (same options, same seeds).
+    const golden: [Parameters<typeof makeModel>[0], string][] = [
+      [{ out: join(tmp, 'g1.gguf'), type: 'f32', seed: 7 }, '1498267b0c5391a9420dab90a29c197f345759e975c15add5063b893813c032f'],
+      [{ out: join(tmp, 'g2.gguf'), type: 'q4_k_m', layers: 8, arch: 'llama' }, 'db3a5bc7d244d0ba51ded2d530e81825c3578da4bcba72890b2d54f3ed603fcc'],
+      [{ out: join(tmp, 'g3.gguf'), type: 'q4_0', std: 0.08, seed: 9 }, '2002ad569d3744a59357d29c00da62d13a9828447e67e28063d5781a5bed126f'],
+      [{ out: join(tmp, 'g4.gguf'), type: 'q6_k', dim: 64, ffn: 48, heads: 4, kvHeads: 2 }, '715fc9e7236af9e00fae36f8d6d74a12a59a392365d80ae8ea531ace210f822b'],
+    ];
+    for (const [o, sha] of golden) {
+      await makeModel(o);
+      expect(createHash('sha256').update(readFileSync(o.out)).digest('hex'), o.out).toBe(sha);
+    }
+  });
 
   it('use-more-bits layers follow llama.cpp', () => {
     const on = (n: number) => Array.from({ length: n }, (_, i) => i).filter((i) => useMoreBits(i, n));
@@ -157,5 +172,13 @@ describe('make-model', () => {
     const bad = spawnSync(tsx, ['scripts/make-model.ts', '--dim', 'x', '-o', out], { cwd: repoRoot, encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    const out2 = join(tmp, 'cli-gemma2.gguf');
+    const g2 = spawnSync(tsx, ['scripts/make-model.ts', '--arch', 'gemma2', '--type', 'q8_0', '--head-dim', '64', '--rope-base', '20000', '-o', out2], { cwd: repoRoot, encoding: 'utf8' });
+    expect(g2.status, g2.stderr).toBe(0);
+    expect(g2.stdout).toMatch(/gemma2: dim 64, 2 layers, 4 heads, 2 kv heads, head size 64/);
+    expect(g2.stdout).toMatch(/tied output, wide init, window 16/);
+    const bad2 = spawnSync(tsx, ['scripts/make-model.ts', '--arch', 'olmo2', '--tied', '-o', out2], { cwd: repoRoot, encoding: 'utf8' });
+    expect(bad2.status).toBe(1);
+    expect(bad2.stderr).toMatch(/^make-model: --arch olmo2 needs output.weight/);
   });
 });
