@@ -1,4 +1,4 @@
-// npx tsx scripts/check-synth-oracle.ts [--arch qwen2,gemma2] [--types f32,q4_0] [--steps 32] [--extra] [--presets] [--keep DIR]
+// npx tsx scripts/check-synth-oracle.ts [--arch qwen2,gemma2] [--types f32,q4_0|none] [--steps 32] [--extra] [--presets|--presets-only] [--keep DIR]
 // Not run by CI. For every family × weight type: writes the tiny synthetic
 // model (src/synth/make-model.ts), loads it in llama.cpp through
 // node-llama-cpp (CPU, prebuilt binaries), greedy-decodes `steps` tokens and
@@ -15,11 +15,11 @@ import { ARCHES, type MakeModelOptions, makeModel, PRESETS } from '../src/synth/
 
 const { values: a } = parseArgs({
   options: {
-    arch: { type: 'string' }, types: { type: 'string' }, steps: { type: 'string' }, extra: { type: 'boolean' }, presets: { type: 'boolean' }, keep: { type: 'string' },
+    arch: { type: 'string' }, types: { type: 'string' }, steps: { type: 'string' }, extra: { type: 'boolean' }, presets: { type: 'boolean' }, 'presets-only': { type: 'boolean' }, keep: { type: 'string' },
   },
 });
 const arches = a.arch ? a.arch.split(',') : [...ARCHES];
-const types = a.types ? a.types.split(',') : ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k_m'];
+const types = a.types === 'none' ? [] : a.types ? a.types.split(',') : ['f32', 'f16', 'q8_0', 'q4_0', 'q4_k_m'];
 const steps = Number(a.steps ?? 32);
 const dir = a.keep ?? mkdtempSync(join(tmpdir(), 'qllm-oracle-'));
 
@@ -51,7 +51,8 @@ if (a.extra) {
   for (const [label, opts] of x) cases.push({ label, opts });
 }
 
-if (a.presets) {
+if (a['presets-only']) cases.length = 0;
+if (a.presets || a['presets-only']) {
   for (const preset of Object.keys(PRESETS)) if (!['tiny', 's110m', 'tinyllama'].includes(preset)) cases.push({ label: `${preset} 2 layers q4_0`, opts: { preset, layers: 2, type: 'q4_0' } });
 }
 if (a.arch) cases.splice(0, cases.length, ...cases.filter((c) => !c.opts.arch || arches.includes(c.opts.arch)));

@@ -137,8 +137,15 @@ const VARIANTS = 256;
  * A filler for `type` that writes whole blocks (or elements, for float types)
  * with dequantized std ≈ `std`. `fill(out)` overwrites all of `out`, whose
  * length must be a multiple of the block size in bytes.
+ *
+ * `signed`: half the blocks get negative scales (as ggml's quantizers write
+ * them: d takes the sign of the largest element). Unsigned quants centred off
+ * zero (q4_0's q − 8 averages −0.5, q3_k's −4..3 too, IQ4_NL's table leans
+ * negative) otherwise give every weight the same small negative mean, which
+ * at real widths adds one common direction to every projection's output.
+ * Off by default: the legacy llama files stay byte-identical.
  */
-export function blockFiller(type: GgmlType, std: number, rng: Rng): { info: TypeInfo; fill: (out: Uint8Array) => void } {
+export function blockFiller(type: GgmlType, std: number, rng: Rng, opts: { signed?: boolean } = {}): { info: TypeInfo; fill: (out: Uint8Array) => void } {
   const info = typeInfo(type);
   if (!info) throw new UsageError(`unknown ggml type ${type}`);
   const fmt = FORMATS[type];
@@ -149,7 +156,7 @@ export function blockFiller(type: GgmlType, std: number, rng: Rng): { info: Type
     const sdv = new DataView(scratch.buffer);
     for (let k = 0; k < VARIANTS; k++) {
       scratch.fill(0);
-      fmt.make(rng, std, scratch, sdv);
+      fmt.make(rng, opts.signed && k % 2 === 1 ? -std : std, scratch, sdv);
       variants.set(scratch, k * vlen);
     }
     const bb = info.blockBytes;

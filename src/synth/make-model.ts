@@ -263,7 +263,7 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
       // Whole blocks per chunk; float types also stay 4-byte aligned.
       const per = Math.floor(CHUNK / (info.blockBytes * 2)) * info.blockBytes * 2;
       for (const seg of s.rows!) {
-        const filler = blockFiller(s.type, seg.std, rng);
+        const filler = blockFiller(s.type, seg.std, rng, { signed: layout.init === 'wide' });
         const total = ((s.dims[0]! * seg.rows) / info.blockElems) * info.blockBytes;
         for (let done = 0; done < total; done += per) {
           const chunk = buf.subarray(0, Math.min(per, total - done));

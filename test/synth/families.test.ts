@@ -29,10 +29,10 @@ async function floats(g: GgufFile, name: string): Promise<Float32Array> {
   return dequantize(t.type.id, await g.readTensor(t), t.nElements);
 }
 const stats = (w: Float32Array) => {
-  let s = 0, s2 = 0;
-  for (const x of w) { s += x; s2 += x * x; }
+  let s = 0, s2 = 0, min = Infinity, max = -Infinity;
+  for (const x of w) { s += x; s2 += x * x; min = Math.min(min, x); max = Math.max(max, x); }
   const mean = s / w.length;
-  return { mean, std: Math.sqrt(s2 / w.length - mean * mean), min: Math.min(...w), max: Math.max(...w) };
+  return { mean, std: Math.sqrt(s2 / w.length - mean * mean), min, max };
 };
 
 type L = keyof LayerTensorNames;
@@ -192,6 +192,17 @@ describe('make-model: wide init', () => {
     const gem = await make({ arch: 'gemma' }); // × sqrt(dim) at the input
     expect(stats(await floats(gem, tensorNames.token_embd)).std).toBeCloseTo(0.125 / 8, 3);
     await gem.close();
+  });
+
+  it('quantized weights have no common mean (half the blocks get negative scales)', async () => {
+    for (const type of ['q4_0', 'q5_0', 'q3_k', 'iq4_nl', 'q6_k']) {
+      const g = await make({ arch: 'qwen2', type, dim: 256, ffn: 512, heads: 4 });
+      const w = stats(await floats(g, tensorNames.layer(0).ffn_up));
+      // Unsigned blocks would give mean ≈ −0.05…−0.22 std (q4_0: −0.5·d with d = std/4.61).
+      expect(Math.abs(w.mean) / w.std, type).toBeLessThan(0.02);
+      expect(w.std, type).toBeCloseTo(1 / 16, 2);
+      await g.close();
+    }
   });
 
   // Logits of a unit-RMS hidden state h: (output_norm ∘ h) · W (÷ Granite's logit_scale), over the vocabulary.
