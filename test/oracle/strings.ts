@@ -2,6 +2,7 @@
 // seeded random concatenations of fragments (unicode scripts, emoji sequences, code,
 // whitespace runs, digits, contractions, special-token text). The same seed gives the
 // same strings on every machine, so a failure names a reproducible string.
+import { rng } from '../gpu/fixture.ts';
 
 export const FIXED_STRINGS: readonly string[] = [
   '', ' ', '  ', '   ', '\t', '\n', '\n\n', '\n\n\n', '\r\n', ' \n ', '\t\t x', 'x   ', '   x', 'a  b   c    d',
@@ -38,21 +39,9 @@ const FRAGMENTS: readonly string[] = [
   'def f(x):', 'return x+1', 'if (a && b) {', '=>', '!==', '#include <stdio.h>', '0x1F', '1e-5', '//', '/*', '*/', '::', '->', '\tpass',
 ];
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** `count` strings of 1..12 fragments, sometimes with a random number or a random code point. */
 export function randomStrings(count: number, seed = 20260601): string[] {
-  const rnd = mulberry32(seed);
+  const rnd = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
