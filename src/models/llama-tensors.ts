@@ -53,6 +53,16 @@ export function rowView(t: TensorInfo, first: number, n: number, name: string): 
   return { name, dims: oneD ? [n] : [cols, n], type: t.type, nElements: oneD ? n : n * cols, nBytes: n * unit, offset: t.offset + first * unit };
 }
 
+/** Consecutive row views of a fused tensor (q|k|v, its bias, gate|up), one per [rows, name]. */
+function splitRows(t: TensorInfo, parts: [number, string][]): TensorInfo[] {
+  let at = 0;
+  return parts.map(([rows, name]) => {
+    const v = rowView(t, at, rows, name);
+    at += rows;
+    return v;
+  });
+}
+
 /** Validates the config and tensors of a model; throws GgufError on the first problem. */
 export function checkModel(file: GgufFile, c: Config, contextLength = c.contextLength): ModelTensors {
   const where = file.path;
@@ -104,9 +114,9 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
     let q: TensorInfo, k: TensorInfo, v: TensorInfo, qBias: TensorInfo | undefined, kBias: TensorInfo | undefined, vBias: TensorInfo | undefined;
     if (fused) {
       shape(fused, qDim + 2 * kvDim, c.dim);
-      [q, k, v] = [[0, qDim, n.attn_q], [qDim, kvDim, n.attn_k], [qDim + kvDim, kvDim, n.attn_v]].map(([at, rows, name]) => rowView(fused, at as number, rows as number, name as string));
+      [q, k, v] = splitRows(fused, [[qDim, n.attn_q], [kvDim, n.attn_k], [kvDim, n.attn_v]]);
       const fb = vec(opt(n.attn_qkv_bias), qDim + 2 * kvDim);
-      if (fb) [qBias, kBias, vBias] = [[0, qDim, n.attn_q_bias], [qDim, kvDim, n.attn_k_bias], [qDim + kvDim, kvDim, n.attn_v_bias]].map(([at, len, name]) => rowView(fb, at as number, len as number, name as string));
+      if (fb) [qBias, kBias, vBias] = splitRows(fb, [[qDim, n.attn_q_bias], [kvDim, n.attn_k_bias], [kvDim, n.attn_v_bias]]);
     } else {
       q = shape(need(n.attn_q), qDim, c.dim);
       k = shape(need(n.attn_k), kvDim, c.dim);
@@ -125,8 +135,7 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
     } else {
       // gate|up fused in ffn_up (Phi-3): ggml_swiglu takes the first half of the rows as the gate.
       shape(upT, 2 * c.ffnDim, c.dim);
-      gate = rowView(upT, 0, c.ffnDim, n.ffn_gate);
-      up = rowView(upT, c.ffnDim, c.ffnDim, n.ffn_up);
+      [gate, up] = splitRows(upT, [[c.ffnDim, n.ffn_gate], [c.ffnDim, n.ffn_up]]);
     }
     layers.push({
       attnNorm: pre ? vec(need(n.attn_norm), c.dim) : undefined,
