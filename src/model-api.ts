@@ -107,7 +107,15 @@ export class QllmModel implements Model {
 
 /** Loads a GGUF model onto the GPU. Throws GgufError/GpuError/UsageError with a one-line fix. */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<QllmModel> {
-  const file = await openModelFile(path);
+  return loadGguf(await openModelFile(path), path, opts);
+}
+
+/**
+ * Loads an opened GGUF (a file on disk, or any ByteSource: a browser Blob or
+ * URL) onto the GPU; `path` names it in messages. Owns `file` from here on:
+ * closes it on failure, and on dispose().
+ */
+export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions = {}): Promise<QllmModel> {
   let engine: Engine | undefined;
   try {
     const config = readConfig(file);
