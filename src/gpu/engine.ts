@@ -309,9 +309,19 @@ export class Engine {
   }
 }
 
+/** Shader sources built into a bundle (the browser build), by name: no file system needed. */
+const bundledShaders = new Map<string, string>();
+
+/** Registers every shader's source for hosts without a file system (browser bundle). */
+export function registerShaderSources(sources: Record<string, string>): void {
+  for (const [name, code] of Object.entries(sources)) bundledShaders.set(name, code);
+}
+
 let shaderDir: string | undefined;
 function loadShaderFile(name: string): string {
   if (!/^[\w.-]+$/.test(name)) throw new GpuError(`bad shader name '${name}'`);
+  const bundled = bundledShaders.get(name);
+  if (bundled !== undefined) return bundled;
   const gbm = (globalThis as { process?: { getBuiltinModule?: (m: string) => unknown } }).process?.getBuiltinModule;
   if (!gbm) throw new GpuError(`shader ${name}.wgsl cannot be read without a file system: register it with engine.addShaderSource`);
   const fs = gbm('node:fs') as typeof import('node:fs');
