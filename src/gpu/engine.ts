@@ -305,6 +305,9 @@ export class Engine {
     this.total = 0;
     for (const c of CATEGORIES) this.byCategory[c] = 0;
     this.pipelines.clear();
+    // Dawn holds the handler natively; it closes over this engine, so left set it
+    // kept every destroyed device (and its pipelines) alive: ~2 MiB per model load.
+    this.device.onuncapturederror = null;
     this.device.destroy();
   }
 }
