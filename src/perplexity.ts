@@ -4,8 +4,9 @@
 // scored token sees at least n_ctx/2 tokens of context).
 // KL divergence: a base run saves its log-probabilities at the scored
 // positions; a later run (a quantized model) compares against them.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { UsageError } from './errors.ts';
+import { atomicWriteFile } from './util/atomic-write.ts';
 
 export interface PplModel {
   readonly contextLength: number;
@@ -121,7 +122,7 @@ export async function perplexity(model: PplModel, tokens: number[], vocab: numbe
 async function writeBase(path: string, vocab: number, ctx: number, chunks: number, tokens: number[], logp: Float32Array) {
   const head = new Int32Array([MAGIC, vocab, ctx, chunks, tokens.length]);
   const buf = Buffer.concat([Buffer.from(head.buffer), Buffer.from(new Int32Array(tokens).buffer), Buffer.from(logp.buffer, logp.byteOffset, logp.byteLength)]);
-  await writeFile(path, buf);
+  await atomicWriteFile(path, buf);
 }
 
 async function readBase(path: string) {

@@ -4,6 +4,7 @@
 // Each tensor's data starts on an `alignment` boundary (llama.cpp's layout):
 //   header | pad | t0 | pad | t1 | pad | ... | tN | pad
 import { GgufError } from '../errors.ts';
+import { createTemp, type TempFile } from '../util/atomic-write.ts';
 import { type GgmlType, type TypeInfo, typeInfo } from '../quant/table.ts';
 import { type GgufArray, type GgufKV, type GgufValue, GgufValueType } from './types.ts';
 
@@ -19,7 +20,11 @@ export interface WriterOptions {
   readonly tensors: readonly TensorSpec[];
   /** Tensor data alignment; written as general.alignment when not 32. Default: general.alignment from kv, else 32. */
   readonly alignment?: number;
-  /** Write to `path + '.tmp'` and rename on close, so a crash never leaves a half file under `path`. */
+  /**
+   * Write to a temp file of this writer's own (`<path>.<pid>.<random>.tmp`, exclusive),
+   * fsync and rename on close: a crash never leaves a half file under `path`, and two
+   * writers to the same path each rename a complete file (the last one wins).
+   */
   readonly atomic?: boolean;
 }
 
@@ -222,32 +227,50 @@ export class GgufWriter {
   private constructor(
     private readonly fh: Handle,
     readonly path: string,
-    private readonly tmpPath: string | undefined,
+    private readonly temp: TempFile | undefined,
     private readonly names: string[],
     readonly layout: Layout,
   ) {}
 
+  /** With `atomic`, the temp file written until close(); undefined otherwise. */
+  get tempPath(): string | undefined { return this.temp?.tmp; }
+
   static async create(path: string, opts: WriterOptions): Promise<GgufWriter> {
     const l = layoutGguf(opts);
-    const { open } = await import('node:fs/promises');
-    const target = opts.atomic ? `${path}.tmp` : path;
     let fh: Handle;
-    try {
-      fh = await open(target, 'w');
-    } catch (e) {
-      throw new GgufError(`cannot create ${target}: ${(e as Error).message.split('\n')[0]}; check the output path`);
+    let temp: TempFile | undefined;
+    if (opts.atomic) {
+      temp = await createTemp(path);
+      fh = temp.fh;
+    } else {
+      const { open } = await import('node:fs/promises');
+      try {
+        fh = await open(path, 'w');
+      } catch (e) {
+        throw new GgufError(`cannot create ${path}: ${(e as Error).message.split('\n')[0]}; check the output path`);
+      }
     }
-    const w = new GgufWriter(fh, path, opts.atomic ? target : undefined, opts.tensors.map((t) => t.name), l);
-    await w.put(l.header, 0);
-    if (opts.tensors.length) await w.put(new Uint8Array(l.dataStart - l.header.length), l.header.length);
+    const w = new GgufWriter(fh, path, temp, opts.tensors.map((t) => t.name), l);
+    try {
+      await w.put(l.header, 0);
+      if (opts.tensors.length) await w.put(new Uint8Array(l.dataStart - l.header.length), l.header.length);
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
     return w;
   }
 
   private async put(b: Uint8Array, pos: number): Promise<void> {
     let off = 0;
-    while (off < b.length) {
-      const { bytesWritten } = await this.fh.write(b, off, b.length - off, pos + off);
-      off += bytesWritten;
+    try {
+      while (off < b.length) {
+        const { bytesWritten } = await this.fh.write(b, off, b.length - off, pos + off);
+        off += bytesWritten;
+      }
+    } catch (e) {
+      // ENOSPC and the like: one line, not an internal error.
+      throw new GgufError(`cannot write ${this.path}: ${(e as Error).message.split('\n')[0]}; check the disk space`);
     }
   }
 
@@ -284,7 +307,7 @@ export class GgufWriter {
     await this.write(name, bytes);
   }
 
-  /** Finishes the file; with `atomic`, renames the .tmp file over the target. Throws if data is missing. */
+  /** Finishes the file; with `atomic`, fsyncs the temp file and renames it over the target. Throws if data is missing. */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.idx < this.names.length) {
@@ -292,21 +315,15 @@ export class GgufWriter {
       throw new GgufError(`cannot finish ${this.path}: tensor "${this.names[this.idx]}" and ${this.names.length - this.idx - 1} after it were not written`);
     }
     this.closed = true;
-    await this.fh.close();
-    if (this.tmpPath) {
-      const { rename } = await import('node:fs/promises');
-      await rename(this.tmpPath, this.path);
-    }
+    if (this.temp) await this.temp.commit();
+    else await this.fh.close();
   }
 
-  /** Closes without finishing; removes the .tmp file in atomic mode. */
+  /** Closes without finishing; removes the temp file in atomic mode. */
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close().catch(() => {});
-    if (this.tmpPath) {
-      const { rm } = await import('node:fs/promises');
-      await rm(this.tmpPath, { force: true });
-    }
+    if (this.temp) await this.temp.discard();
+    else await this.fh.close().catch(() => {});
   }
 }

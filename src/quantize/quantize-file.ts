@@ -1,7 +1,9 @@
 // quantizeFile: F32/F16/BF16 GGUF → quantized GGUF, streamed tensor by tensor
-// in row chunks (memory ~ a few chunk buffers, not the model), written to
-// `<out>.tmp` and renamed only when complete, so a failure or a kill never
-// leaves a file under the output name. Metadata is carried over in order with
+// in row chunks (memory ~ a few chunk buffers, not the model), written to a
+// temp file of its own (`<out>.<pid>.<random>.tmp`, see src/util/atomic-write.ts)
+// and renamed only when complete, so a failure or a kill never leaves a partial
+// file under the output name, and two runs to the same output leave one of the
+// two complete files. Metadata is carried over in order with
 // general.file_type / general.quantization_version set; tensor order and names
 // are preserved.
 import { existsSync } from 'node:fs';
@@ -144,6 +146,8 @@ export async function quantizeFile(inPath: string, outPath: string, typeOrMix: s
         ...(opts.report ? stats(r) : {}),
       });
     }
+    // Taken from the layout, not a stat of outPath: another run may rename its own file there.
+    const fileBytesOut = writer.layout.totalSize;
     await writer.close();
     writer = undefined;
     return {
@@ -152,7 +156,7 @@ export async function quantizeFile(inPath: string, outPath: string, typeOrMix: s
       tensors: reports,
       bytesIn: total,
       bytesOut: reports.reduce((a, r) => a + r.bytesOut, 0),
-      fileBytesOut: (await import('node:fs')).statSync(outPath).size,
+      fileBytesOut,
       seconds: (performance.now() - t0) / 1000,
       ...(opts.report ? { snrDb: snr(sigAll, errAll) } : {}),
     };

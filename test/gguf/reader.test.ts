@@ -99,14 +99,14 @@ describe('GGUF writer → reader round trip', () => {
     const path = join(tmp, 'stream.gguf');
     const data = withData(sizes);
     const w = await GgufWriter.create(path, { kv: allKv, tensors: data, atomic: true });
-    expect(existsSync(`${path}.tmp`)).toBe(true);
+    expect(existsSync(w.tempPath!)).toBe(true);
     expect(existsSync(path)).toBe(false);
     for (const t of data) {
       if (t.name === 'c') for (let o = 0; o < t.data.length; o += 100) await w.write('c', t.data.subarray(o, o + 100));
       else await w.writeTensorData(t.name, t.data);
     }
     await w.close();
-    expect(existsSync(`${path}.tmp`)).toBe(false);
+    expect(existsSync(w.tempPath!)).toBe(false);
     expect(readFileSync(path)).toEqual(Buffer.from(writeGgufToBytes({ kv: allKv, tensors: data })));
     const g = await openGguf(path);
     expectSameKv(g.kv);
@@ -122,7 +122,7 @@ describe('GGUF writer → reader round trip', () => {
     await w.writeTensorData('a', data[0]!.data);
     await expect(w.close()).rejects.toThrow(/"b" and 2 after it were not written/);
     expect(existsSync(path)).toBe(false);
-    expect(existsSync(`${path}.tmp`)).toBe(false);
+    expect(existsSync(w.tempPath!)).toBe(false);
   });
 
   it('writer rejects bad input with GgufError', () => {
