@@ -5,6 +5,9 @@ import { UsageError } from '../errors.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
+/** Names other tools use (llama.cpp's among them) that no edit distance would lead to. */
+const SYNONYMS: Record<string, string> = { '--context': '--ctx', '--n-predict': '--max-tokens', '--predict': '--max-tokens', '--system-prompt': '--system' };
+
 /** Parses argv (without the command name). Unknown flags are a UsageError naming the flag. */
 export function parse<O extends OptionSpec>(argv: string[], options: O, command: string) {
   // `-n -3` would be read as two flags; join a string option with a negative
@@ -20,6 +23,12 @@ export function parse<O extends OptionSpec>(argv: string[], options: O, command:
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
+    const unknown = /^Unknown option '(-{1,2}[^'=]+)/.exec(msg)?.[1];
+    if (unknown) {
+      const flags = Object.entries(options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);
+      const near = SYNONYMS[unknown] && flags.includes(SYNONYMS[unknown]) ? SYNONYMS[unknown] : closest(unknown, flags.filter((f) => f.startsWith('--')));
+      throw new UsageError(`unknown option '${unknown}'${near ? `: did you mean ${near}?` : ''} — see 'qllm ${command} --help'`);
+    }
     throw new UsageError(`${msg} — see 'qllm ${command} --help'`);
   }
 }
@@ -40,4 +49,30 @@ export function positionals(pos: string[], names: string[], command: string): st
   if (pos.length < names.length) throw new UsageError(`missing ${names.slice(pos.length).map((n) => `<${n}>`).join(' ')}: usage: qllm ${command} ${names.map((n) => `<${n}>`).join(' ')}`);
   if (pos.length > names.length) throw new UsageError(`unexpected argument '${pos[names.length]}': usage: qllm ${command} ${names.map((n) => `<${n}>`).join(' ')}`);
   return pos;
+}
+
+/** The candidate nearest to `word` by edit distance, if it is near enough to be a likely typo. */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    // A prefix either way ('--temperature' for '--temp', '--seed' for '--seeds') is as near as one typo.
+    const [short, long] = word.length < c.length ? [word, c] : [c, word];
+    const d = long.startsWith(short) && short.replace(/^-+/, '').length >= 3 ? 1 : editDistance(word, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  // A third of the word may be wrong: '--tmep' → '--temp', '--frobnicate' → nothing.
+  return bestD <= Math.max(1, Math.floor(word.replace(/^-+/, '').length / 3)) ? best : undefined;
+}
+
+/** Edit distance where swapping two neighbours ('--tmep') counts as one edit (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }

@@ -2,6 +2,7 @@
 // errors into one line on stderr and exit code 1. Anything else is a bug, and
 // is printed with its stack so that it can be reported.
 import { isQllmError, UsageError } from '../errors.ts';
+import { closest } from './args.ts';
 
 // Each command lives in src/cli/<name>.ts and exports run(argv).
 type CommandModule = { run(argv: string[]): Promise<void> };
@@ -9,7 +10,7 @@ type CommandModule = { run(argv: string[]): Promise<void> };
 const commands: Record<string, string> = {
   run: 'generate text from a prompt',
   chat: 'interactive multi-turn chat',
-  info: 'describe a GGUF file and the memory quantization saves',
+  info: 'describe a GGUF file, the memory quantization saves and what running it takes',
   tokenize: 'print the token ids of a text',
   gpu: 'show the WebGPU adapter, its features and limits',
   quantize: 'quantize an F32/F16 GGUF to Q4_0, Q4_K_M, Q8_0, …',
@@ -19,17 +20,43 @@ const commands: Record<string, string> = {
   pull: 'download a GGUF with resume and sha256 check',
 };
 
+/**
+ * Thrown by a command the user stopped with Ctrl-C after it printed what it had
+ * (a partial completion, a chat): the exit code is 130, as a shell reports a
+ * command killed by SIGINT, whether Ctrl-C came during the load or later.
+ */
+export class Interrupted extends Error {
+  override name = 'Interrupted';
+}
+
 export function usage(): string {
   const w = Math.max(...Object.keys(commands).map((c) => c.length));
   return [
-    'usage: qllm <command> [options]   (qllm <command> --help for its options)',
+    'usage: qllm <command> [options]   (qllm <command> --help or qllm help <command> for its options)',
     '',
     ...Object.entries(commands).map(([name, summary]) => `  ${name.padEnd(w)}  ${summary}`),
   ].join('\n');
 }
 
+/**
+ * Output into a closed pipe (`qllm run … | head`) ends the program quietly, as
+ * SIGPIPE ends a Unix tool; without a listener Node raises the stream's EPIPE
+ * as an uncaught 'error' event with a stack trace.
+ */
+function quietOnClosedPipe(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  quietOnClosedPipe();
+  let [name, ...rest] = argv;
+  // `qllm help run` is `qllm run --help`.
+  if (name === 'help' && rest.length > 0) [name, rest] = [rest[0], ['--help']];
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name ? 0 : 1;
@@ -40,11 +67,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    if (!Object.hasOwn(commands, name)) throw new UsageError(`unknown command '${name}': run 'qllm --help' for the list`);
+    if (!Object.hasOwn(commands, name)) {
+      const near = closest(name, Object.keys(commands));
+      throw new UsageError(`unknown command '${name}'${near ? `: did you mean '${near}'?` : ''} — run 'qllm --help' for the list`);
+    }
     const mod = (await import(`./${name}.ts`)) as CommandModule;
     await mod.run(rest);
     return 0;
   } catch (e) {
+    if (e instanceof Interrupted) return 130;
     if (isQllmError(e)) {
       console.error(`qllm: ${e.message}`);
       return 1;
