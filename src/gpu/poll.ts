@@ -14,7 +14,8 @@
 import { promisify } from 'node:util';
 import type { Engine } from './engine.ts';
 
-const cell = new Int32Array(new SharedArrayBuffer(4));
+// Made on first use: a page that is not cross-origin isolated has no SharedArrayBuffer.
+let cell: Int32Array | undefined;
 let depth = 0;
 let original: typeof setImmediate | undefined;
 
@@ -33,11 +34,12 @@ export async function quietly<T>(engine: Engine, gapMs: number, wait: () => Prom
   // (even a software one) does not, and its main thread may not block.
   if (!engine.adapter.software || engine.adapter.backend === 'browser' || typeof globalThis.setImmediate !== 'function') return wait();
   if (depth++ === 0) {
+    const c = (cell ??= new Int32Array(new SharedArrayBuffer(4)));
     const orig = globalThis.setImmediate;
     original = orig;
     const slow = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
       orig(() => {
-        Atomics.wait(cell, 0, 0, gapMs);
+        Atomics.wait(c, 0, 0, gapMs);
         fn(...args);
       })) as typeof setImmediate;
     Object.defineProperty(slow, promisify.custom, { value: (orig as unknown as Record<symbol, unknown>)[promisify.custom] });

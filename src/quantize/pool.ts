@@ -29,15 +29,22 @@ export class EncodePool {
   private start(): void {
     this.started = true;
     if (this.threads < 2) return;
-    let api: string;
-    try {
-      api = import.meta.resolve('tsx/esm/api');
-    } catch {
-      this.broken = true;
-      return;
+    // Built (dist/*.js, the npm package): the worker is plain JavaScript.
+    // From sources (a clone): register tsx in the worker first.
+    let boot: string;
+    if (import.meta.url.endsWith('.js')) {
+      boot = `import(${JSON.stringify(new URL('./worker.js', import.meta.url).href)})`;
+    } else {
+      let api: string;
+      try {
+        api = import.meta.resolve('tsx/esm/api');
+      } catch {
+        this.broken = true;
+        return;
+      }
+      const url = new URL('./worker.ts', import.meta.url).href;
+      boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
     }
-    const url = new URL('./worker.ts', import.meta.url).href;
-    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); })`;
     for (let i = 0; i < this.threads; i++) {
       const w = new Worker(boot, { eval: true });
       w.on('message', (m: { id: number; q?: Uint8Array; error?: string }) => {

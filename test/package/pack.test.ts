@@ -1,0 +1,72 @@
+// The npm package as a consumer gets it: `npm pack`, installed into a fresh
+// project, imported by plain Node (no tsx, no loader flags), and its `qllm`
+// command run with no model. The 16 greedy ids must be llama.cpp's.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasShared, repoRoot, sharedModel, sharedRef } from '../shared.ts';
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+let dir = '';
+let installed = '';
+
+describe.skipIf(!hasShared)('the packed npm package in a fresh project', () => {
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'qllm-pack-'));
+    // `npm pack` runs `prepare`, which builds dist/.
+    const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const tarball = join(dir, (JSON.parse(out.slice(out.indexOf('['))) as { filename: string }[])[0].filename);
+    const app = join(dir, 'app');
+    execFileSync('mkdir', ['-p', app]);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    execFileSync(npm, ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    installed = app;
+  }, 300_000);
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('carries built JavaScript and types, not the TypeScript tool chain', () => {
+    const pkg = join(installed, 'node_modules', 'qllm');
+    expect(existsSync(join(pkg, 'dist', 'index.js'))).toBe(true);
+    expect(existsSync(join(pkg, 'dist', 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(pkg, 'dist', 'qllm.browser.js'))).toBe(true);
+    expect(existsSync(join(pkg, 'src'))).toBe(false);
+    expect(existsSync(join(installed, 'node_modules', 'tsx'))).toBe(false);
+    expect(existsSync(join(installed, 'node_modules', 'esbuild'))).toBe(false);
+  });
+
+  it('imports in plain Node and generates llama.cpp greedy ids', () => {
+    const ref = JSON.parse(readFileSync(sharedRef('stories260K-f32.kvf32.greedy48.json'), 'utf8')) as { generated_ids: number[] };
+    writeFileSync(
+      join(installed, 'app.mjs'),
+      `import { loadModel } from 'qllm';
+const model = await loadModel(${JSON.stringify(sharedModel('stories260K.gguf'))}, { contextLength: 64, noF16: true });
+const ids = [];
+for await (const t of model.generate('Once upon a time', { temperature: 0, maxTokens: 16 })) ids.push(t.tokenId);
+model.dispose();
+console.log(JSON.stringify(ids));
+`,
+    );
+    const r = spawnSync(process.execPath, ['app.mjs'], { cwd: installed, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual(ref.generated_ids.slice(0, 16));
+  });
+
+  it('works from CommonJS require too', () => {
+    writeFileSync(join(installed, 'app.cjs'), `const q = require('qllm'); console.log(typeof q.loadModel, typeof q.GgufError);\n`);
+    const r = spawnSync(process.execPath, ['app.cjs'], { cwd: installed, encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('function function');
+  });
+
+  it('runs `qllm run -p` with no model: the bundled stories260K, said in one line', () => {
+    const r = spawnSync(process.execPath, [join(installed, 'node_modules', '.bin', 'qllm'), 'run', '-p', 'Once upon a time', '-n', '16', '--temp', '0', '--no-stats'], { cwd: installed, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Once upon a time, there was a little girl named Lily/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/stories260K/);
+  });
+});
