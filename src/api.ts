@@ -75,7 +75,16 @@ export interface ModelInfo {
 
 export interface Model {
   readonly info: ModelInfo;
+  /**
+   * Streams a completion. A model runs one generation at a time, and the newest
+   * wins: when a generation takes its first token, an older one still unfinished
+   * is superseded. Its stats resolve at once (stopReason 'abort') and its next
+   * next() throws a UsageError saying so; the newer one waits only for a step
+   * already running on the GPU. So an iterator dropped without return() never
+   * blocks the model. To run several requests, queue them (as `qllm serve` does).
+   */
   generate(prompt: string, opts?: GenerateOptions): Generation;
+  /** Like generate(), on the model's chat template; the same one-at-a-time rule. */
   chat(messages: ChatMessage[], opts?: GenerateOptions): Generation;
   tokenize(text: string, opts?: { addBos?: boolean }): number[];
   detokenize(ids: number[]): string;

@@ -25,15 +25,24 @@ export interface LoopTokenizer {
   streamDecoder(opts: { stripLeadingSpace: boolean }): { push(id: number): string; flush(): string };
 }
 
+/** What the next next() of a generation that a newer one replaced throws. */
+export const SUPERSEDED = 'this generation was superseded by a newer generate() or chat() on the same model: finish, return() or abort a generation before starting the next (or queue them)';
+
 /**
  * Owns the KV-cache bookkeeping for one model: which token ids the cache holds,
  * so a follow-up prompt that extends the last one (a chat turn) only pays for
- * its new tokens. One generation runs at a time; others wait their turn.
+ * its new tokens. One generation owns the cache at a time: a newer one
+ * supersedes it (see Model.generate in api.ts). The newer one waits only for a
+ * forward pass already on the GPU, never for the older one's consumer, which
+ * may have dropped its iterator without return().
  */
 export class Session {
   /** Ids whose K/V are in the cache, in order (position i holds cached[i]). */
   private cached: number[] = [];
-  private queue: Promise<void> = Promise.resolve();
+  /** The generation that owns the cache; cancel() marks it superseded and settles its stats. */
+  private owner?: { superseded: boolean; cancel(): void };
+  /** The forward step in flight (with its cache bookkeeping), if any. */
+  private inflight: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly model: ForwardModel,
@@ -54,19 +63,20 @@ export class Session {
     if (opts.maxTokens !== undefined && (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1)) {
       throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. -n 128`);
     }
-    // Wait for any generation in flight: the KV cache is shared.
-    let release!: () => void;
-    const prev = this.queue;
-    this.queue = new Promise((r) => (release = r));
-    await prev;
+    // Supersede the owner, then wait for its step on the GPU (not for its consumer).
+    const me = { superseded: false, cancel: () => void (me.superseded = true) };
+    this.owner?.cancel();
+    this.owner = me;
+    await this.inflight.catch(() => {});
+    if (me.superseded) throw new UsageError(SUPERSEDED);
     try {
-      yield* this.run(promptIds, opts, done);
+      yield* this.run(promptIds, opts, done, me);
     } finally {
-      release();
+      if (this.owner === me) this.owner = undefined;
     }
   }
 
-  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void): AsyncGenerator<Token> {
+  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }): AsyncGenerator<Token> {
     const t0 = performance.now();
     const ctx = this.model.contextLength;
     const maxNew = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
@@ -104,14 +114,35 @@ export class Session {
       pos += n;
       return id;
     };
+    const stats = (): GenerationStats => {
+      const decodeMs = tDecode ? performance.now() - tDecode : 0;
+      return {
+        promptTokens: promptIds.length,
+        generatedTokens: generated,
+        ttftMs: ttft,
+        prefillTokPerS: prefillMs > 0 ? ((promptIds.length - keep) / prefillMs) * 1000 : 0,
+        decodeTokPerS: decodeMs > 0 && generated > 1 ? ((generated - 1) / decodeMs) * 1000 : 0,
+        stopReason,
+      };
+    };
+    // Superseded: the stats settle now (as an abort), since a dropped iterator never reaches `finally`.
+    me.cancel = () => {
+      me.superseded = true;
+      stopReason = 'abort';
+      done(stats());
+    };
 
     try {
       while (generated < maxNew) {
+        if (me.superseded) throw new UsageError(SUPERSEDED);
         if (opts.signal?.aborted) {
           stopReason = 'abort';
           break;
         }
-        const id = await step();
+        const pending = step();
+        this.inflight = pending;
+        const id = await pending;
+        if (me.superseded) throw new UsageError(SUPERSEDED);
         generated++;
         if (generated === 1) {
           ttft = performance.now() - t0;
@@ -150,16 +181,7 @@ export class Session {
         if (rest) yield { text: rest, tokenId: -1 };
       }
     } finally {
-      const decodeMs = tDecode ? performance.now() - tDecode : 0;
-      const promptFed = promptIds.length - keep;
-      done({
-        promptTokens: promptIds.length,
-        generatedTokens: generated,
-        ttftMs: ttft,
-        prefillTokPerS: prefillMs > 0 ? (promptFed / prefillMs) * 1000 : 0,
-        decodeTokPerS: decodeMs > 0 && generated > 1 ? ((generated - 1) / decodeMs) * 1000 : 0,
-        stopReason,
-      });
+      if (!me.superseded) done(stats());
     }
   }
 }

@@ -99,13 +99,62 @@ describe('Session.generate', () => {
     await expect(collect(s, [1], { topP: 2 })).rejects.toThrow(/top-p 2/);
   });
 
-  it('runs one generation at a time on a shared session', async () => {
+  it('a dropped iterator does not block the next generation: the newer one supersedes it', async () => {
     const m = new FakeModel(() => 3);
     const s = new Session(m, tokenizer);
-    const [a, b] = await Promise.all([collect(s, [1, 4], { maxTokens: 3 }), collect(s, [1, 5], { maxTokens: 3 })]);
-    expect(a.stats.generatedTokens).toBe(3);
-    expect(b.stats.generatedTokens).toBe(3);
-    // The second started after the first: its prompt diverges at position 1 and is fed from there.
-    expect(m.fed.filter((f) => f.tokens.length > 1 || f.pos === 1).map((f) => f.pos)).toEqual([0, 1]);
+    let oldStats: GenerationStats | undefined;
+    const old = s.generate([1, 4], { temperature: 0 }, (st) => (oldStats = st));
+    expect((await old.next()).value).toMatchObject({ tokenId: 3 });
+    // Abandoned here: no return(), no abort. The next generation runs to the end…
+    const b = await collect(s, [1, 5], { maxTokens: 3 });
+    expect(b.stats).toMatchObject({ generatedTokens: 3, stopReason: 'length' });
+    // …its prompt diverges at position 1 and is fed from there, after the old one's cached tokens.
+    expect(m.fed.slice(-3)[0]).toEqual({ tokens: [5], pos: 1 });
+    // The old one's stats settled when it was superseded, and its next next() says why it ended.
+    expect(oldStats).toMatchObject({ generatedTokens: 1, stopReason: 'abort' });
+    await expect(old.next()).rejects.toThrow(/superseded by a newer generate\(\) or chat\(\)/);
+  });
+
+  it('a newer generation waits for a step already on the GPU, then the older one ends with an error', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const m = new FakeModel(() => 3);
+    const forward = m.forwardArgmax.bind(m);
+    let held = true;
+    let started = false;
+    m.forwardArgmax = async (t, p) => {
+      started = true;
+      if (held) await gate;
+      return forward(t, p);
+    };
+    const s = new Session(m, tokenizer);
+    const old = s.generate([1, 4], { temperature: 0 }, () => {});
+    const oldNext = old.next();
+    while (!started) await Promise.resolve(); // its prefill is now in flight
+    const newer = collect(s, [1, 4, 6], { maxTokens: 2 });
+    await Promise.resolve();
+    expect(m.fed).toEqual([]); // the newer one has not touched the model while the step runs
+    held = false;
+    release();
+    await expect(oldNext).rejects.toThrow(/superseded/);
+    const r = await newer;
+    expect(r.stats.generatedTokens).toBe(2);
+    // The old prefill's tokens are in the cache, so the newer one feeds only its new token.
+    expect(m.fed[1]).toEqual({ tokens: [6], pos: 2 });
+  });
+
+  it('of two generations started together the later one runs; the earlier one fails with one line', async () => {
+    const s = new Session(new FakeModel(() => 3), tokenizer);
+    const [a, b] = await Promise.allSettled([collect(s, [1, 4], { maxTokens: 3 }), collect(s, [1, 5], { maxTokens: 3 })]);
+    expect(a.status === 'rejected' && String(a.reason.message)).toMatch(/^this generation was superseded[^\n]*$/);
+    expect(b.status === 'fulfilled' && b.value.stats.generatedTokens).toBe(3);
+  });
+
+  it('an invalid newer request leaves the running generation alone', async () => {
+    const s = new Session(new FakeModel(() => 3), tokenizer);
+    const old = s.generate([1, 4], { temperature: 0, maxTokens: 3 }, () => {});
+    await old.next();
+    await expect(collect(s, [1], { topP: 2 })).rejects.toThrow(/top-p 2/);
+    expect((await old.next()).done).toBe(false);
   });
 });
