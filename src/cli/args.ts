@@ -5,11 +5,14 @@ import { UsageError } from '../errors.ts';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
+/** What parse() returns: parseArgs's typed values and the positionals (named, for the built .d.ts). */
+export type Parsed<O extends OptionSpec> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
 /** Names other tools use (llama.cpp's among them) that no edit distance would lead to. */
 const SYNONYMS: Record<string, string> = { '--context': '--ctx', '--n-predict': '--max-tokens', '--predict': '--max-tokens', '--system-prompt': '--system' };
 
 /** Parses argv (without the command name). Unknown flags are a UsageError naming the flag. */
-export function parse<O extends OptionSpec>(argv: string[], options: O, command: string) {
+export function parse<O extends OptionSpec>(argv: string[], options: O, command: string): Parsed<O> {
   // `-n -3` would be read as two flags; join a string option with a negative
   // number so that the range check can name the value instead.
   const args: string[] = [];
