@@ -6,7 +6,7 @@
 // Shapes: logits is Float32Array[>= vocabSize] (one row of the output projection);
 // history is the token ids so far (prompt + generated), newest last.
 import type { SamplerOptions } from './api.ts';
-import { UsageError } from './errors.ts';
+import { GpuError, UsageError } from './errors.ts';
 
 /** llama.cpp's defaults (common/common.h), except repeatPenalty 1 = off, as there too. */
 export const SAMPLER_DEFAULTS = {
@@ -113,7 +113,9 @@ export class Sampler {
       }
     }
 
-    // Greedy: argmax, ties to the lowest id (strict >). NaN never wins.
+    checkFinite(work, n);
+
+    // Greedy: argmax, ties to the lowest id (strict >).
     if (this.temperature === 0) {
       let best = 0;
       let bv = Number.NEGATIVE_INFINITY;
@@ -261,6 +263,23 @@ export class Sampler {
       if (last) return len > 0 ? len : 1;
     }
   }
+}
+
+/**
+ * Every sampling path needs real logits: NaN or +Infinity (NaN weights, a bad
+ * RoPE base) would otherwise come out as a stream of token 0 and exit 0. -Infinity
+ * is a masked token, but not all of them.
+ */
+function checkFinite(work: Float32Array, n: number): void {
+  let any = false;
+  for (let i = 0; i < n; i++) {
+    const v = work[i];
+    if (v !== v || v === Number.POSITIVE_INFINITY) {
+      throw new GpuError(`the logits are not finite (${v} at token ${i}): the model file may be corrupt (NaN weights or bad hyper-parameters); try noF16 (--no-f16) or another file`);
+    }
+    if (v !== Number.NEGATIVE_INFINITY) any = true;
+  }
+  if (!any) throw new GpuError('every logit is -Infinity: no token can be sampled; the model file may be corrupt');
 }
 
 const f32 = new Float32Array(1);

@@ -2,7 +2,7 @@
 // filters (top-k, top-p, min-p), llama.cpp's repetition penalty, the empirical
 // distribution of temperature sampling vs softmax, and option validation.
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../src/errors.ts';
+import { GpuError, UsageError } from '../src/errors.ts';
 import { Sampler, validateSamplerOptions } from '../src/sampler.ts';
 
 /** Deterministic pseudo-random logits (LCG), so the tests are reproducible. */
@@ -106,6 +106,32 @@ describe('Sampler', () => {
       const p = softmax(logits, T);
       const chi2 = counts.reduce((acc, c, i) => acc + (c - draws * p[i]) ** 2 / (draws * p[i]), 0);
       expect(chi2).toBeLessThan(24.3); // 7 dof, p = 0.001
+    }
+  });
+
+  it('refuses non-finite logits on every path (greedy, penalised greedy, top-k, top-p/min-p only, plain softmax)', () => {
+    const paths = [
+      { temperature: 0 },
+      { temperature: 0, repeatPenalty: 1.1 },
+      { temperature: 0.8 },
+      { temperature: 0.8, topK: 0 },
+      { temperature: 0.8, topK: 0, topP: 1, minP: 0 },
+      { temperature: 1.5, topK: 5, topP: 0.5, seed: 3 },
+    ];
+    for (const opts of paths) {
+      const s = new Sampler(opts, 8);
+      const nan = new Float32Array(8).fill(Number.NaN);
+      expect(() => s.sample(nan, [1])).toThrow(GpuError);
+      expect(() => s.sample(nan, [1])).toThrow(/^the logits are not finite \(NaN at token 0\)[^\n]*$/);
+      // One bad entry among good ones is still a broken model, not a token to skip.
+      const one = new Float32Array([1, 2, 3, Number.NaN, 0, 0, 0, 0]);
+      expect(() => s.sample(one, [])).toThrow(/NaN at token 3/);
+      const inf = new Float32Array([1, Number.POSITIVE_INFINITY, 0, 0, 0, 0, 0, 0]);
+      expect(() => s.sample(inf, [])).toThrow(/Infinity at token 1/);
+      expect(() => s.sample(new Float32Array(8).fill(Number.NEGATIVE_INFINITY), [])).toThrow(/every logit is -Infinity/);
+      // -Infinity marks a masked token: the others still sample.
+      const masked = new Float32Array([Number.NEGATIVE_INFINITY, 0, 5, 0, 0, 0, 0, 0]);
+      expect(s.sample(masked, [])).not.toBe(0);
     }
   });
 
