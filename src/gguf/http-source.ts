@@ -33,11 +33,17 @@ export async function urlByteSource(url: string, opts: { fetch?: Fetch; label?: 
   async function range(start: number, end: number): Promise<Uint8Array> {
     const headers: Record<string, string> = { Range: `bytes=${start}-${end - 1}` };
     if (validator) headers['If-Range'] = validator;
-    let res: Response;
-    try {
-      res = await get(url, { headers });
-    } catch (e) {
-      throw new GgufError(`cannot fetch ${label}: ${(e as Error).message}; check the URL and that the server is running`);
+    let res: Response | undefined;
+    // A GET is idempotent: retry a failed request twice. A kept-alive socket
+    // that the server closes just as it is reused fails once with ECONNRESET.
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await get(url, { headers });
+      } catch (e) {
+        if (attempt < 2) continue;
+        const cause = (e as { cause?: { message?: string } }).cause?.message;
+        throw new GgufError(`cannot fetch ${label}: ${(e as Error).message}${cause ? ` (${cause})` : ''}; check the URL and that the server is running`);
+      }
     }
     if (res.status === 200 && validator) {
       await res.body?.cancel();
@@ -74,8 +80,9 @@ export async function urlByteSource(url: string, opts: { fetch?: Fetch; label?: 
       if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
         throw new GgufError(`read of ${length} bytes at offset ${offset} runs past the end of ${label} (${size} bytes): the file is truncated; download it again`);
       }
+      if (length === 0) return new Uint8Array(0);
       if (offset >= winStart && offset + length <= winStart + win.byteLength) return win.subarray(offset - winStart, offset - winStart + length);
-      if (length >= WINDOW) return length === 0 ? new Uint8Array(0) : range(offset, offset + length);
+      if (length >= WINDOW) return range(offset, offset + length);
       winStart = offset;
       win = await range(offset, Math.min(size, offset + WINDOW));
       return win.subarray(0, length);
