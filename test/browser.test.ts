@@ -28,6 +28,15 @@ window.generate = async (how) => {
   m.dispose();
   return out;
 };
+window.chat = async () => {
+  const m = await loadModel('/model.gguf', { contextLength: 128 });
+  const g = m.chat([{ role: 'system', content: 'Tell stories.' }, { role: 'user', content: 'Once upon a time' }], { temperature: 0.8, seed: 7, maxTokens: 8 });
+  const ids = [];
+  for await (const t of g) ids.push(t.tokenId);
+  const out = { promptIds: await g.promptIds, ids, bos: m.detokenize(m.tokenize('Hello world', { addBos: true })) };
+  m.dispose();
+  return out;
+};
 window.bad = async () => {
   try { await loadModel('/missing.gguf'); return 'loaded'; } catch (e) { return e.name + ': ' + e.message; }
 };
@@ -103,6 +112,21 @@ describe.skipIf(!hasShared || (!haveChromium && !process.env.CI))('the browser b
   it('loads from a Blob the same way', async () => {
     const r = (await page.evaluate(() => (window as unknown as { generate(h: string): Promise<unknown> }).generate('blob'))) as { ids: number[] };
     expect(r.ids).toEqual(ref?.generated_ids);
+  }, 120_000);
+
+  it('renders chat templates and samples there as in Node', async () => {
+    const r = (await page.evaluate(() => (window as unknown as { chat(): Promise<unknown> }).chat())) as { promptIds: number[]; ids: number[]; bos: string };
+    const { loadModel } = await import('../src/model-api.ts');
+    const m = await loadModel(sharedModel('stories260K.gguf'), { contextLength: 128 });
+    try {
+      const g = m.chat([{ role: 'system', content: 'Tell stories.' }, { role: 'user', content: 'Once upon a time' }], { maxTokens: 1 });
+      for await (const _ of g);
+      expect(r.promptIds).toEqual(await g.promptIds);
+    } finally {
+      m.dispose();
+    }
+    expect(r.ids).toHaveLength(8);
+    expect(r.bos).toBe('Hello world'); // control tokens are not text
   }, 120_000);
 
   it('names a missing model in one line', async () => {
