@@ -1,7 +1,8 @@
 // The figures behind `qllm info`: shape, tokenizer, parameter count, bytes by type,
-// and the memory-savings table (weights as stored vs F16/F32, KV cache at full context).
+// the memory-savings table (weights as stored vs F16/F32, KV cache at full context),
+// and what running it takes at a given context (weights + KV cache + activations).
 import { readConfig, type Config } from './config.ts';
-import { isQllmError } from './errors.ts';
+import { isQllmError, printable } from './errors.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { describePlan, planModel } from './models/family.ts';
 
@@ -32,7 +33,25 @@ export interface ModelReport {
     ratio_vs_f16: number;
     kv_cache_f16_bytes: number;
     kv_cache_f32_bytes: number;
+    /** GPU memory `qllm run -c <context_length>` takes; null for a file without weights. */
+    run: RunMemory | null;
   };
+}
+
+/**
+ * GPU memory a run at `context_length` takes: the weights as stored, the KV cache
+ * in f16 (qllm's type on adapters with shader-f16; f32 otherwise, the *_f32_kv
+ * figures), and activations with the rope table and readback buffers, as
+ * src/models/llama.ts allocates them (kernel scratch aside: an estimate).
+ */
+export interface RunMemory {
+  context_length: number;
+  weights_bytes: number;
+  kv_bytes: number;
+  activations_bytes: number;
+  total_bytes: number;
+  kv_f32_bytes: number;
+  total_f32_kv_bytes: number;
 }
 
 /** Bytes of a K+V cache of `ctx` tokens at `bytesPerElem` per element. */
@@ -40,7 +59,46 @@ export function kvCacheBytes(cfg: Config, ctx: number, bytesPerElem: number): nu
   return 2 * cfg.nLayers * ctx * cfg.nKvHeads * cfg.headDim * bytesPerElem;
 }
 
-export function describeModel(file: GgufFile): ModelReport {
+/**
+ * Estimates RunMemory (see there) from the config, for `contextLength` tokens of
+ * context; the weights are as stored (`weightBytes`).
+ */
+export function estimateRunMemory(cfg: Config, weightBytes: number, contextLength: number): RunMemory {
+  const ctx = contextLength;
+  const B = Math.min(64, ctx); // LlamaModel's batch: prompt tokens per forward pass
+  const qDim = cfg.nHeads * cfg.headDim;
+  const kvDim = cfg.nKvHeads * cfg.headDim;
+  const a256 = (n: number) => Math.ceil(n / 256) * 256;
+  // f32 activations: ids, x, xn, q|k|v, attention out, gate|up, last row, logits
+  // and their readback copy, plus the rope table of ctx positions.
+  const activations =
+    4 * B * (1 + 2 * cfg.dim + qDim) + a256(4 * B * qDim) + a256(4 * B * kvDim) + 4 * B * kvDim + a256(4 * B * cfg.ffnDim) + 4 * B * cfg.ffnDim +
+    4 * cfg.dim + 2 * 4 * B * cfg.vocabSize + 4 * ctx * cfg.ropeDim;
+  const kv = kvCacheBytes(cfg, ctx, 2);
+  const kv32 = kvCacheBytes(cfg, ctx, 4);
+  return {
+    context_length: ctx, weights_bytes: weightBytes, kv_bytes: kv, activations_bytes: activations,
+    total_bytes: weightBytes + kv + activations, kv_f32_bytes: kv32, total_f32_kv_bytes: weightBytes + kv32 + activations,
+  };
+}
+
+/**
+ * The one wording for weights beside their f16 size, used by `qllm info`, run's
+ * and chat's stats, bench and the chat page:
+ *   "weights: 175.00 KiB, f16 would need 571.88 KiB (3.27x smaller)"
+ *   "weights: 1.12 MiB, f16 would need 571.88 KiB (2.00x larger than f16; quantize it with qllm quantize)"
+ */
+export function formatWeightSavings(weightBytes: number, f16Bytes: number): string {
+  const head = `weights: ${formatBytes(weightBytes)}, f16 would need ${formatBytes(f16Bytes)}`;
+  if (!(weightBytes > 0 && f16Bytes > 0)) return head;
+  const smaller = (f16Bytes / weightBytes).toFixed(2);
+  const larger = (weightBytes / f16Bytes).toFixed(2);
+  if (smaller === '1.00' || larger === '1.00') return `${head} (the same as f16)`;
+  return weightBytes < f16Bytes ? `${head} (${smaller}x smaller)` : `${head} (${larger}x larger than f16; quantize it with qllm quantize)`;
+}
+
+/** contextLength: the context the run figures are for; default what `qllm run` uses, min(model, 2048). */
+export function describeModel(file: GgufFile, opts: { contextLength?: number } = {}): ModelReport {
   const cfg = readConfig(file);
   const types: ModelReport['tensor_types'] = {};
   let params = 0;
@@ -69,15 +127,16 @@ export function describeModel(file: GgufFile): ModelReport {
     file: file.path,
     file_bytes: file.fileSize,
     gguf_version: file.version,
-    architecture: cfg.arch,
-    name: cfg.name,
+    // Strings from the file, escaped: they are printed (and may hold ESC sequences or newlines).
+    architecture: printable(cfg.arch),
+    name: printable(cfg.name),
     family: family(),
     hyperparameters: {
       context_length: cfg.contextLength, embedding_length: cfg.dim, block_count: cfg.nLayers, feed_forward_length: cfg.ffnDim,
       head_count: cfg.nHeads, head_count_kv: cfg.nKvHeads, head_dim: cfg.headDim, rope_dim: cfg.ropeDim,
       rope_freq_base: cfg.ropeTheta, rms_eps: cfg.rmsEps,
     },
-    tokenizer: tk ? { model: tk.model, vocab_size: tk.tokens.length, bos_id: tk.bosId ?? null, eos_id: tk.eosId ?? null, chat_template: tk.chatTemplate !== undefined } : null,
+    tokenizer: tk ? { model: printable(tk.model), vocab_size: tk.tokens.length, bos_id: tk.bosId ?? null, eos_id: tk.eosId ?? null, chat_template: tk.chatTemplate !== undefined } : null,
     vocab_size: cfg.vocabSize,
     parameters: params,
     tensor_count: file.tensors.length,
@@ -90,6 +149,7 @@ export function describeModel(file: GgufFile): ModelReport {
       ratio_vs_f16: params ? stored / (params * 2) : 0,
       kv_cache_f16_bytes: kvCacheBytes(cfg, cfg.contextLength, 2),
       kv_cache_f32_bytes: kvCacheBytes(cfg, cfg.contextLength, 4),
+      run: cfg.nLayers ? estimateRunMemory(cfg, stored, opts.contextLength ?? Math.min(cfg.contextLength || 2048, 2048)) : null,
     },
   };
 }

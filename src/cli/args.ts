@@ -36,13 +36,13 @@ export function parse<O extends OptionSpec>(argv: string[], options: O, command:
   }
 }
 
-/** A number flag within [min, max]; `integer` rejects fractions. */
-export function num(value: string | undefined, flag: string, opts: { min?: number; max?: number; integer?: boolean; dflt?: number } = {}): number | undefined {
+/** A number flag within [min, max]; `integer` rejects fractions; `example`: the value the error suggests (else dflt, else min). */
+export function num(value: string | undefined, flag: string, opts: { min?: number; max?: number; integer?: boolean; dflt?: number; example?: number } = {}): number | undefined {
   if (value === undefined) return opts.dflt;
   const v = Number(value);
   const range = `${opts.min ?? '-∞'}..${opts.max ?? '∞'}`;
   if (value.trim() === '' || !Number.isFinite(v) || (opts.integer && !Number.isInteger(v)) || (opts.min !== undefined && v < opts.min) || (opts.max !== undefined && v > opts.max)) {
-    throw new UsageError(`${flag} ${value} is not ${opts.integer ? 'an integer' : 'a number'} in ${range}: pass e.g. ${flag} ${opts.dflt ?? opts.min ?? 1}`);
+    throw new UsageError(`${flag} ${value} is not ${opts.integer ? 'an integer' : 'a number'} in ${range}: pass e.g. ${flag} ${opts.example ?? opts.dflt ?? opts.min ?? 1}`);
   }
   return v;
 }

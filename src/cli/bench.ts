@@ -4,16 +4,19 @@
 // bandwidth decode achieves, next to the adapter's own copy bandwidth.
 import { copyBandwidth } from '../gpu/bandwidth.ts';
 import { UsageError } from '../errors.ts';
-import { formatBytes } from '../info.ts';
+import { formatBytes, formatWeightSavings } from '../info.ts';
 import { num, parse, positionals } from './args.ts';
 import { loadForCli, modelFlags } from './run.ts';
 
-const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--json]
-  -p N   prompt tokens for the prefill test (default 64)
-  -n N   tokens for the decode test (default 32)
-  -r N   repetitions (default 3); figures are the median, spread is min..max
+const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--json] [--profile]
+  -p N       prompt tokens for the prefill test (default 64)
+  -n N       tokens for the decode test (default 32)
+  -r N       repetitions (default 3); figures are the median, spread is min..max
+  -c N       context length (KV cache) to load with (default max(256, p + n + 1))
+  --json     print one JSON object with the same figures
   --profile  after the timed runs, GPU time per step (timestamp queries) for
-             one prefill and the decode tokens, with GB/s per weight matrix`;
+             one prefill and the decode tokens, with GB/s per weight matrix
+  --no-f16   force the f32 shader path`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
@@ -81,7 +84,7 @@ export async function run(argv: string[]): Promise<void> {
       `decode   tg${n}: ${f(result.decode_tok_s)}${llama.chained ? ', one dispatch per layer' : ''}`,
       `weights  ${formatBytes(weightBytes)} read per token -> ${weightGBs.toFixed(2)} GB/s; copy bandwidth ${copyGBs.toFixed(2)} GB/s; utilisation ${(100 * result.bandwidth_utilisation).toFixed(1)}%`,
       `ttft     ${ttftMs.toFixed(0)} ms including load (${loadMs.toFixed(0)} ms) and pipeline creation`,
-      `memory   weights ${formatBytes(mem.weights)}, kv ${formatBytes(mem.kv)}, activations ${formatBytes(mem.activations)}, total ${formatBytes(mem.total)} (f16 weights would be ${formatBytes(model.info.f16WeightBytes)})`,
+      `memory   ${formatWeightSavings(mem.weights, model.info.f16WeightBytes)}; kv ${formatBytes(mem.kv)}, activations ${formatBytes(mem.activations)}, total ${formatBytes(mem.total)}`,
     ].join('\n'));
     if (profile) console.log(profileTable(profile));
   } finally {

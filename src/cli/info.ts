@@ -1,20 +1,27 @@
-// `qllm info <model.gguf> [--json]`: what the file is and what quantization saves.
-import { describeModel, formatBytes, formatCount, type ModelReport } from '../info.ts';
+// `qllm info <model.gguf> [-c N] [--json]`: what the file is, what quantization
+// saves, and how much GPU memory running it takes.
+import { UsageError } from '../errors.ts';
+import { describeModel, formatBytes, formatCount, formatWeightSavings, type ModelReport } from '../info.ts';
 import { openModelFile } from '../open.ts';
-import { parse, positionals } from './args.ts';
+import { num, parse, positionals } from './args.ts';
 
-const HELP = `usage: qllm info <model.gguf> [--json]
+const HELP = `usage: qllm info <model.gguf> [-c N] [--json]
   Prints architecture, hyperparameters, tokenizer, parameter count, tensor types,
-  bits per weight and the memory-savings table (stored vs F16/F32, KV cache).
-  --json   one JSON object with the same figures (keys documented in README.md)`;
+  bits per weight, the memory-savings table (stored vs F16/F32, KV cache) and
+  the GPU memory 'qllm run' takes: weights + KV cache + activations.
+  -c, --ctx N   context length for that total (default as 'qllm run': min(model, 2048))
+  --json        one JSON object with the same figures (keys documented in README.md)`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values, positionals: pos } = parse(argv, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'info');
+  const { values, positionals: pos } = parse(argv, { json: { type: 'boolean' }, ctx: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, 'info');
   if (values.help) return void console.log(HELP);
   const [path] = positionals(pos, ['model.gguf'], 'info');
+  const ctx = num(values.ctx, '-c', { min: 2, integer: true, example: 2048 });
   const file = await openModelFile(path);
   try {
-    const r = describeModel(file);
+    const r = describeModel(file, { contextLength: ctx });
+    const modelCtx = r.hyperparameters.context_length || 2048;
+    if (ctx !== undefined && r.memory.run && ctx > modelCtx) throw new UsageError(`-c ${ctx} exceeds the model's context of ${modelCtx}: pass -c ${modelCtx} or less`);
     console.log(values.json ? JSON.stringify(r, null, 2) : formatReport(r));
   } finally {
     await file.close();
@@ -53,8 +60,15 @@ export function formatReport(r: ModelReport): string {
     row(`KV cache f16 @${h.context_length}`, m.kv_cache_f16_bytes),
     row(`KV cache f32 @${h.context_length}`, m.kv_cache_f32_bytes),
   );
-  if (m.weights_stored_bytes > 0 && m.weights_stored_bytes < m.weights_f16_bytes) {
-    lines.push(`  quantization saves ${formatBytes(m.weights_f16_bytes - m.weights_stored_bytes)} (${(m.weights_f16_bytes / m.weights_stored_bytes).toFixed(2)}x smaller than F16)`);
+  if (m.weights_stored_bytes > 0) lines.push(`  ${formatWeightSavings(m.weights_stored_bytes, m.weights_f16_bytes)}`);
+  const run = m.run;
+  if (run) {
+    lines.push(
+      '',
+      `  running it at -c ${run.context_length}: about ${formatBytes(run.total_bytes)} of GPU memory`,
+      `    weights ${formatBytes(run.weights_bytes)} + KV cache f16 ${formatBytes(run.kv_bytes)} + activations ${formatBytes(run.activations_bytes)}`,
+      `    (${formatBytes(run.total_f32_kv_bytes)} where the adapter lacks shader-f16: KV cache f32 ${formatBytes(run.kv_f32_bytes)})`,
+    );
   }
   return lines.join('\n');
 }

@@ -6,7 +6,12 @@ import { num, parse, positionals } from './args.ts';
 import { loadForCli, modelFlags } from './run.ts';
 
 const HELP = `usage: qllm perplexity <model.gguf> -f text.txt [-c CTX] [--chunks N] [--json]
-  Splits the text into chunks of CTX tokens (default 128), scores the second half of each.
+  Splits the text into chunks of CTX tokens, scores the second half of each.
+  -f, --file FILE             the text to score
+  -c, --ctx N                 chunk length in tokens (default 128)
+  --chunks N                  score only the first N chunks (default all)
+  --json                      print one JSON object (ppl, ppl_error, chunks, ...) instead of text
+  --no-f16                    force the f32 shader path
   --kl-divergence-base FILE   save this (base) model's log-probabilities to FILE
   --kl-divergence FILE        compare against a base FILE: mean KLD and top-1 agreement`;
 

@@ -36,12 +36,14 @@ export async function run(argv: string[]): Promise<void> {
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
+  const notes: string[] = [];
   try {
     const r = await quantizeFile(inPath, outPath, type, {
       report: values.report || values.json,
       pure: values.pure,
       threads,
-      onNote: (name, note) => process.stderr.write(`${tty ? '\r\x1b[K' : ''}note: ${name}: ${note}\n`),
+      // --report asked for each tensor; otherwise one summary line at the end.
+      onNote: (name, note) => (values.report ? process.stderr.write(`${tty ? '\r\x1b[K' : ''}note: ${name}: ${note}\n`) : notes.push(note)),
       onProgress: tty
         ? (done, total, name) => {
             const now = Date.now();
@@ -54,11 +56,32 @@ export async function run(argv: string[]): Promise<void> {
         : undefined,
     });
     if (tty) process.stderr.write('\r\x1b[K');
+    if (notes.length) console.error(summariseNotes(notes, r.tensors.length));
     if (values.json) console.log(JSON.stringify(r, (_, v) => (v === Number.POSITIVE_INFINITY ? 'inf' : v), 2));
     else console.log(formatQuantizeReport(r, values.report === true));
   } finally {
     process.removeListener('SIGINT', onSignal);
   }
+}
+
+/**
+ * The per-tensor fallback notes as one line: stories260K's 64- and 172-wide rows
+ * gave 36 lines of the same two or three notes. Grouped by fallback, e.g.
+ * "note: 36 of 48 tensors fall back to another type because their rows do not
+ * fit its blocks: 27 Q4_K → Q5_0 (64 columns), 5 Q4_K → F16 (172 columns), …".
+ */
+export function summariseNotes(notes: string[], tensors: number): string {
+  const groups = new Map<string, { n: number; cols: Set<string> }>();
+  for (const note of notes) {
+    const m = /^(\d+) columns are not a multiple of \d+ \((\w+)\); using (\w+)$/.exec(note);
+    const key = m ? `${m[2]} → ${m[3]}` : note;
+    const g = groups.get(key) ?? { n: 0, cols: new Set<string>() };
+    g.n++;
+    if (m) g.cols.add(m[1]);
+    groups.set(key, g);
+  }
+  const parts = [...groups].sort((a, b) => b[1].n - a[1].n).map(([k, g]) => `${g.n} ${k}${g.cols.size ? ` (${[...g.cols].join('/')} columns)` : ''}`);
+  return `note: ${notes.length} of ${tensors} tensors fall back to another type because their rows do not fit its blocks: ${parts.join(', ')}; --report lists each tensor`;
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;

@@ -2,17 +2,18 @@
 import { readFile } from 'node:fs/promises';
 import type { GenerateOptions, GenerationStats } from '../api.ts';
 import { UsageError } from '../errors.ts';
-import { formatBytes } from '../info.ts';
+import { formatBytes, formatWeightSavings } from '../info.ts';
 import { loadModel, type QllmModel } from '../model-api.ts';
 import { validateSamplerOptions } from '../sampler.ts';
 import { num, parse, positionals } from './args.ts';
+import { Interrupted } from './main.ts';
 import { progressBar } from './progress.ts';
 
 const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
   -p, --prompt TEXT        prompt text (or read from stdin when piped)
   -f, --file FILE          read the prompt from a file
   -n, --max-tokens N       tokens to generate (default 256)
-  -c, --ctx N              context length (default min(model, 2048))
+  -c, --ctx N              context length (default min(model, 2048); 'qllm info -c N' says the memory it takes)
       --temp T             temperature, 0 = greedy (default 0.8)
       --top-k K            keep the K most likely tokens (default 40, 0 = off)
       --top-p P            nucleus sampling (default 0.95)
@@ -21,6 +22,7 @@ const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
       --seed S             make sampling reproducible
       --stop S             stop before S (repeatable)
       --no-bos             do not add the BOS token
+      --special            print control tokens the model generates (<s>, <|im_start|>, ...) as text
       --no-f16             force the f32 shader path
       --json               print one JSON object with ids, text and stats
       --no-stats           do not print stats to stderr`;
@@ -60,7 +62,7 @@ export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
 }
 
 export async function loadForCli(path: string, v: Record<string, unknown>): Promise<{ model: QllmModel; loadMs: number }> {
-  const ctx = num(v.ctx as string | undefined, '-c', { min: 2, integer: true });
+  const ctx = num(v.ctx as string | undefined, '-c', { min: 2, integer: true, example: 2048 });
   const bar = progressBar('loading');
   const t0 = performance.now();
   try {
@@ -71,14 +73,35 @@ export async function loadForCli(path: string, v: Record<string, unknown>): Prom
   }
 }
 
+/**
+ * Prompt tokens this generation fed, i.e. without the prefix already in the KV
+ * cache (a chat turn). The stats give the whole prompt and a rate over only
+ * these; the rate is fed / ttft, so this recovers the count exactly.
+ */
+export function fedTokens(s: GenerationStats): number {
+  return s.ttftMs > 0 ? Math.round((s.prefillTokPerS * s.ttftMs) / 1000) : s.promptTokens;
+}
+
 export function statsLines(model: QllmModel, s: GenerationStats, loadMs: number): string {
   const m = model.memory();
-  const f16 = model.info.f16WeightBytes;
+  const fed = fedTokens(s);
+  // The rate is over the tokens this call fed; a chat turn reuses the rest from the KV cache.
+  const prompt = fed === s.promptTokens ? `${fed} tokens` : `${fed} new tokens; ${s.promptTokens - fed} reused from the cache`;
   return [
-    `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${s.promptTokens} tokens) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
+    `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${prompt}) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
     `gpu memory: weights ${formatBytes(m.weights)}, kv ${formatBytes(m.kv)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
-    `same weights in f16: ${formatBytes(f16)} (${m.weights ? (f16 / m.weights).toFixed(2) : '-'}x the quantized weights) | adapter: ${model.info.adapter}`,
+    `${formatWeightSavings(m.weights, model.info.f16WeightBytes)} | adapter: ${model.info.adapter}`,
   ].join('\n');
+}
+
+/**
+ * What to print for a streamed token. The generation's text leaves control tokens
+ * out (BOS, <|im_end|>: llama.cpp prints none unless --special); with `special`
+ * they are appended as their text.
+ */
+export function tokenText(model: QllmModel, t: { text: string; tokenId: number }, special: boolean): string {
+  if (!special || t.tokenId < 0 || !model.tokenizer.isSpecial(t.tokenId)) return t.text;
+  return t.text + model.tokenizer.decode([t.tokenId], { special: true, stripLeadingSpace: false });
 }
 
 async function readPrompt(v: Record<string, unknown>): Promise<string> {
@@ -108,12 +131,15 @@ export async function run(argv: string[]): Promise<void> {
       prompt: { type: 'string', short: 'p' },
       file: { type: 'string', short: 'f' },
       'no-bos': { type: 'boolean' },
+      special: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-stats': { type: 'boolean' },
     },
     'run',
   );
   if (v.help) return void console.log(HELP);
+  // `qllm run model.gguf "Once upon a time"`: the prompt goes behind -p.
+  if (pos.length > 1) throw new UsageError(`unexpected argument '${pos[1]}': pass the prompt with -p, e.g. qllm run ${pos[0]} -p ${JSON.stringify(pos.slice(1).join(' '))}`);
   const [path] = positionals(pos, ['model.gguf'], 'run');
   const opts = samplerOptions(v); // bad values fail before the model loads
   const prompt = await readPrompt(v);
@@ -127,8 +153,9 @@ export async function run(argv: string[]): Promise<void> {
     let text = '';
     for await (const t of gen) {
       if (t.tokenId >= 0) ids.push(t.tokenId);
-      text += t.text;
-      if (!v.json && t.text) process.stdout.write(t.text);
+      const out = tokenText(model, t, v.special === true);
+      text += out;
+      if (!v.json && out) process.stdout.write(out);
     }
     const stats = await gen.stats;
     const promptIds = await gen.promptIds;
@@ -148,6 +175,7 @@ export async function run(argv: string[]): Promise<void> {
       process.stdout.write('\n');
     }
     if (!v['no-stats']) console.error(statsLines(model, stats, loadMs));
+    if (stats.stopReason === 'abort') throw new Interrupted(); // Ctrl-C: exit 130, as during the load
   } finally {
     process.off('SIGINT', onSigint);
     model.dispose();
