@@ -1,7 +1,7 @@
 // The one place that knows GGUF metadata key spellings. readConfig() turns a
 // GgufFile's metadata into a frozen, typed Config; everything else (model,
 // tokenizer, info, quantizer) reads Config fields, never raw keys.
-import { GgufError } from './errors.ts';
+import { GgufError, printable } from './errors.ts';
 import type { GgufArray, GgufFile, GgufValue } from './gguf/types.ts';
 
 export interface RopeScaling {
@@ -172,20 +172,31 @@ function plain(v: GgufValue | undefined): unknown {
 export function readConfig(file: GgufFile): Config {
   const get = (k: string) => plain(file.kv.get(k)?.value);
   const where = file.path;
+  // Keys name the file's architecture, which may hold any bytes: escape them in messages.
+  const key = (k: string) => printable(k, 120);
   const str = (k: string, req = true): string | undefined => {
     const v = get(k);
     if (v === undefined && !req) return undefined;
-    if (typeof v !== 'string') throw new GgufError(`metadata key ${k} is ${v === undefined ? 'missing' : 'not a string'} in ${where}: re-convert the model with llama.cpp's convert_hf_to_gguf.py`);
+    if (typeof v !== 'string') throw new GgufError(`metadata key ${key(k)} is ${v === undefined ? 'missing' : 'not a string'} in ${where}: re-convert the model with llama.cpp's convert_hf_to_gguf.py`);
     return v;
   };
   const num = (k: string, dflt?: number): number => {
     const v = get(k);
     if (v === undefined && dflt !== undefined) return dflt;
     if (typeof v === 'bigint') return Number(v);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new GgufError(`metadata key ${k} is ${v === undefined ? 'missing' : 'not a number'} in ${where}: re-convert the model with llama.cpp's convert_hf_to_gguf.py`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new GgufError(`metadata key ${key(k)} is ${v === undefined ? 'missing' : 'not a number'} in ${where}: re-convert the model with llama.cpp's convert_hf_to_gguf.py`);
     return v;
   };
   const optNum = (k: string) => (get(k) === undefined ? undefined : num(k));
+  /** A value outside what any model has: the file is corrupt (or was written with a bug). */
+  const range = <T extends number | undefined>(k: string, v: T, ok: (x: number) => boolean, rule: string): T => {
+    if (v !== undefined && !ok(v)) throw new GgufError(`metadata key ${key(k)} = ${v} is out of range (${rule}) in ${where}: the file is corrupt; re-convert the model`);
+    return v;
+  };
+  const positive = <T extends number | undefined>(k: string, v: T): T => range(k, v, (x) => x > 0, 'must be > 0');
+  const nonNegative = <T extends number | undefined>(k: string, v: T): T => range(k, v, (x) => x >= 0, 'must be >= 0');
+  /** Counts and sizes GGUF stores as u32: a non-negative integer of at most 2^32 - 1. */
+  const count = <T extends number | undefined>(k: string, v: T): T => range(k, v, (x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff, 'must be a whole number from 0 to 4294967295');
   const bool = (k: string, dflt: boolean) => {
     const v = get(k);
     return typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : dflt;
@@ -195,50 +206,52 @@ export function readConfig(file: GgufFile): Config {
   const a = (k: string) => `${arch}.${k}`;
   const tokenizer = readTokenizer();
   const hasModel = get(a('block_count')) !== undefined;
-  const dim = hasModel ? num(a('embedding_length')) : 0;
-  const nHeads = hasModel ? num(a('attention.head_count')) : 0;
-  const headDim = hasModel ? num(a('attention.key_length'), nHeads > 0 ? dim / nHeads : 0) : 0;
-  const posInt = (k: string, v: number) => {
-    if (!Number.isInteger(v) || v < 0) throw new GgufError(`metadata key ${k} = ${v} is not a non-negative integer in ${where}: the file is corrupt`);
-    return v;
-  };
+  const dim = hasModel ? count(a('embedding_length'), num(a('embedding_length'))) : 0;
+  const nHeads = hasModel ? count(a('attention.head_count'), num(a('attention.head_count'))) : 0;
+  // Head sizes default to dim / heads (checkModel refuses a fraction); stated ones must be whole.
+  const headDim = hasModel ? (get(a('attention.key_length')) === undefined ? (nHeads > 0 ? dim / nHeads : 0) : count(a('attention.key_length'), num(a('attention.key_length')))) : 0;
+  const valueDim = hasModel ? (get(a('attention.value_length')) === undefined ? (nHeads > 0 ? dim / nHeads : 0) : count(a('attention.value_length'), num(a('attention.value_length')))) : 0;
+  const linear = nonNegative(a('rope.scaling.factor'), optNum(a('rope.scaling.factor'))) || nonNegative(a('rope.scale_linear'), optNum(a('rope.scale_linear')));
   const cfg: Config = {
     arch,
     name: str('general.name', false) ?? '',
-    fileType: optNum('general.file_type'),
-    contextLength: hasModel ? posInt(a('context_length'), num(a('context_length'), 2048)) : 0,
-    dim: posInt(a('embedding_length'), dim),
-    nLayers: hasModel ? posInt(a('block_count'), num(a('block_count'))) : 0,
-    ffnDim: hasModel ? posInt(a('feed_forward_length'), num(a('feed_forward_length'))) : 0,
-    nHeads: posInt(a('attention.head_count'), nHeads),
-    nKvHeads: hasModel ? posInt(a('attention.head_count_kv'), num(a('attention.head_count_kv'), nHeads)) : 0,
+    fileType: count('general.file_type', optNum('general.file_type')),
+    contextLength: hasModel ? count(a('context_length'), num(a('context_length'), 2048)) : 0,
+    dim,
+    nLayers: hasModel ? count(a('block_count'), num(a('block_count'))) : 0,
+    ffnDim: hasModel ? count(a('feed_forward_length'), num(a('feed_forward_length'))) : 0,
+    nHeads,
+    nKvHeads: hasModel ? count(a('attention.head_count_kv'), num(a('attention.head_count_kv'), nHeads)) : 0,
     headDim,
-    rmsEps: hasModel ? num(a('attention.layer_norm_rms_epsilon'), 1e-5) : 1e-5,
-    ropeDim: hasModel ? num(a('rope.dimension_count'), headDim) : 0,
-    ropeTheta: hasModel ? num(a('rope.freq_base'), 10000) : 10000,
+    // A norm divides by sqrt(mean(x²) + eps): eps <= 0 can divide by zero.
+    rmsEps: hasModel ? positive(a('attention.layer_norm_rms_epsilon'), num(a('attention.layer_norm_rms_epsilon'), 1e-5)) : 1e-5,
+    ropeDim: hasModel ? count(a('rope.dimension_count'), num(a('rope.dimension_count'), headDim)) : 0,
+    // Angles are base^(-2i/d): a base <= 0 gives NaN.
+    ropeTheta: hasModel ? positive(a('rope.freq_base'), num(a('rope.freq_base'), 10000)) : 10000,
     ropeScaling: Object.freeze({
       type: str(a('rope.scaling.type'), false) ?? 'linear',
       // llama.cpp: a factor of 0 means none.
-      factor: optNum(a('rope.scaling.factor')) || optNum(a('rope.scale_linear')) || 1,
-      originalContextLength: optNum(a('rope.scaling.original_context_length')) ?? 0,
-      attnFactor: optNum(a('rope.scaling.attn_factor')) ?? 1,
+      factor: linear || 1,
+      originalContextLength: count(a('rope.scaling.original_context_length'), optNum(a('rope.scaling.original_context_length'))) ?? 0,
+      attnFactor: positive(a('rope.scaling.attn_factor'), optNum(a('rope.scaling.attn_factor'))) ?? 1,
       yarnExtFactor: optNum(a('rope.scaling.yarn_ext_factor')),
       yarnBetaFast: optNum(a('rope.scaling.yarn_beta_fast')) ?? 32,
       yarnBetaSlow: optNum(a('rope.scaling.yarn_beta_slow')) ?? 1,
       yarnLogMul: optNum(a('rope.scaling.yarn_log_multiplier')) ?? 0,
     }),
     ropeFinetuned: get(a('rope.scaling.finetuned')) === undefined ? undefined : bool(a('rope.scaling.finetuned'), true),
-    ropeBaseSwa: optNum(a('rope.freq_base_swa')),
-    valueDim: hasModel ? num(a('attention.value_length'), nHeads > 0 ? dim / nHeads : 0) : 0,
-    slidingWindow: optNum(a('attention.sliding_window')),
+    ropeBaseSwa: positive(a('rope.freq_base_swa'), optNum(a('rope.freq_base_swa'))),
+    valueDim,
+    slidingWindow: count(a('attention.sliding_window'), optNum(a('attention.sliding_window'))),
     slidingWindowPattern: pattern(a('attention.sliding_window_pattern')),
-    attentionScale: optNum(a('attention.scale')),
-    attnSoftcap: optNum(a('attn_logit_softcapping')),
-    finalSoftcap: optNum(a('final_logit_softcapping')),
-    embeddingScale: optNum(a('embedding_scale')),
-    residualScale: optNum(a('residual_scale')),
-    logitScale: optNum(a('logit_scale')),
-    vocabSize: optNum(a('vocab_size')) ?? tokenizer?.tokens.length ?? 0,
+    attentionScale: positive(a('attention.scale'), optNum(a('attention.scale'))),
+    // Soft-caps: 0 is off.
+    attnSoftcap: nonNegative(a('attn_logit_softcapping'), optNum(a('attn_logit_softcapping'))),
+    finalSoftcap: nonNegative(a('final_logit_softcapping'), optNum(a('final_logit_softcapping'))),
+    embeddingScale: positive(a('embedding_scale'), optNum(a('embedding_scale'))),
+    residualScale: positive(a('residual_scale'), optNum(a('residual_scale'))),
+    logitScale: positive(a('logit_scale'), optNum(a('logit_scale'))),
+    vocabSize: count(a('vocab_size'), optNum(a('vocab_size'))) ?? tokenizer?.tokens.length ?? 0,
     tokenizer,
   };
   return Object.freeze(cfg);
@@ -249,7 +262,7 @@ export function readConfig(file: GgufFile): Config {
     if (v === undefined) return undefined;
     if (Array.isArray(v) && v.every((x) => typeof x === 'boolean')) return Object.freeze([...v] as boolean[]);
     if (ArrayBuffer.isView(v)) return Object.freeze(Array.from(v as unknown as ArrayLike<number>, (x) => x !== 0));
-    return posInt(k, num(k));
+    return count(k, num(k));
   }
 
   function readTokenizer(): TokenizerConfig | undefined {

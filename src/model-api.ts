@@ -2,7 +2,7 @@
 // tokenizer → generation session, and exposes the `Model` contract of api.ts.
 import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
 import { readConfig, type Config } from './config.ts';
-import { GgufError, UsageError } from './errors.ts';
+import { GgufError, isQllmError, printable, UsageError } from './errors.ts';
 import { Session } from './generate.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { Engine } from './gpu/engine.ts';
@@ -131,8 +131,8 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
     const report = describeModel(file);
     const a = engine.adapter;
     const info: ModelInfo = {
-      name: config.name || path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''),
-      architecture: config.arch,
+      name: printable(config.name) || path.replace(/^.*[\\/]/, '').replace(/\.gguf$/i, ''),
+      architecture: printable(config.arch),
       contextLength,
       vocabSize: config.vocabSize,
       fileBytes: file.fileSize,
@@ -143,6 +143,8 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
   } catch (e) {
     engine?.destroy();
     await file.close();
+    // A last guard for strings from the file that some message did not escape (the tokenizer's names).
+    if (isQllmError(e)) e.message = printable(e.message, Number.POSITIVE_INFINITY);
     throw e;
   }
 }

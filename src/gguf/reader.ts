@@ -7,7 +7,7 @@
 //   n_kv × { string key, u32 type, value }            (string = u64 len + bytes)
 //   n_tensors × { string name, u32 n_dims, u64 dims[n_dims], u32 type, u64 offset }
 //   padding to general.alignment | tensor data (offsets relative to its start)
-import { GgufError } from '../errors.ts';
+import { GgufError, printable } from '../errors.ts';
 import { typeInfo } from '../quant/table.ts';
 import { fileByteSource, bytesByteSource } from './source.ts';
 import {
@@ -38,8 +38,7 @@ function minSize(t: GgufValueType): number {
 
 /** A name from the file, quoted and escaped so an error message stays one short line. */
 function quote(s: string): string {
-  const j = JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
-  return j.replace(/[\u0085\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `"${printable(s)}"`;
 }
 
 // ignoreBOM: a token may be U+FEFF itself (Phi-3's 30143), which the default decoder would strip.

@@ -141,7 +141,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
           entries.push({ binding: own + 2, resource: { buffer: d.norm.w } });
           storage++;
         }
-        keyParts.push({ f: d.snippet, r: d.tun.mvRows, norm: !!d.norm, rope: d.ropeConsts, glu: d.gluStore });
+        keyParts.push({ f: d.snippet, r: d.tun.mvRows, normEps: d.norm ? d.norm.eps : null, rope: d.ropeConsts, glu: d.gluStore });
         row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
       } else {
         const a = kern;

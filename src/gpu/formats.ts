@@ -22,7 +22,7 @@
 //   and bidx() in the snippet.
 // Every part buffer is padded to a multiple of 16 bytes.
 import { GgmlType, type TypeInfo } from '../quant/table.ts';
-import { GpuError } from '../errors.ts';
+import { GpuError, printable } from '../errors.ts';
 
 export interface GpuFormat {
   /** WGSL snippet shaders/dequant_<snippet>.wgsl. */
@@ -58,7 +58,7 @@ const F: Partial<Record<GgmlType, GpuFormat>> = {
 
 export function gpuFormat(t: TypeInfo, where = ''): GpuFormat {
   const f = F[t.id];
-  if (!f) throw new GpuError(`tensor type ${t.name}${where ? ` (${where})` : ''} has no GPU kernel in qllm: re-quantize to Q4_K_M, Q4_0 or Q8_0`);
+  if (!f) throw new GpuError(`tensor type ${t.name}${where ? ` (${printable(where)})` : ''} has no GPU kernel in qllm: re-quantize to Q4_K_M, Q4_0 or Q8_0`);
   return f;
 }
 

@@ -243,7 +243,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
   const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, T: tun.mmTokens, RM: tun.mmRows, ...lane });
   const [mv, mm] = await Promise.all([
     engine.pipeline(
-      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : 0, normEps: norm ? norm.eps : -1, rope: ropeConsts, gluStore },
+      { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : null, normEps: norm ? norm.eps : null, rope: ropeConsts, gluStore },
       mvCode,
       { WG: tun.mvWg, ...(glu ? { UP_OFF: io.gluUpOffset! / 4 } : {}), ...(norm ? { NORM_EPS: norm.eps } : {}), ...ropeConsts },
     ),

@@ -4,7 +4,7 @@
 // Host memory stays about one chunk (CHUNK_BYTES) whatever the tensor size.
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { TypeInfo } from '../quant/table.ts';
-import { GpuError, UsageError } from '../errors.ts';
+import { GpuError, printable, UsageError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { gpuFormat, partBytes, rowBytes } from './formats.ts';
 
@@ -100,14 +100,14 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
   const fmt = gpuFormat(t.type, t.name);
   const { rows, cols } = tensorShape(t);
   if (cols % fmt.colsMultiple !== 0 || cols % t.type.blockElems !== 0) {
-    throw new GpuError(`tensor ${t.name} has rows of ${cols} elements, not a multiple of ${fmt.colsMultiple} as ${t.type.name} requires: the file is corrupt`);
+    throw new GpuError(`tensor ${printable(t.name)} has rows of ${cols} elements, not a multiple of ${fmt.colsMultiple} as ${t.type.name} requires: the file is corrupt`);
   }
   const rb = rowBytes(t.type, cols);
   const maxBinding = Math.min(opts.maxBindingBytes ?? engine.limits.maxStorageBufferBindingSize, engine.limits.maxStorageBufferBindingSize, engine.limits.maxBufferSize);
   // Rows per part; even so that chunks of the d plane / f16 rows stay u32-aligned.
   let perPart = Math.floor((maxBinding - 16) / rb);
   if (perPart >= 2) perPart -= perPart % 2;
-  if (perPart < 1) throw new GpuError(`tensor ${t.name}: one row (${rb} B) exceeds the GPU's storage binding limit (${maxBinding} B): use a smaller model`);
+  if (perPart < 1) throw new GpuError(`tensor ${printable(t.name)}: one row (${rb} B) exceeds the GPU's storage binding limit (${maxBinding} B): use a smaller model`);
   const chunk = opts.chunkBytes ?? CHUNK_BYTES;
   let chunkRows = Math.max(1, Math.floor(chunk / rb));
   if (chunkRows >= 2) chunkRows -= chunkRows % 2;
@@ -129,7 +129,7 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
       const body = t.type.blockBytes - 2;
       const dBase = n * nb * body; // byte where the d plane starts (repacked formats)
       for (let r0 = 0; r0 < n; r0 += chunkRows) {
-        if (opts.signal?.aborted) throw new UsageError(`upload of ${t.name} aborted`);
+        if (opts.signal?.aborted) throw new UsageError(`upload of ${printable(t.name)} aborted`);
         const cr = Math.min(chunkRows, n - r0);
         const src = await file.readTensor(t, (first + r0) * rb, cr * rb);
         if (fmt.dOffset < 0) {

@@ -5,7 +5,7 @@
 // (src/models/llama.ts) reads top to bottom. Nothing here knows GGUF key
 // spellings (config.ts does); this file knows what llama.cpp does with them.
 import { type Config, tensorNames } from '../config.ts';
-import { GgufError } from '../errors.ts';
+import { GgufError, printable } from '../errors.ts';
 
 export interface Family {
   /** 'norm': rotate adjacent pairs (2i, 2i+1); 'neox': pairs (i, i + ropeDim/2). */
@@ -110,7 +110,7 @@ export const SUPPORTED_ARCHS: readonly string[] = Object.keys(FAMILIES);
 export function planModel(c: Config, contextLength: number, has: (tensor: string) => boolean, where: string): Plan {
   const f = FAMILIES[c.arch];
   if (!f) {
-    throw new GgufError(`architecture '${c.arch}' is not supported: qllm runs ${SUPPORTED_ARCHS.join(', ')} (Mistral, SmolLM2 and TinyLlama files say 'llama')`);
+    throw new GgufError(`architecture '${printable(c.arch)}' is not supported: qllm runs ${SUPPORTED_ARCHS.join(', ')} (Mistral, SmolLM2 and TinyLlama files say 'llama')`);
   }
   // Which layers slide (llama.cpp's hparams.set_swa_pattern, dense_first = false).
   let window = 0;
@@ -126,7 +126,7 @@ export function planModel(c: Config, contextLength: number, has: (tensor: string
   const s = c.ropeScaling;
   const type = s.type;
   if (!['none', 'linear', 'yarn', 'longrope'].includes(type)) {
-    throw new GgufError(`RoPE scaling '${type}' in ${where} is not supported: qllm applies linear, yarn and longrope scaling`);
+    throw new GgufError(`RoPE scaling '${printable(type)}' in ${where} is not supported: qllm applies linear, yarn and longrope scaling`);
   }
   const freqScale = type === 'none' ? 1 : 1 / s.factor;
   // The YaRN keys (ext_factor, betas, log multiplier) are read by llama.cpp only

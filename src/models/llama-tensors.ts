@@ -4,7 +4,7 @@
 // so a feature qllm lacks fails here, never as wrong output.
 import type { Config } from '../config.ts';
 import { tensorNames } from '../config.ts';
-import { GgufError } from '../errors.ts';
+import { GgufError, printable } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import { tensorShape } from '../gpu/weights.ts';
 import { type Plan, planModel } from './family.ts';
@@ -68,7 +68,8 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
   const where = file.path;
   const plan = planModel(c, contextLength, (n) => !!file.tensor(n), where);
   const f = plan.family;
-  const bad = (what: string) => new GgufError(`${what} in ${where}: the file is corrupt or not a '${c.arch}' model`);
+  const arch = printable(c.arch); // a name from the file, escaped for messages
+  const bad = (what: string) => new GgufError(`${what} in ${where}: the file is corrupt or not a '${arch}' model`);
   if (!(c.dim > 0 && c.nLayers > 0 && c.nHeads > 0 && c.nKvHeads > 0 && c.ffnDim > 0)) {
     throw bad(`model sizes dim=${c.dim} layers=${c.nLayers} heads=${c.nHeads} kv_heads=${c.nKvHeads} ffn=${c.ffnDim} must all be positive`);
   }
@@ -87,7 +88,7 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
   };
   const need = (name: string, why = ''): TensorInfo => {
     const t = opt(name);
-    if (!t) throw new GgufError(`tensor ${name} is missing from ${where}: the file is incomplete or not a '${c.arch}' model${why}`);
+    if (!t) throw new GgufError(`tensor ${name} is missing from ${where}: the file is incomplete or not a '${arch}' model${why}`);
     return t;
   };
   const shape = (t: TensorInfo, rows: number, cols: number) => {
@@ -125,7 +126,7 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
       kBias = vec(opt(n.attn_k_bias), kvDim);
       vBias = vec(opt(n.attn_v_bias), kvDim);
     }
-    const qkWhy = ` (the '${c.arch}' family normalises q and k)`;
+    const qkWhy = ` (the '${arch}' family normalises q and k)`;
     const gateT = opt(n.ffn_gate);
     const upT = need(n.ffn_up);
     let gate: TensorInfo, up: TensorInfo;
@@ -157,7 +158,7 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
   opt(tensorNames.rope_factors_short);
   for (const t of file.tensors) {
     if (!used.has(t.name)) {
-      throw new GgufError(`tensor ${t.name} in ${where} is not supported for '${c.arch}' models: qllm does not implement the feature it belongs to (llama.cpp may)`);
+      throw new GgufError(`tensor ${printable(t.name)} in ${where} is not supported for '${arch}' models: qllm does not implement the feature it belongs to (llama.cpp may)`);
     }
   }
   return { tokenEmbd, outputNorm, output, layers, vocab, ropeFactors, plan };
