@@ -2,7 +2,7 @@
 // cut midway and resumed with Range, a server that ignores Range, sha256 checks
 // (given, or the hub's X-Linked-Etag), and existing files.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,15 +10,34 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/pull.ts';
 import { GgufError, UsageError } from '../../src/errors.ts';
+import { kv, writeGgufToBytes } from '../../src/gguf/writer.ts';
 import { download } from '../../src/pull/download.ts';
 import { resolveSource } from '../../src/pull/source.ts';
+import { GgmlType } from '../../src/quant/table.ts';
 
-const DATA = randomBytes(300_000);
+/** A valid GGUF of about 300 kB: one F32 tensor of random bits. */
+const gguf = (n = 75_000) =>
+  Buffer.from(writeGgufToBytes({ kv: [kv.str('general.architecture', 'llama')], tensors: [{ name: 't', dims: [n], type: GgmlType.F32, data: randomBytes(n * 4) }] }));
+const DATA = gguf();
+const OTHER = gguf(); // the same size: "a new upload of the file"
 const SHA = createHash('sha256').update(DATA).digest('hex');
 
-interface Behaviour { cutAfter?: number; cutTimes?: number; ignoreRange?: boolean; corrupt?: boolean; linkedEtag?: string }
+interface Behaviour {
+  cutAfter?: number; cutTimes?: number; ignoreRange?: boolean; corrupt?: boolean; linkedEtag?: string;
+  /** The file served and its ETag (default DATA, "v1"); noValidators: neither ETag nor Last-Modified. */
+  body?: Buffer; etag?: string; noValidators?: boolean;
+  /** Answer a Range request with 206 even when If-Range names another version. */
+  ignoreIfRange?: boolean;
+  /** A captive portal: an HTML page, with its Content-Type or posing as a binary. */
+  html?: 'typed' | 'untyped';
+  /** Content-Length (and body) cut to this many bytes. */
+  shortLength?: number;
+  /** Send the first 1000 bytes, then the rest once this resolves. */
+  hold?: Promise<void>;
+}
 let behave: Behaviour = {};
 let ranges: (string | undefined)[] = [];
+let ifRanges: (string | undefined)[] = [];
 let base = '';
 let server: http.Server;
 
@@ -31,22 +50,41 @@ beforeAll(async () => {
       return;
     }
     ranges.push(req.headers.range);
-    let body = DATA;
-    if (behave.corrupt) { body = Buffer.from(DATA); body[1234] ^= 0xff; }
+    ifRanges.push(req.headers['if-range'] as string | undefined);
+    if (behave.html) {
+      const page = '<!DOCTYPE html><html><body>Log in to the Wi-Fi</body></html>';
+      res.writeHead(200, { 'Content-Type': behave.html === 'typed' ? 'text/html; charset=utf-8' : 'application/octet-stream', 'Content-Length': page.length }).end(page);
+      return;
+    }
+    let body = behave.body ?? DATA;
+    if (behave.corrupt) { body = Buffer.from(body); body[1234] ^= 0xff; }
+    const etag = behave.etag ?? '"v1"';
+    const validators: Record<string, string> = behave.noValidators ? {} : { ETag: etag };
+    if (behave.shortLength !== undefined) {
+      res.writeHead(200, { ...validators, 'Content-Length': behave.shortLength }).end(body.subarray(0, behave.shortLength));
+      return;
+    }
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (m && !behave.ignoreRange) {
+    const ifRange = req.headers['if-range'];
+    if (m && !behave.ignoreRange && (ifRange === undefined || ifRange === etag || behave.ignoreIfRange)) {
       start = Number(m[1]);
       if (start >= body.length) { res.writeHead(416, { 'Content-Range': `bytes */${body.length}` }).end(); return; }
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`, 'Content-Length': body.length - start, 'Accept-Ranges': 'bytes' });
+      res.writeHead(206, { ...validators, 'Content-Range': `bytes ${start}-${body.length - 1}/${body.length}`, 'Content-Length': body.length - start, 'Accept-Ranges': 'bytes' });
     } else {
-      res.writeHead(200, { 'Content-Length': body.length, 'Accept-Ranges': 'bytes' });
+      res.writeHead(200, { ...validators, 'Content-Length': body.length, 'Accept-Ranges': 'bytes' });
     }
     const slice = body.subarray(start);
+    if (behave.hold) {
+      res.write(slice.subarray(0, 1000));
+      void behave.hold.then(() => res.end(slice.subarray(1000)));
+      return;
+    }
     if (behave.cutAfter !== undefined && (behave.cutTimes ?? 1) > 0) {
       behave.cutTimes = (behave.cutTimes ?? 1) - 1;
-      // Send N bytes, then drop the connection mid-body.
-      res.write(slice.subarray(0, behave.cutAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+      // Send N bytes, then close the connection mid-body. end(), not destroy(): a graceful
+      // close delivers every byte written, so the client has exactly N, even on a busy machine.
+      res.write(slice.subarray(0, behave.cutAfter), () => res.socket?.end());
       return;
     }
     res.end(slice);
@@ -60,6 +98,7 @@ let dir = '';
 beforeEach(() => {
   behave = {};
   ranges = [];
+  ifRanges = [];
   dir = mkdtempSync(join(tmpdir(), 'qllm-pull-'));
 });
 
@@ -89,11 +128,12 @@ describe('download', () => {
   it('keeps the .part when cut midway, then resumes with a Range request', async () => {
     behave = { cutAfter: 100_000 };
     const dest = join(dir, 'm.gguf');
-    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(/interrupted at 100000 of 300000 bytes.*run the same command again/);
+    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(new RegExp(`interrupted at 100000 of ${DATA.length} bytes.*run the same command again`));
     expect(existsSync(dest)).toBe(false);
     expect(statSync(`${dest}.part`).size).toBe(100_000);
     const r = await download({ url: `${base}/m.gguf`, dest, retries: 0 });
     expect(ranges).toEqual([undefined, 'bytes=100000-']);
+    expect(ifRanges).toEqual([undefined, '"v1"']); // only the same version may be continued
     expect(r.resumedBytes).toBe(100_000);
     expect(readFileSync(dest).equals(DATA)).toBe(true);
     expect(existsSync(`${dest}.part`)).toBe(false);
@@ -110,10 +150,12 @@ describe('download', () => {
 
   it('restarts cleanly when the server ignores Range (200)', async () => {
     const dest = join(dir, 'm.gguf');
-    writeFileSync(`${dest}.part`, DATA.subarray(0, 5000));
+    behave = { cutAfter: 5000 };
+    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(UsageError);
+    const have = statSync(`${dest}.part`).size;
     behave = { ignoreRange: true };
     const r = await download({ url: `${base}/m.gguf`, dest });
-    expect(ranges).toEqual(['bytes=5000-']);
+    expect(ranges).toEqual([undefined, `bytes=${have}-`]);
     expect(r.resumedBytes).toBe(0);
     expect(readFileSync(dest).equals(DATA)).toBe(true);
   });
@@ -163,6 +205,119 @@ describe('download', () => {
   it('names the HTTP status of a failed request', async () => {
     await expect(download({ url: `${base}/missing.gguf`, dest: join(dir, 'x.gguf') })).rejects.toThrow(/HTTP 404 \(not found/);
     await expect(download({ url: 'http://127.0.0.1:1/x.gguf', dest: join(dir, 'x.gguf') })).rejects.toThrow(/cannot reach/);
+  });
+});
+
+describe('download refuses what it cannot verify (issue 16)', () => {
+  const nothingSaved = () => expect(readdirSync(dir).filter((f) => f.startsWith('m.gguf'))).toEqual([]);
+
+  it('refuses an HTML page sent as text/html, before writing anything', async () => {
+    behave = { html: 'typed' };
+    const dest = join(dir, 'm.gguf');
+    await expect(download({ url: `${base}/m.gguf`, dest })).rejects.toThrow(/sent a web page \(Content-Type text\/html\), not a GGUF file: .*check the network/);
+    nothingSaved();
+  });
+
+  it('refuses a body that does not start with "GGUF", whatever its Content-Type', async () => {
+    behave = { html: 'untyped' };
+    const dest = join(dir, 'm.gguf');
+    const e = await download({ url: `${base}/m.gguf`, dest }).catch((x: Error) => x);
+    expect(e).toBeInstanceOf(UsageError);
+    expect((e as Error).message).toMatch(/is not a GGUF file \(it starts with "<!DOCTYPE html><html>/);
+    expect(ranges).toHaveLength(1); // not retried like a cut connection
+    nothingSaved();
+  });
+
+  it('refuses a body cut short by a wrong Content-Length (exit 1, nothing saved)', async () => {
+    behave = { shortLength: DATA.length - 1000 };
+    const dest = join(dir, 'm.gguf');
+    const e = await download({ url: `${base}/m.gguf`, dest }).catch((x: Error) => x);
+    expect(e).toBeInstanceOf(GgufError);
+    expect((e as Error).message).toMatch(/runs past the end of GGUF file downloaded from http.*the file is truncated.*nothing was saved/);
+    nothingSaved();
+  });
+
+  it('a resume against a changed file (other ETag) restarts instead of splicing', async () => {
+    const dest = join(dir, 'm.gguf');
+    behave = { cutAfter: 100_000 };
+    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(/interrupted at/);
+    const have = statSync(`${dest}.part`).size;
+    behave = { body: OTHER, etag: '"v2"' };
+    const logs: string[] = [];
+    const r = await download({ url: `${base}/m.gguf`, dest, log: (l) => logs.push(l) });
+    expect(ranges).toEqual([undefined, `bytes=${have}-`]);
+    expect(ifRanges).toEqual([undefined, '"v1"']);
+    expect(r.resumedBytes).toBe(0);
+    expect(readFileSync(dest).equals(OTHER)).toBe(true);
+    expect(logs.join('\n')).toMatch(/changed since the partial download.*restarting from the beginning/);
+  });
+
+  it('a server that ignores If-Range and sends a 206 of the new file: the ETag mismatch restarts it', async () => {
+    const dest = join(dir, 'm.gguf');
+    behave = { cutAfter: 100_000 };
+    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(/interrupted/);
+    const have = statSync(`${dest}.part`).size;
+    behave = { body: OTHER, etag: '"v2"', ignoreIfRange: true };
+    const logs: string[] = [];
+    const r = await download({ url: `${base}/m.gguf`, dest, log: (l) => logs.push(l) });
+    expect(ranges).toEqual([undefined, `bytes=${have}-`, undefined]);
+    expect(r.resumedBytes).toBe(0);
+    expect(readFileSync(dest).equals(OTHER)).toBe(true);
+    expect(logs[0]).toMatch(/ETag "v1" is now "v2"; starting over/);
+  });
+
+  it('without ETag or Last-Modified a partial file is not trusted, unless a sha256 will check the result', async () => {
+    const dest = join(dir, 'm.gguf');
+    behave = { cutAfter: 100_000, noValidators: true };
+    await expect(download({ url: `${base}/m.gguf`, dest, retries: 0 })).rejects.toThrow(/interrupted/);
+    behave = { noValidators: true };
+    const logs: string[] = [];
+    await download({ url: `${base}/m.gguf`, dest, log: (l) => logs.push(l) });
+    expect(ranges).toEqual([undefined, undefined]);
+    expect(logs[0]).toMatch(/cannot be matched to the server's file \(the server sent no ETag or Last-Modified\); starting over/);
+    expect(readFileSync(dest).equals(DATA)).toBe(true);
+
+    const dest2 = join(dir, 'n.gguf');
+    ranges = [];
+    behave = { cutAfter: 100_000, noValidators: true };
+    await expect(download({ url: `${base}/n.gguf`, dest: dest2, retries: 0 })).rejects.toThrow(/interrupted/);
+    const have = statSync(`${dest2}.part`).size; // what arrived before the cut
+    expect(have).toBeGreaterThan(0);
+    behave = { noValidators: true };
+    const r = await download({ url: `${base}/n.gguf`, dest: dest2, sha256: SHA });
+    expect(ranges).toEqual([undefined, `bytes=${have}-`]);
+    expect(r.resumedBytes).toBe(have);
+    expect(readFileSync(dest2).equals(DATA)).toBe(true);
+  });
+
+  it('a .part left from another URL is not continued', async () => {
+    const dest = join(dir, 'm.gguf');
+    behave = { cutAfter: 100_000 };
+    await expect(download({ url: `${base}/a/m.gguf`, dest, retries: 0 })).rejects.toThrow(/interrupted/);
+    behave = {};
+    const r = await download({ url: `${base}/b/m.gguf`, dest });
+    expect(ranges).toEqual([undefined, undefined]);
+    expect(r.resumedBytes).toBe(0);
+  });
+
+  it('a second download to the same file at the same time is refused; a lock left by a dead process is taken over', async () => {
+    const dest = join(dir, 'm.gguf');
+    let release = () => {};
+    behave = { hold: new Promise<void>((r) => { release = r; }) };
+    let bytes = 0;
+    const first = download({ url: `${base}/m.gguf`, dest, onProgress: (d) => { bytes = d; } });
+    while (bytes < 1000) await new Promise((r) => setTimeout(r, 5)); // the first one is mid-body
+    await expect(download({ url: `${base}/m.gguf`, dest })).rejects.toThrow(/another qllm \(pid \d+\) is downloading .*m\.gguf: wait for it to finish/);
+    release();
+    expect((await first).status).toBe('downloaded');
+    expect(readFileSync(dest).equals(DATA)).toBe(true);
+    expect(existsSync(`${dest}.lock`)).toBe(false);
+
+    const dest2 = join(dir, 'n.gguf');
+    writeFileSync(`${dest2}.lock`, String(2 ** 22 + 1)); // no such pid (2^22 is Linux's largest pid_max)
+    await download({ url: `${base}/n.gguf`, dest: dest2 });
+    expect(existsSync(`${dest2}.lock`)).toBe(false);
+    expect(readFileSync(dest2).equals(DATA)).toBe(true);
   });
 });
 
