@@ -3,6 +3,7 @@
 // objects. Node uses npm `webgpu` (Dawn); a browser or Electron renderer uses
 // navigator.gpu. Every GPU failure surfaces as a one-line GpuError.
 import { GpuError } from '../errors.ts';
+import { DAWN_LIMIT_WARNING, filterNativeStderr } from './native-stderr.ts';
 
 export type BufferCategory = 'weights' | 'kv' | 'activations' | 'staging' | 'other';
 const CATEGORIES: BufferCategory[] = ['weights', 'kv', 'activations', 'staging', 'other'];
@@ -145,9 +146,11 @@ export class Engine {
     let adapter: GPUAdapter | null = null;
     let compat = compatOnly;
     try {
-      if (!compatOnly) adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      // Dawn prints its limit warnings to fd 2 during the first requestAdapter (native-stderr.ts).
+      const quiet = <T>(f: () => T): T => (dawn ? filterNativeStderr(f, DAWN_LIMIT_WARNING) : f());
+      if (!compatOnly) adapter = await quiet(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
       if (!adapter) {
-        adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
+        adapter = await quiet(() => gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions));
         compat = true;
       }
     } catch (e) {
