@@ -9,6 +9,7 @@ import { Engine } from './gpu/engine.ts';
 import { describeModel } from './info.ts';
 import { LlamaModel } from './models/llama.ts';
 import { checkModel } from './models/llama-tensors.ts';
+import { checkMemoryPlan, planMemory, validateBudget } from './models/memory-plan.ts';
 import { openModelFile } from './open.ts';
 import { renderChat } from './tokenizer/chat.ts';
 import { Tokenizer } from './tokenizer/index.ts';
@@ -122,9 +123,14 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
     if (!config.tokenizer) throw new GgufError(`${path} has no tokenizer (tokenizer.ggml.model is missing): use a GGUF converted with its vocabulary`);
     const modelCtx = config.contextLength || 2048;
     const contextLength = opts.contextLength ?? Math.min(modelCtx, 2048);
-    if (!Number.isInteger(contextLength) || contextLength < 2) throw new UsageError(`context length ${contextLength} must be an integer ≥ 2: pass e.g. -c 2048`);
-    if (contextLength > modelCtx) throw new UsageError(`context length ${contextLength} exceeds the model's ${modelCtx}: pass -c ${modelCtx} or less`);
-    checkModel(file, config, contextLength); // architecture, shapes and tensors, before any GPU work
+    if (!Number.isInteger(contextLength) || contextLength < 2) throw new UsageError(`contextLength ${contextLength} must be an integer ≥ 2: pass e.g. contextLength 2048 (-c 2048)`);
+    if (contextLength > modelCtx) throw new UsageError(`contextLength ${contextLength} exceeds the model's ${modelCtx}: pass contextLength ${modelCtx} (-c ${modelCtx}) or less`);
+    const budget = validateBudget(opts.memoryBudget);
+    // Architecture, shapes, tensor types and memory, before the device is opened: the plan with
+    // an f16 KV cache and no split attention is the least any adapter needs.
+    const tensors = checkModel(file, config, contextLength);
+    const planAt = (n: number) => planMemory(config, tensors, { contextLength: n, kvF16: !opts.noF16, splitAttention: false });
+    checkMemoryPlan(planAt(contextLength), undefined, budget, planAt);
     const tokenizer = Tokenizer.fromConfig(config.tokenizer);
     engine = await Engine.create({ noF16: opts.noF16, noSubgroups: opts.noSubgroups, memoryBudget: opts.memoryBudget });
     const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal });

@@ -2,7 +2,7 @@
 // source loading with tiny templating, and a pipeline cache keyed by typed
 // objects. Node uses npm `webgpu` (Dawn); a browser or Electron renderer uses
 // navigator.gpu. Every GPU failure surfaces as a one-line GpuError.
-import { GpuError } from '../errors.ts';
+import { GpuError, UsageError } from '../errors.ts';
 import { DAWN_LIMIT_WARNING, filterNativeStderr } from './native-stderr.ts';
 
 export type BufferCategory = 'weights' | 'kv' | 'activations' | 'staging' | 'other';
@@ -141,6 +141,11 @@ export class Engine {
 
   /** Opens an adapter and a device with the adapter's own maximum limits. */
   static async create(opts: EngineOptions = {}): Promise<Engine> {
+    const budget = opts.memoryBudget ?? Number.POSITIVE_INFINITY;
+    // NaN would compare false with every total: no limit at all.
+    if (typeof budget !== 'number' || Number.isNaN(budget) || budget <= 0) {
+      throw new UsageError(`memoryBudget ${String(opts.memoryBudget)} is not a positive number of bytes: pass e.g. 2147483648 (2 GiB), or leave it out for no limit`);
+    }
     const gpu = await getGpu(opts.backend);
     const compatOnly = opts.backend === 'opengles';
     let adapter: GPUAdapter | null = null;
@@ -189,7 +194,7 @@ export class Engine {
     const f16 = wantF16 && device.features.has('shader-f16');
     const sub = wantSub && device.features.has('subgroups');
     const cpuTuning = opts.tuning === 'cpu' || ((opts.tuning ?? 'auto') === 'auto' && summary.software);
-    return new Engine(device, summary, new Set(adapter.features as unknown as Iterable<string>), f16, sub, compat, opts.memoryBudget ?? Number.POSITIVE_INFINITY, cpuTuning);
+    return new Engine(device, summary, new Set(adapter.features as unknown as Iterable<string>), f16, sub, compat, budget, cpuTuning);
   }
 
   /** Allocates a counted buffer; refuses (GpuError) past maxBufferSize or the memory budget. */

@@ -17,6 +17,7 @@ import { PARAMS_BYTES, createArgmax, createAttention, createBiasAdd, createGroup
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { type Acts, align256, type Layer, type Product, type Step } from './llama-parts.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
+import { checkMemoryPlan, planMemory } from './memory-plan.ts';
 import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
@@ -92,6 +93,12 @@ export class LlamaModel {
     const ctx = opts.contextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens to -c`);
     const tensors = checkModel(file, config, ctx);
+    // The whole plan against the budget and the adapter's limits, before the first buffer.
+    const planAt = (n: number) => planMemory(config, tensors, {
+      contextLength: n, kvF16: engine.f16, maxBatch: opts.maxBatch, splitAttention: opts.attentionChunk === undefined ? !engine.cpuTuning : opts.attentionChunk > 0,
+      attentionChunk: opts.attentionChunk || undefined, maxBindingBytes: Math.min(engine.limits.maxStorageBufferBindingSize, engine.limits.maxBufferSize),
+    });
+    checkMemoryPlan(planAt(ctx), engine.limits, engine.memoryBudget - engine.memory().total, planAt);
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
     const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab);
     try {
@@ -123,7 +130,14 @@ export class LlamaModel {
     const all = [t.tokenEmbd, t.outputNorm, ...(t.output ? [t.output] : []), ...t.layers.flatMap((l) => Object.values(l).filter((x): x is TensorInfo => !!x))];
     const total = all.reduce((s, x) => s + x.nBytes, 0);
     let done = 0;
-    const progress = (label: string) => opts.onProgress?.(total ? done / total : 1, label);
+    // Strictly increasing fractions: uploads fill 0..0.9, compiling is 0.95, ready 1.
+    let last = -1;
+    const report = (f: number, label: string) => {
+      if (f <= last) return;
+      last = f;
+      opts.onProgress?.(f, label);
+    };
+    const progress = (label: string) => report(0.9 * (total ? done / total : 1), label);
     const matrix = async (ti: TensorInfo, step?: string) => {
       const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });
       this.weights.push(w);
@@ -283,7 +297,7 @@ export class LlamaModel {
       });
       for (const ch of this.chains?.chains ?? []) this.owned.push(...ch.buffers);
     }
-    progress('compiling kernels');
+    report(0.95, 'compiling kernels');
 
     // Warm-up: the first dispatch of a pipeline is when lavapipe/LLVM compiles
     // it, so run the batched path (2 tokens) and the decode path (1 token) once.
@@ -294,7 +308,7 @@ export class LlamaModel {
     this.submit([0], 0, 'argmax', 1, true);
     await quietly(e, 1, () => e.device.queue.onSubmittedWorkDone());
     e.check();
-    opts.onProgress?.(1, 'ready');
+    report(1, 'ready');
   }
 
   /** Takes ownership of a kernel's own buffers. */
