@@ -36,6 +36,13 @@ export interface GenerateOptions extends SamplerOptions {
   signal?: AbortSignal;
   /** Add BOS per the model's metadata. Default true for generate(), per template for chat(). */
   addBos?: boolean;
+  /**
+   * Report each generated token's log-probability (Token.logprob) and this many
+   * most likely alternatives (Token.topLogprobs, 0..20): log-softmax of the
+   * model's logits before repetition penalty, temperature and filters. Reading
+   * the logits back costs a little per token (greedy decoding otherwise picks on the GPU).
+   */
+  logprobs?: number;
 }
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
@@ -50,9 +57,21 @@ export interface GenerationStats {
   prefillTokPerS: number;
   decodeTokPerS: number;
   stopReason: 'eos' | 'stop' | 'length' | 'abort';
+  /** Prompt tokens whose K/V were reused from the previous generation (not run again). */
+  cachedTokens?: number;
 }
 
-export interface Token { text: string; tokenId: number }
+export interface TokenLogprob { tokenId: number; logprob: number }
+
+export interface Token {
+  text: string;
+  /** -1 for text flushed at the end that belongs to no single token. */
+  tokenId: number;
+  /** With GenerateOptions.logprobs: this token's log-probability. */
+  logprob?: number;
+  /** With GenerateOptions.logprobs: the most likely tokens at this step, most likely first (ties: lower id first). */
+  topLogprobs?: TokenLogprob[];
+}
 
 /** An async iterable of tokens that exposes the final stats once iteration ends. */
 export interface Generation extends AsyncIterable<Token> {

@@ -1,9 +1,9 @@
 // The generation loop, separate from the model, tokenizer and sampler: feed the
 // prompt (reusing whatever prefix is already in the KV cache), then sample one
 // token at a time until EOS, a stop string, the token limit, or an abort.
-import type { GenerateOptions, GenerationStats, Token } from './api.ts';
+import type { GenerateOptions, GenerationStats, Token, TokenLogprob } from './api.ts';
 import { UsageError } from './errors.ts';
-import { Sampler, validateSamplerOptions } from './sampler.ts';
+import { logprobsOf, Sampler, validateSamplerOptions } from './sampler.ts';
 
 /** What the loop needs of a model: a KV cache of `contextLength` positions. */
 export interface ForwardModel {
@@ -63,6 +63,9 @@ export class Session {
     if (opts.maxTokens !== undefined && (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1)) {
       throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. -n 128`);
     }
+    if (opts.logprobs !== undefined && (!Number.isInteger(opts.logprobs) || opts.logprobs < 0 || opts.logprobs > 20)) {
+      throw new UsageError(`logprobs ${opts.logprobs} must be an integer in 0..20 (the alternatives reported per token): pass e.g. logprobs: 5`);
+    }
     // Supersede the owner, then wait for its step on the GPU (not for its consumer).
     const me = { superseded: false, cancel: () => void (me.superseded = true) };
     this.owner?.cancel();
@@ -82,7 +85,8 @@ export class Session {
     const maxNew = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
     const temperature = opts.temperature ?? 0.8;
     const penalty = opts.repeatPenalty ?? 1;
-    const greedyOnGpu = temperature === 0 && penalty === 1;
+    // Logprobs need the whole logits row back from the GPU.
+    const greedyOnGpu = temperature === 0 && penalty === 1 && opts.logprobs === undefined;
     const sampler = new Sampler({ ...opts, temperature }, this.tokenizer.vocabSize);
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
     // The text continues the prompt, so SentencePiece's leading space is real here.
@@ -104,12 +108,17 @@ export class Session {
     let held = ''; // text withheld because it might be the start of a stop string
     let emittedTail = '';
 
+    let lp: { logprob: number; topLogprobs: TokenLogprob[] } | undefined; // the last step's, with opts.logprobs
     const step = async (): Promise<number> => {
       const n = feed.length;
       const start = pos;
       let id: number;
       if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start, { next: generated + 1 < maxNew });
-      else id = sampler.sample(await this.model.forward(feed, start), history);
+      else {
+        const logits = await this.model.forward(feed, start);
+        id = sampler.sample(logits, history);
+        if (opts.logprobs !== undefined) lp = logprobsOf(logits, this.tokenizer.vocabSize, id, opts.logprobs);
+      }
       this.cached.push(...feed);
       pos += n;
       return id;
@@ -123,6 +132,7 @@ export class Session {
         prefillTokPerS: prefillMs > 0 ? ((promptIds.length - keep) / prefillMs) * 1000 : 0,
         decodeTokPerS: decodeMs > 0 && generated > 1 ? ((generated - 1) / decodeMs) * 1000 : 0,
         stopReason,
+        cachedTokens: keep,
       };
     };
     // Superseded: the stats settle now (as an abort), since a dropped iterator never reaches `finally`.
@@ -161,7 +171,7 @@ export class Session {
           const hit = firstStop(window, stops);
           if (hit >= 0) {
             const out = window.slice(emittedTail.length, Math.max(emittedTail.length, hit));
-            if (out) yield { text: out, tokenId: id };
+            if (out) yield { text: out, tokenId: id, ...lp };
             stopReason = 'stop';
             break;
           }
@@ -170,9 +180,9 @@ export class Session {
           const out = held.slice(0, held.length - keepBack);
           held = held.slice(held.length - keepBack);
           emittedTail = (emittedTail + out).slice(-Math.max(...stops.map((s) => s.length)));
-          yield { text: out, tokenId: id };
+          yield { text: out, tokenId: id, ...lp };
         } else {
-          yield { text: held, tokenId: id };
+          yield { text: held, tokenId: id, ...lp };
           held = '';
         }
       }

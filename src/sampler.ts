@@ -5,7 +5,7 @@
 //
 // Shapes: logits is Float32Array[>= vocabSize] (one row of the output projection);
 // history is the token ids so far (prompt + generated), newest last.
-import type { SamplerOptions } from './api.ts';
+import type { SamplerOptions, TokenLogprob } from './api.ts';
 import { GpuError, UsageError } from './errors.ts';
 
 /** llama.cpp's defaults (common/common.h), except repeatPenalty 1 = off, as there too. */
@@ -307,4 +307,33 @@ function sortDesc(ids: Int32Array, vals: Float32Array, len: number): void {
     ids[j] = id;
     vals[j] = f32[0];
   }
+}
+
+/**
+ * Log-softmax of logits[0..n) (raw: before penalties, temperature and filters),
+ * in float64: `id`'s value and the `top` most likely ids, value desc then id asc,
+ * the order greedy picks in (so at temperature 0 the chosen id comes first).
+ * NaN and -Infinity logits are impossible tokens (-Infinity), never listed.
+ */
+export function logprobsOf(logits: Float32Array, n: number, id: number, top: number): { logprob: number; topLogprobs: TokenLogprob[] } {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) if (logits[i] > max) max = logits[i];
+  let z = 0;
+  for (let i = 0; i < n; i++) if (logits[i] > Number.NEGATIVE_INFINITY) z += Math.exp(logits[i] - max);
+  const lse = max + Math.log(z);
+  const at = (i: number) => (logits[i] > Number.NEGATIVE_INFINITY ? logits[i] - lse : Number.NEGATIVE_INFINITY);
+  // Insertion into a sorted list of at most `top` ids: O(n·top), top <= 20.
+  const best: number[] = [];
+  for (let i = 0; i < n && top > 0; i++) {
+    const v = logits[i];
+    if (!(v > Number.NEGATIVE_INFINITY)) continue;
+    if (best.length === top && !(v > logits[best[top - 1]])) continue;
+    let j = best.length < top ? best.length : top - 1;
+    while (j > 0 && logits[best[j - 1]] < v) {
+      best[j] = best[j - 1];
+      j--;
+    }
+    best[j] = i;
+  }
+  return { logprob: at(id), topLogprobs: best.map((t) => ({ tokenId: t, logprob: at(t) })) };
 }
