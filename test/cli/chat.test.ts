@@ -1,11 +1,13 @@
 // `qllm chat` driven by a program through a real pty (util-linux `script`
 // allocates it), as a person at a terminal would use it: two turns, a Ctrl-C
-// that stops a long reply but not the program, then /exit.
+// that stops a long reply but not the program, then /exit; and fed from a pipe,
+// as a script would use it: a turn per line, plain replies, exit 0 at the end.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasShared, repoRoot, sharedModel } from '../shared.ts';
+import { shell } from './helpers.ts';
 
 const haveScript = existsSync('/usr/bin/script');
 if (!haveScript) console.warn('[qllm tests] util-linux `script` is absent: the pty chat test is skipped');
@@ -44,14 +46,49 @@ describe.skipIf(!hasShared || !haveScript)('qllm chat through a pty', () => {
       mark = c.out().length;
       c.send('/stats\r');
       await c.waitFor(/decode [\d.]+ tok\/s/, mark);
+      // The first turn fed its whole prompt: no tokens came from the cache yet.
+      expect(c.out().slice(mark)).toMatch(/prefill [\d.]+ tok\/s \(\d+ tokens\)/);
       mark = c.out().length;
       c.send('Tell me about Lily\r');
       await c.waitFor(/> $/m, mark + 25);
+      mark = c.out().length;
+      c.send('/stats\r');
+      // The second turn: the rate is over its new tokens, the rest came from the KV cache.
+      await c.waitFor(/prefill [\d.]+ tok\/s \(\d+ new tokens; \d+ reused from the cache\)/, mark);
       c.send('/exit\r');
       expect(await c.exited).toBe(0);
-      expect(c.out()).toMatch(/no chat template/);
+      // The note comes before the first reply, which it explains.
+      expect(c.out().indexOf('no chat template')).toBeLessThan(c.out().indexOf('[stopped]'));
+      expect(c.out().indexOf('no chat template')).toBeGreaterThanOrEqual(0);
     } finally {
       c.child.kill('SIGKILL');
     }
+  });
+
+  it('Ctrl-C at the prompt exits 130', async () => {
+    const c = startChat([sharedModel('stories260K.gguf'), '-c', '64']);
+    try {
+      await c.waitFor(/> $/m);
+      c.send('\x03');
+      expect(await c.exited).toBe(130);
+    } finally {
+      c.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe.skipIf(!hasShared)('qllm chat from a pipe', () => {
+  it('answers one turn per line, prints each reply plainly, runs slash commands, exits 0 at the end of input', async () => {
+    const model = sharedModel('stories260K.gguf');
+    const r = await shell(`printf 'Hello\\nAnd then?\\n/stats\\nTell me more\\n' | qllm chat '${model}' -n 12 --temp 0 -c 256`);
+    expect(r.code, r.stderr).toBe(0);
+    const replies = r.stdout.split('\n');
+    expect(replies.pop()).toBe(''); // ends with a newline
+    expect(replies).toHaveLength(3);
+    for (const line of replies) expect(line).toMatch(/^[^\s>]/); // no "> " prompt, no leading space
+    expect(r.stdout).not.toContain('\u001b'); // no colours or cursor codes
+    expect(r.stderr).toMatch(/no chat template/);
+    expect(r.stderr).toMatch(/prefill [\d.]+ tok\/s \(\d+ new tokens; \d+ reused from the cache\)/); // /stats after turn two
+    expect(r.stderr).not.toMatch(/readline was closed|\n\s+at /);
   });
 });

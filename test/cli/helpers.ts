@@ -18,3 +18,18 @@ export async function qllm(args: string[], env: Record<string, string> = {}): Pr
   }
 }
 
+
+/**
+ * Runs a bash command line in which `qllm` is the bin. Its pipes are real pipes,
+ * unlike execFile's stdio (socket pairs), as a user's `| head` or `2>&1 | less` is.
+ */
+export async function shell(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const prelude = `qllm() { '${process.execPath}' '${bin}' "$@"; }\n`;
+  try {
+    const { stdout, stderr } = await exec('/bin/bash', ['-c', prelude + command], { maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}

@@ -36,9 +36,38 @@ describe.skipIf(!hasShared)('qllm info on ../shared models', () => {
       expect(types.F32.count).toBe(11); // 5×2 norms + output_norm stay F32
       const text = await qllm(['info', sharedModel(`stories260K-${q}.gguf`)]);
       expect(text.stdout).toMatch(/weights in F16/);
-      expect(text.stdout).toMatch(/quantization saves/);
+      expect(text.stdout).toMatch(/weights: [\d.]+ KiB, f16 would need 571\.88 KiB \([\d.]+x smaller\)/);
     });
   }
+
+  it('says an F32 file is larger than f16 and to quantize it, in the one wording', async () => {
+    const r = await qllm(['info', sharedModel('stories260K.gguf')]);
+    expect(r.stdout).toMatch(/weights: 1\.12 MiB, f16 would need 571\.88 KiB \(2\.00x larger than f16; quantize it with qllm quantize\)/);
+    expect(r.stdout).not.toMatch(/0\.50x/);
+  });
+
+  it('-c N: the GPU memory a run takes (weights + KV cache + activations), close to what run measures', async () => {
+    const r = await qllm(['info', sharedModel('stories260K-q8_0.gguf'), '-c', '96', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(r.stdout).memory.run;
+    expect(run.context_length).toBe(96);
+    expect(run.kv_bytes).toBe(2 * 5 * 96 * 4 * 8 * 2); // K+V, 5 layers, 96 positions, 4 KV heads x 8, f16
+    expect(run.kv_f32_bytes).toBe(2 * run.kv_bytes);
+    expect(run.total_bytes).toBe(run.weights_bytes + run.kv_bytes + run.activations_bytes);
+    const text = await qllm(['info', sharedModel('stories260K-q8_0.gguf'), '-c', '96']);
+    expect(text.stdout).toMatch(/running it at -c 96: about [\d.]+ (KiB|MiB) of GPU memory/);
+    // What a run at that context allocates (the KV type follows the adapter's shader-f16).
+    const m = JSON.parse((await qllm(['run', sharedModel('stories260K-q8_0.gguf'), '-c', '96', '-p', 'hi', '-n', '1', '--json', '--no-stats'])).stdout).stats.gpu_bytes;
+    const want = m.kv === run.kv_bytes ? run.total_bytes : run.total_f32_kv_bytes;
+    expect(Math.abs(m.total - want) / m.total).toBeLessThan(0.1);
+  });
+
+  it('-c beyond the model or below 2: one line with a value to pass', async () => {
+    const big = await qllm(['info', sharedModel('stories260K.gguf'), '-c', '4096']);
+    expect(big.code).toBe(1);
+    expect(big.stderr.trim()).toBe("qllm: -c 4096 exceeds the model's context of 2048: pass -c 2048 or less");
+    expect((await qllm(['info', sharedModel('stories260K.gguf'), '-c', '1'])).stderr).toMatch(/pass e\.g\. -c 2048/);
+  });
 
   it('reports 32000 tokens for the Llama SPM vocabulary', async () => {
     const j = JSON.parse((await qllm(['info', sharedModel('ggml-vocab-llama-spm.gguf'), '--json'])).stdout);
@@ -65,5 +94,8 @@ describe('qllm info errors', () => {
     const r = await qllm(['info', '--bogus', 'x.gguf']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/--bogus/);
+    expect(r.stderr).not.toMatch(/did you mean/); // nothing near
+    expect((await qllm(['infp'])).stderr.trim()).toBe("qllm: unknown command 'infp': did you mean 'info'? — run 'qllm --help' for the list");
+    expect((await qllm(['info', 'x.gguf', '--jsno'])).stderr.trim()).toBe("qllm: unknown option '--jsno': did you mean --json? — see 'qllm info --help'");
   });
 });
