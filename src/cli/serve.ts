@@ -1,25 +1,32 @@
 // `qllm serve <model.gguf> [--host H] [--port P] [-c CTX] [--api-key KEY] [--queue N] [--cors ORIGIN]`
-// Loads the model, serves it (src/serve/server.ts) until SIGINT/SIGTERM, then drains:
-// the stream in flight may finish (or is cancelled after --drain-ms), queued requests
-// get 503, and the process exits. A second signal exits at once.
+// Binds the port first (a busy port is reported at once, not after loading), loads
+// the model (requests get 503 meanwhile), serves it (src/serve/server.ts) until
+// SIGINT/SIGTERM, then drains: the stream in flight may finish (or is cancelled
+// after --drain-ms), queued requests get 503, and the process exits. A second
+// signal exits at once.
 import type { LoadOptions, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
-import { createServer, type ServerOptions } from '../serve/server.ts';
+import { createServer, type QllmServer, type ServerOptions } from '../serve/server.ts';
 import { isLoopback } from '../serve/http-util.ts';
 import { num, parse, positionals } from './args.ts';
 import { progressBar } from './progress.ts';
 
 const HELP = `usage: qllm serve <model.gguf> [options]
-  OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models)
-  with a chat page at /.
+  HTTP server with OpenAI (/v1/chat/completions, /v1/completions, /v1/models),
+  llama-server (/tokenize, /detokenize, /apply-template, /props, /metrics) and
+  Ollama (/api/chat, /api/generate, /api/tags, ...) routes, and a chat page at /.
   --host H          address to bind (default 127.0.0.1; anything else needs --api-key)
   --port P          port (default 8080; 0 picks a free one)
   -c, --ctx N       context length in tokens (default min(model, 2048))
   --api-key KEY     require "Authorization: Bearer KEY" on every endpoint but /health
-                    (or set QLLM_API_KEY)
+                    (or set QLLM_API_KEY). Without a key only requests addressed to
+                    localhost/127.0.0.1/[::1] are served
   --queue N         requests that may wait while one generates (default 8; more get 429)
-  --cors ORIGIN     send Access-Control-Allow-Origin: ORIGIN (e.g. http://localhost:3000 or *)
-  --max-tokens N    max_tokens when a request gives none (default: the context)
+  --cors ORIGIN     let the web page at ORIGIN (e.g. http://localhost:3000, or *) call
+                    the API; other pages' requests are refused
+  --max-tokens N    max_tokens when a request gives none (default: until EOS or the
+                    end of the context)
+  --no-metrics      no Prometheus text at /metrics (on by default; --metrics is accepted)
   --drain-ms N      on shutdown, how long the reply in flight may continue (default 10000)`;
 
 const OPTIONS = {
@@ -31,6 +38,8 @@ const OPTIONS = {
   cors: { type: 'string' },
   'max-tokens': { type: 'string' },
   'drain-ms': { type: 'string' },
+  metrics: { type: 'boolean' },
+  'no-metrics': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -48,6 +57,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--cors ${values.cors} is not an origin: pass e.g. --cors http://localhost:3000 (scheme://host[:port], no path) or --cors '*'`);
   }
   const ctx = num(values.ctx, '--ctx', { min: 16, max: 1 << 20, integer: true });
+  if (values.metrics && values['no-metrics']) throw new UsageError('--metrics and --no-metrics contradict each other: pass one');
   return {
     path,
     load: { contextLength: ctx },
@@ -57,6 +67,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       apiKey,
       queue: num(values.queue, '--queue', { min: 0, max: 10_000, integer: true, dflt: 8 }),
       cors: values.cors,
+      modelPath: path,
+      metrics: !values['no-metrics'],
       defaultMaxTokens: num(values['max-tokens'], '--max-tokens', { min: 1, integer: true }),
       drainMs: num(values['drain-ms'], '--drain-ms', { min: 0, max: 600_000, integer: true, dflt: 10_000 }),
     },
@@ -68,28 +80,50 @@ async function importLoader(): Promise<(path: string, opts?: LoadOptions) => Pro
   return (await import('../model-api.ts')).loadModel;
 }
 
-export async function run(argv: string[]): Promise<void> {
+const stderr = (l: string) => process.stderr.write(`${l}\n`);
+
+/** `loadModel`: for tests (default: the real loader, imported lazily). */
+export async function run(argv: string[], deps: { loadModel?: (path: string, opts?: LoadOptions) => Promise<Model>; log?: (l: string) => void } = {}): Promise<void> {
   const args = parseServeArgs(argv);
   if (args === 'help') return void console.log(HELP);
-  const loadModel = await importLoader();
-  const bar = progressBar('loading');
+  const log = deps.log ?? stderr;
+  let settle!: { resolve: (m: Model) => void; reject: (e: unknown) => void };
+  const loading = new Promise<Model>((resolve, reject) => { settle = { resolve, reject }; });
+  loading.catch(() => {}); // the load's failure is reported by the throw below
+  const srv = createServer(loading, { ...args.server, contextLength: args.load.contextLength, log });
+  // The port first: finding it busy after minutes of loading would waste them.
+  const { url } = await srv.listen();
+  log(`qllm serve: listening on ${url} (503 until the model has loaded); loading ${args.path}`);
   let model: Model;
   try {
-    model = await loadModel(args.path, { ...args.load, onProgress: (f, label) => bar.update(f, label) });
-  } finally {
-    bar.done();
+    const loadModel = deps.loadModel ?? (await importLoader());
+    const bar = progressBar('loading');
+    try {
+      model = await loadModel(await (await import('../pull/resolve.ts')).resolveModelArg(args.path), { ...args.load, onProgress: (f, label) => bar.update(f, label) });
+    } finally {
+      bar.done();
+    }
+  } catch (e) {
+    settle.reject(e);
+    await srv.close();
+    throw e;
   }
+  settle.resolve(model);
   try {
-    await serveUntilSignal(model, { ...args.server, contextLength: args.load.contextLength });
+    await untilSignal(srv, model, url, args.server, log);
   } finally {
     model.dispose();
   }
 }
 
-/** Serves until SIGINT/SIGTERM, then drains and resolves. */
-export async function serveUntilSignal(model: Model, opts: ServerOptions, log = (l: string) => process.stderr.write(`${l}\n`)): Promise<void> {
+/** Serves `model` until SIGINT/SIGTERM, then drains and resolves. */
+export async function serveUntilSignal(model: Model, opts: ServerOptions, log = stderr): Promise<void> {
   const srv = createServer(model, { ...opts, log });
   const { url } = await srv.listen();
+  await untilSignal(srv, model, url, opts, log);
+}
+
+async function untilSignal(srv: QllmServer, model: Model, url: string, opts: ServerOptions, log: (l: string) => void): Promise<void> {
   const i = model.info;
   log(`qllm serve: ${i.name} (${i.architecture}, ctx ${Math.min(opts.contextLength ?? i.contextLength, i.contextLength)}) on ${url}  — chat page at ${url}/, API at ${url}/v1`);
   await new Promise<void>((resolve) => {

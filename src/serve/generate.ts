@@ -1,15 +1,13 @@
-// POST /v1/chat/completions and /v1/completions once the body is parsed: wait
-// for the model in the FIFO, run the generation, reply as one JSON object or as
-// SSE chunks. A client that disconnects aborts its generation at once.
-import { randomBytes } from 'node:crypto';
+// The generation core every dialect (openai.ts, ollama.ts) translates to:
+// prepare the prompt (the chat template rendered once, cheap size bounds before
+// any encoding), wait for the model in the FIFO, run the generation, and hand
+// the tokens to the dialect's Reply, which writes its own wire format. A client
+// that disconnects aborts its generation at once. No dialect knows another.
 import type { ServerResponse } from 'node:http';
-import type { Generation, GenerationStats, Model, Token } from '../api.ts';
-import { apiError } from './errors.ts';
-import { sendError, sendJson, toApiError, writeEvent } from './http-util.ts';
-import {
-  chatChunk, chatCompletion, completionChunk, finishReason, textCompletion, timingsOf, usageChunk, usageOf,
-  type Meta, type ParsedRequest, type Timings,
-} from './openai.ts';
+import type { ChatMessage, GenerateOptions, Generation, GenerationStats, Model, Token } from '../api.ts';
+import { apiError, type ApiError } from './errors.ts';
+import { sendError, toApiError } from './http-util.ts';
+import type { ModelMeta } from './model-meta.ts';
 import type { FifoQueue } from './queue.ts';
 
 export interface RunState {
@@ -18,23 +16,132 @@ export interface RunState {
   clientClosed: boolean;
 }
 
-export interface GenContext {
+/** What the server shares with every dialect. */
+export interface ServeContext {
   model: Model;
-  modelId: string;
+  meta: ModelMeta;
+  /** Context the model was loaded with. */
+  contextLength: number;
+  /** max tokens when a request gives none; default: until EOS or the end of the context. */
+  defaultMaxTokens: number | undefined;
   queue: FifoQueue;
+  metrics: Metrics;
+  /** Body size limit for readJson. */
+  maxBody: number;
+  /** Server start, unix seconds. */
+  started: number;
+  log: (line: string) => void;
+  draining: () => boolean;
   /** Called with the running generation's controller and a promise that settles when it ends (for drain). */
   track: (ac: AbortController, done: Promise<void>) => void;
-  onStats: (s: GenerationStats, t: Timings) => void;
-  log: (line: string) => void;
+  onStats: (s: GenerationStats, totalMs: number) => void;
 }
 
-function report(ctx: GenContext, e: unknown) {
+export interface GenRequest {
+  /** A chat (rendered through the model's template) or a raw prompt. */
+  messages?: ChatMessage[];
+  prompt?: string;
+  opts: GenerateOptions;
+}
+
+export interface Finished {
+  text: string;
+  /** Every token as generated (with logprobs when asked for). */
+  tokens: Token[];
+  stats: GenerationStats;
+  /** From the model's turn starting to the last token. */
+  totalMs: number;
+}
+
+/** A dialect's wire format for one generation. */
+export interface Reply {
+  stream: boolean;
+  /** The dialect's error body, for failures before any byte of the reply; default OpenAI's. */
+  errorBody?: (e: ApiError) => unknown;
+  /** Streaming: the headers and any opening event, once the first token is ready. */
+  begin(): Promise<void>;
+  /** Streaming: one token. */
+  token(t: Token): Promise<void>;
+  /** The end: the whole reply, or the streamed closing events. The core ends the response after. */
+  end(f: Finished): Promise<void>;
+  /** Streaming: a failure after the headers went out. */
+  fail(e: ApiError): Promise<void>;
+}
+
+/** Figures for /metrics (llama-server's names), summed over every generation. */
+export class Metrics {
+  promptTokens = 0;
+  cachedTokens = 0;
+  promptSeconds = 0;
+  predictedTokens = 0;
+  predictSeconds = 0;
+  /** Forward passes: one per generated token (the first one also runs the prompt). */
+  decodes = 0;
+  /** Longest prompt + generation seen. */
+  maxSequence = 0;
+  generations = 0;
+
+  record(s: GenerationStats): void {
+    const cached = s.cachedTokens ?? 0;
+    this.generations++;
+    this.promptTokens += s.promptTokens - cached;
+    this.cachedTokens += cached;
+    this.promptSeconds += s.ttftMs / 1000;
+    this.predictedTokens += s.generatedTokens;
+    if (s.generatedTokens > 1 && s.decodeTokPerS > 0) this.predictSeconds += (s.generatedTokens - 1) / s.decodeTokPerS;
+    this.decodes += s.generatedTokens;
+    this.maxSequence = Math.max(this.maxSequence, s.promptTokens + s.generatedTokens);
+  }
+}
+
+/** Bytes past which a prompt cannot fit the context whatever its tokens (Infinity: no bound known). */
+export const maxPromptBytes = (ctx: ServeContext) => ctx.meta.maxTokenBytes * ctx.contextLength;
+
+function checkFits(ctx: ServeContext, text: string): void {
+  const bound = maxPromptBytes(ctx);
+  // Cheap: a string's UTF-16 length is at most its UTF-8 byte count.
+  if (text.length <= bound / 3) return;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > bound) {
+    throw apiError(400, `the prompt is ${bytes} bytes; the context of ${ctx.contextLength} tokens holds at most ${bound} bytes of this vocabulary (${ctx.meta.maxTokenBytes} per token): shorten it`, 'context_length_exceeded');
+  }
+}
+
+/** The prompt text a chat request feeds the model (what /apply-template returns), checked against the context. */
+export function renderPrompt(ctx: ServeContext, messages: ChatMessage[]): { text: string; addBos: boolean } {
+  const t = ctx.meta.template;
+  if (!t) throw apiError(501, 'this model exposes no chat template to the server', 'not_supported');
+  const bound = maxPromptBytes(ctx);
+  const r = t.render(messages, Number.isFinite(bound) ? bound : undefined);
+  checkFits(ctx, r.text);
+  return r;
+}
+
+/** Renders or checks the prompt now (errors before queueing), returns how to start the generation. */
+function prepare(ctx: ServeContext, req: GenRequest): (o: GenerateOptions) => Generation {
+  if (req.messages) {
+    const messages = req.messages;
+    if (!ctx.meta.template) return (o) => ctx.model.chat(messages, o);
+    // Rendered once here, fed as text: the bytes were checked, and /apply-template shows exactly this.
+    const r = renderPrompt(ctx, messages);
+    return (o) => ctx.model.generate(r.text, { ...o, addBos: r.addBos });
+  }
+  const prompt = req.prompt ?? '';
+  checkFits(ctx, prompt);
+  return (o) => ctx.model.generate(prompt, o);
+}
+
+function report(ctx: ServeContext, e: unknown): ApiError {
   const err = toApiError(e);
   if (err.code === 'internal_error') ctx.log(`internal error during generation: ${(e as Error)?.stack ?? e}`);
   return err;
 }
 
-export async function runCompletion(ctx: GenContext, kind: 'chat' | 'completion', p: ParsedRequest, res: ServerResponse, state: RunState): Promise<void> {
+export const shuttingDown = () => apiError(503, 'server is shutting down; retry against another instance', 'shutting_down');
+
+export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
+  const start = prepare(ctx, req);
+  if (ctx.draining()) throw shuttingDown();
   const ac = new AbortController();
   const onClose = () => { if (!res.writableFinished) { state.clientClosed = true; ac.abort(); } };
   res.on('close', onClose);
@@ -44,13 +151,13 @@ export async function runCompletion(ctx: GenContext, kind: 'chat' | 'completion'
   try {
     release = await ctx.queue.acquire(ac.signal);
     ctx.track(ac, done);
-    await generateInto(ctx, kind, p, res, ac, state);
+    await generateInto(ctx, start(Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state);
   } catch (e) {
-    if (!state.clientClosed) sendError(res, ac.signal.aborted ? shuttingDown() : report(ctx, e));
+    if (!state.clientClosed) sendError(res, ac.signal.aborted ? shuttingDown() : report(ctx, e), reply.errorBody);
   } finally {
     if (!res.writableEnded && !state.clientClosed) {
       if (res.headersSent) res.end();
-      else sendError(res, shuttingDown());
+      else sendError(res, shuttingDown(), reply.errorBody);
     }
     res.off('close', onClose);
     release?.();
@@ -58,63 +165,47 @@ export async function runCompletion(ctx: GenContext, kind: 'chat' | 'completion'
   }
 }
 
-async function generateInto(ctx: GenContext, kind: 'chat' | 'completion', p: ParsedRequest, res: ServerResponse, ac: AbortController, state: RunState): Promise<void> {
+async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
   const t0 = performance.now();
-  const meta: Meta = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model: ctx.modelId };
-  const opts = { ...p.opts, signal: ac.signal };
-  const gen: Generation = kind === 'chat' ? ctx.model.chat(p.messages!, opts) : ctx.model.generate(p.prompt!, opts);
-  // Iteration reports failures; keep these promises from becoming unhandled rejections.
-  gen.stats.catch(() => {});
+  gen.stats.then((s) => ctx.metrics.record(s), () => {});
   gen.promptIds.catch(() => {});
   const it = gen[Symbol.asyncIterator]();
+  const tokens: Token[] = [];
+  let text = '';
+  const take = (t: Token) => { state.tokens++; tokens.push(t); text += t.text; };
+  const finish = async (): Promise<Finished> => {
+    const stats = await gen.stats;
+    const totalMs = performance.now() - t0;
+    ctx.onStats(stats, totalMs);
+    return { text, tokens, stats, totalMs };
+  };
   try {
     // Wait for the first token before answering, so that a prompt the model
-    // refuses (too long, …) still gets a proper JSON error status.
+    // refuses (too long, …) still gets a proper error status.
     let step = await it.next();
-    let text = '';
-    const take = (t: Token) => { state.tokens++; text += t.text; return t.text; };
-    if (!p.stream) {
+    if (!reply.stream) {
       while (!step.done) { take(step.value); step = await it.next(); }
-      const stats = await gen.stats;
-      const timings = timingsOf(stats, performance.now() - t0, ctx.model.memory());
-      ctx.onStats(stats, timings);
-      const fin = finishReason(stats.stopReason);
-      sendJson(res, 200, kind === 'chat'
-        ? chatCompletion(meta, text, fin, usageOf(stats), timings)
-        : textCompletion(meta, text, fin, usageOf(stats), timings));
+      await reply.end(await finish());
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    res.flushHeaders();
-    const chunk = (s: string) => (kind === 'chat' ? chatChunk(meta, { content: s }, null, p.includeUsage) : completionChunk(meta, s, null, p.includeUsage));
-    if (kind === 'chat') await writeEvent(res, chatChunk(meta, { role: 'assistant', content: '' }, null, p.includeUsage));
+    await reply.begin();
     try {
       while (!step.done) {
-        const s = take(step.value);
-        // A token can be part of a UTF-8 character and carry no text yet.
-        if (s !== '') await writeEvent(res, chunk(s));
+        take(step.value);
+        await reply.token(step.value);
         if (state.clientClosed) return;
         step = await it.next();
       }
       if (state.clientClosed) return;
-      const stats = await gen.stats;
-      const timings = timingsOf(stats, performance.now() - t0, ctx.model.memory());
-      ctx.onStats(stats, timings);
-      const fin = finishReason(stats.stopReason);
-      await writeEvent(res, kind === 'chat' ? chatChunk(meta, {}, fin, p.includeUsage) : completionChunk(meta, '', fin, p.includeUsage));
-      if (p.includeUsage) await writeEvent(res, usageChunk(meta, kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', usageOf(stats), timings));
-      await writeEvent(res, '[DONE]');
+      await reply.end(await finish());
       res.end();
     } catch (e) {
       if (state.clientClosed) return;
-      // Headers are out: report the failure in the stream, as OpenAI does.
-      const err = report(ctx, e);
-      await writeEvent(res, { error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+      // Headers are out: the dialect reports the failure in its stream.
+      await reply.fail(report(ctx, e));
       res.end();
     }
   } finally {
     await it.return?.();
   }
 }
-
-export const shuttingDown = () => apiError(503, 'server is shutting down; retry against another instance', 'shutting_down');

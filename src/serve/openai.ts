@@ -1,8 +1,14 @@
-// OpenAI request bodies → qllm options, and qllm results → OpenAI response
-// objects. Every bad field is a 400 that names the field; the shapes follow the
-// `openai` package's ChatCompletion / ChatCompletionChunk / Completion types.
-import type { ChatMessage, GenerateOptions, GenerationStats, GpuBytes } from '../api.ts';
-import { apiError } from './errors.ts';
+// The OpenAI dialect: /v1/models, /v1/chat/completions, /v1/completions.
+// Request bodies → the generation core's options, and its results → OpenAI
+// response objects. Every bad field is a 400 that names the field; the shapes
+// follow the `openai` package's ChatCompletion / ChatCompletionChunk / Completion types.
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { ChatMessage, GenerateOptions, GenerationStats, GpuBytes, Token } from '../api.ts';
+import { apiError, badType, preview } from './errors.ts';
+import { asObject, optBool, optNumber, parseMessages, parseStop, type Body } from './parse.ts';
+import { runGeneration, type Finished, type Reply, type ServeContext } from './generate.ts';
+import { readJson, sendJson, writeEvent, type Dialect, type Handler } from './http-util.ts';
 
 export interface ParsedRequest {
   messages?: ChatMessage[];
@@ -12,80 +18,12 @@ export interface ParsedRequest {
   opts: GenerateOptions;
 }
 
-export interface RequestLimits { contextLength: number; modelId: string; defaultMaxTokens?: number }
-
-type Body = Record<string, unknown>;
-
-const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
-
-function badType(field: string, want: string, v: unknown) {
-  return apiError(400, `'${field}' must be ${want}, got ${kindOf(v)} ${JSON.stringify(v)?.slice(0, 40) ?? ''}`.trimEnd(), 'invalid_type', field);
-}
-
-function optNumber(body: Body, field: string, r: { min: number; max: number; integer?: boolean }): number | undefined {
-  const v = body[field];
-  if (v === undefined || v === null) return undefined;
-  const want = `${r.integer ? 'an integer' : 'a number'} in ${r.min}..${r.max}`;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badType(field, want, v);
-  if ((r.integer && !Number.isInteger(v)) || v < r.min || v > r.max) throw apiError(400, `'${field}' must be ${want}, got ${v}`, 'invalid_value', field);
-  return v;
-}
-
-function optBool(body: Body, field: string): boolean | undefined {
-  const v = body[field];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw badType(field, 'a boolean', v);
-  return v;
-}
-
-function parseStop(v: unknown): string[] | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v === '' ? undefined : [v];
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw badType('stop', 'a string or an array of strings', v);
-  if (v.length > 16) throw apiError(400, `'stop' has ${v.length} strings; at most 16 are allowed`, 'invalid_value', 'stop');
-  const list = (v as string[]).filter((s) => s !== '');
-  return list.length ? list : undefined;
-}
-
-function parseContent(v: unknown, field: string): string {
-  if (typeof v === 'string') return v;
-  if (v === null || v === undefined) return '';
-  if (!Array.isArray(v)) throw badType(field, 'a string or an array of text parts', v);
-  return v.map((part, j) => {
-    const p = part as Body;
-    if (!p || typeof p !== 'object' || p.type !== 'text' || typeof p.text !== 'string') {
-      throw apiError(400, `'${field}[${j}]' is a ${JSON.stringify(p?.type ?? kindOf(p))} part; only {type: "text", text} parts are supported`, 'invalid_value', `${field}[${j}]`);
-    }
-    return p.text;
-  }).join('');
-}
-
-function parseMessages(v: unknown): ChatMessage[] {
-  if (v === undefined) throw apiError(400, "missing required field 'messages': send an array of {role, content}", 'missing_field', 'messages');
-  if (!Array.isArray(v)) throw badType('messages', 'an array of {role, content}', v);
-  if (v.length === 0) throw apiError(400, "'messages' is empty: send at least one message", 'invalid_value', 'messages');
-  return v.map((m, i) => {
-    const f = `messages[${i}]`;
-    if (!m || typeof m !== 'object' || Array.isArray(m)) throw badType(f, 'an object {role, content}', m);
-    const { role, content } = m as Body;
-    if (typeof role !== 'string') throw badType(`${f}.role`, 'a string', role);
-    // `developer` is OpenAI's newer name for `system`.
-    const r = role === 'developer' ? 'system' : role;
-    if (r !== 'system' && r !== 'user' && r !== 'assistant') {
-      throw apiError(400, `'${f}.role' is ${JSON.stringify(role)}; qllm supports system, developer, user and assistant`, 'invalid_value', `${f}.role`);
-    }
-    if (content === undefined && r !== 'assistant') throw apiError(400, `missing required field '${f}.content'`, 'missing_field', `${f}.content`);
-    return { role: r, content: parseContent(content, `${f}.content`) };
-  });
-}
+export interface RequestLimits { contextLength: number; defaultMaxTokens?: number }
 
 function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit<ParsedRequest, 'messages' | 'prompt'> } {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw apiError(400, `request body must be a JSON object, got ${kindOf(body)}`, 'invalid_body');
-  const b = body as Body;
-  if (b.model !== undefined && b.model !== null) {
-    if (typeof b.model !== 'string') throw badType('model', 'a string', b.model);
-    if (b.model !== lim.modelId) throw apiError(404, `The model '${b.model}' does not exist: this server serves '${lim.modelId}' (or omit 'model')`, 'model_not_found', 'model');
-  }
+  const b = asObject(body);
+  // One model is served; any name selects it (clients insist on sending one).
+  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string') throw badType('model', 'a string', b.model);
   const n = optNumber(b, 'n', { min: 1, max: 1, integer: true });
   void n; // only n = 1 is allowed; the check above rejects anything else
   const maxA = optNumber(b, 'max_tokens', { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
@@ -124,6 +62,10 @@ function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit
 
 export function parseChatRequest(body: unknown, lim: RequestLimits): ParsedRequest {
   const { b, parsed } = parseCommon(body, lim);
+  const logprobs = optBool(b, 'logprobs');
+  const top = optNumber(b, 'top_logprobs', { min: 0, max: 20, integer: true });
+  if (top !== undefined && !logprobs) throw apiError(400, "'top_logprobs' needs 'logprobs': true", 'invalid_value', 'top_logprobs');
+  if (logprobs) parsed.opts.logprobs = top ?? 0;
   return { ...parsed, messages: parseMessages(b.messages) };
 }
 
@@ -133,6 +75,10 @@ export function parseCompletionRequest(body: unknown, lim: RequestLimits): Parse
   if (p === undefined) throw apiError(400, "missing required field 'prompt': send a string", 'missing_field', 'prompt');
   if (Array.isArray(p) && p.length === 1 && typeof p[0] === 'string') p = p[0];
   if (typeof p !== 'string') throw badType('prompt', 'a string (batches and token arrays are not supported)', p);
+  // Legacy shape: `logprobs` is the number of alternatives (0..20 here; OpenAI allows 5).
+  const logprobs = optNumber(b, 'logprobs', { min: 0, max: 20, integer: true });
+  if (logprobs !== undefined) parsed.opts.logprobs = logprobs;
+  if (optBool(b, 'echo')) throw apiError(400, "'echo' is not supported: the reply holds only the completion", 'invalid_value', 'echo');
   return { ...parsed, prompt: p };
 }
 
@@ -151,41 +97,158 @@ export const timingsOf = (s: GenerationStats, totalMs: number, mem: GpuBytes): T
 });
 const round = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : 0);
 
-export interface Meta { id: string; created: number; model: string }
+interface Meta { id: string; created: number; model: string }
 
-export function chatChunk(m: Meta, delta: { role?: 'assistant'; content?: string }, finish: FinishReason | null, withUsage: boolean) {
+// Logprobs. A token's `token` is its piece as text (an incomplete UTF-8 piece shows
+// U+FFFD); `bytes` are the exact bytes. -Infinity has no JSON form: OpenAI's -9999 floor.
+type Piece = (id: number) => { text: string; bytes: number[] };
+const lp = (x: number) => (Number.isFinite(x) ? x : -9999);
+const td = new TextDecoder();
+const pieces = (ctx: ServeContext): Piece => {
+  const cache = new Map<number, { text: string; bytes: number[] }>();
+  return (id) => {
+    let p = cache.get(id);
+    if (!p) {
+      const b = ctx.meta.piece(id);
+      p = { text: td.decode(b), bytes: [...b] };
+      cache.set(id, p);
+    }
+    return p;
+  };
+};
+
+function chatLogprob(t: Token, piece: Piece) {
+  const p = piece(t.tokenId);
   return {
-    id: m.id, object: 'chat.completion.chunk' as const, created: m.created, model: m.model, system_fingerprint: null,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    ...(withUsage ? { usage: null } : {}),
+    token: p.text, logprob: lp(t.logprob as number), bytes: p.bytes,
+    top_logprobs: (t.topLogprobs ?? []).map((a) => { const q = piece(a.tokenId); return { token: q.text, logprob: lp(a.logprob), bytes: q.bytes }; }),
   };
 }
 
-export function completionChunk(m: Meta, text: string, finish: FinishReason | null, withUsage: boolean) {
+/** The legacy completions shape; text_offset counts characters from the start of the prompt. */
+function legacyLogprobs(tokens: Token[], piece: Piece, offset: { at: number }) {
+  const out = { tokens: [] as string[], token_logprobs: [] as number[], top_logprobs: [] as Record<string, number>[], text_offset: [] as number[] };
+  for (const t of tokens) {
+    if (t.logprob === undefined) continue;
+    const p = piece(t.tokenId);
+    out.tokens.push(p.text);
+    out.token_logprobs.push(lp(t.logprob));
+    out.top_logprobs.push(Object.fromEntries((t.topLogprobs ?? []).map((a) => [piece(a.tokenId).text, lp(a.logprob)])));
+    out.text_offset.push(offset.at);
+    offset.at += [...p.text].length;
+  }
+  return out;
+}
+
+const base = (m: Meta, object: string) => ({ id: m.id, object, created: m.created, model: m.model, system_fingerprint: null });
+
+function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse): Reply {
+  const m: Meta = { id: `chatcmpl-${randomId()}`, created: Math.floor(Date.now() / 1000), model: ctx.meta.names[0] };
+  const piece = pieces(ctx);
+  const withLp = p.opts.logprobs !== undefined;
+  const usage = p.includeUsage ? { usage: null } : {};
+  const chunk = (delta: object, logprobs: object | null, finish: FinishReason | null) => ({
+    ...base(m, 'chat.completion.chunk'), choices: [{ index: 0, delta, logprobs, finish_reason: finish }], ...usage,
+  });
   return {
-    id: m.id, object: 'text_completion' as const, created: m.created, model: m.model, system_fingerprint: null,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
-    ...(withUsage ? { usage: null } : {}),
+    stream: p.stream,
+    begin: async () => {
+      sseHead(res);
+      await writeEvent(res, chunk({ role: 'assistant', content: '' }, null, null));
+    },
+    token: async (t) => {
+      const entry = withLp && t.logprob !== undefined ? { content: [chatLogprob(t, piece)], refusal: null } : null;
+      // A token can be part of a UTF-8 character and carry no text yet.
+      if (t.text !== '' || entry) await writeEvent(res, chunk({ content: t.text }, entry, null));
+    },
+    end: async (f: Finished) => {
+      const timings = timingsOf(f.stats, f.totalMs, ctx.model.memory());
+      const fin = finishReason(f.stats.stopReason);
+      if (!p.stream) {
+        const logprobs = withLp ? { content: f.tokens.filter((t) => t.logprob !== undefined).map((t) => chatLogprob(t, piece)), refusal: null } : null;
+        sendJson(res, 200, {
+          ...base(m, 'chat.completion'),
+          choices: [{ index: 0, message: { role: 'assistant', content: f.text, refusal: null }, logprobs, finish_reason: fin }],
+          usage: usageOf(f.stats), timings,
+        });
+        return;
+      }
+      await writeEvent(res, chunk({}, null, fin));
+      if (p.includeUsage) await writeEvent(res, { ...base(m, 'chat.completion.chunk'), choices: [], usage: usageOf(f.stats), timings });
+      await writeEvent(res, '[DONE]');
+    },
+    fail: (e) => writeEvent(res, { error: { message: e.message, type: e.type, param: e.param, code: e.code } }),
   };
 }
 
-/** The last streamed chunk when stream_options.include_usage is set: no choices, the usage. */
-export function usageChunk(m: Meta, object: 'chat.completion.chunk' | 'text_completion', usage: Usage, timings: Timings) {
-  return { id: m.id, object, created: m.created, model: m.model, system_fingerprint: null, choices: [], usage, timings };
-}
-
-export function chatCompletion(m: Meta, content: string, finish: FinishReason, usage: Usage, timings: Timings) {
+function completionReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse): Reply {
+  const m: Meta = { id: `cmpl-${randomId()}`, created: Math.floor(Date.now() / 1000), model: ctx.meta.names[0] };
+  const piece = pieces(ctx);
+  const withLp = p.opts.logprobs !== undefined;
+  const offset = { at: [...(p.prompt ?? '')].length };
+  const usage = p.includeUsage ? { usage: null } : {};
+  const chunk = (text: string, logprobs: object | null, finish: FinishReason | null) => ({
+    ...base(m, 'text_completion'), choices: [{ index: 0, text, logprobs, finish_reason: finish }], ...usage,
+  });
   return {
-    id: m.id, object: 'chat.completion' as const, created: m.created, model: m.model, system_fingerprint: null,
-    choices: [{ index: 0, message: { role: 'assistant' as const, content, refusal: null }, logprobs: null, finish_reason: finish }],
-    usage, timings,
+    stream: p.stream,
+    begin: async () => sseHead(res),
+    token: async (t) => {
+      const entry = withLp && t.logprob !== undefined ? legacyLogprobs([t], piece, offset) : null;
+      if (t.text !== '' || entry) await writeEvent(res, chunk(t.text, entry, null));
+    },
+    end: async (f: Finished) => {
+      const timings = timingsOf(f.stats, f.totalMs, ctx.model.memory());
+      const fin = finishReason(f.stats.stopReason);
+      if (!p.stream) {
+        const logprobs = withLp ? legacyLogprobs(f.tokens, piece, offset) : null;
+        sendJson(res, 200, { ...base(m, 'text_completion'), choices: [{ index: 0, text: f.text, logprobs, finish_reason: fin }], usage: usageOf(f.stats), timings });
+        return;
+      }
+      await writeEvent(res, chunk('', null, fin));
+      if (p.includeUsage) await writeEvent(res, { ...base(m, 'text_completion'), choices: [], usage: usageOf(f.stats), timings });
+      await writeEvent(res, '[DONE]');
+    },
+    fail: (e) => writeEvent(res, { error: { message: e.message, type: e.type, param: e.param, code: e.code } }),
   };
 }
 
-export function textCompletion(m: Meta, text: string, finish: FinishReason, usage: Usage, timings: Timings) {
+function sseHead(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.flushHeaders();
+}
+
+const randomId = () => randomBytes(12).toString('hex');
+
+// ---- routes ----------------------------------------------------------------
+
+export function openaiDialect(ctx: ServeContext): Dialect {
+  const lim: RequestLimits = { contextLength: ctx.contextLength, defaultMaxTokens: ctx.defaultMaxTokens };
+  const completion = (kind: 'chat' | 'completion'): Handler => async (req, res, state) => {
+    const body = await readJson(req, ctx.maxBody);
+    const p = kind === 'chat' ? parseChatRequest(body, lim) : parseCompletionRequest(body, lim);
+    const reply = kind === 'chat' ? chatReply(ctx, p, res) : completionReply(ctx, p, res);
+    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts }, reply, res, state);
+  };
+  const model = (id: string) => ({ id, object: 'model', created: ctx.started, owned_by: 'qllm' });
   return {
-    id: m.id, object: 'text_completion' as const, created: m.created, model: m.model, system_fingerprint: null,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
-    usage, timings,
+    routes: {
+      '/v1/models': { GET: (_q, res) => sendJson(res, 200, { object: 'list', data: ctx.meta.names.map(model) }) },
+      '/v1/chat/completions': { POST: completion('chat') },
+      '/v1/completions': { POST: completion('completion') },
+    },
+    match: (path) => {
+      if (!path.startsWith('/v1/models/')) return undefined;
+      return { GET: (_q, res) => {
+        let id: string;
+        try {
+          id = decodeURIComponent(path.slice('/v1/models/'.length));
+        } catch {
+          throw apiError(400, `'${preview(path.slice(11))}' is not a valid percent-encoded model id`, 'invalid_value');
+        }
+        // Any name selects the one model, as in the requests.
+        sendJson(res, 200, model(id));
+      } };
+    },
   };
 }

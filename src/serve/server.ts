@@ -1,22 +1,27 @@
-// `qllm serve`: an OpenAI-compatible HTTP server over one loaded Model, on
-// node:http. Routes:
-//   GET  /                      chat page (static)
-//   GET  /health                {status:"ok"} (never needs the API key)
-//   GET  /v1/models[/<id>]      the one model
-//   POST /v1/chat/completions   model.chat   (stream or not)
-//   POST /v1/completions        model.generate
-//   GET  /v1/qllm/stats         GPU memory by category, f16 figure, RSS, queue, last timings
+// `qllm serve`: an HTTP server over one loaded Model, on node:http. Three API
+// dialects share one generation core (generate.ts) and one port:
+//   OpenAI        /v1/models[/<id>], /v1/chat/completions, /v1/completions   (openai.ts)
+//   llama-server  /tokenize, /detokenize, /apply-template, /props, /metrics   (llama-server.ts)
+//   Ollama        /api/version, /api/tags, /api/ps, /api/show, /api/chat, /api/generate  (ollama.ts)
+// and qllm's own routes below: the chat page at /, /health, /v1/qllm/stats.
 // Generations run one at a time from a bounded FIFO; a full queue answers 429.
+// The server can listen before the model has loaded (every model route answers
+// 503 until then), so a busy port is found before minutes of loading.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { GenerationStats, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
+import { formatWeightSavings } from '../info.ts';
 import { apiError } from './errors.ts';
-import { runCompletion, shuttingDown, type RunState } from './generate.ts';
-import { isLoopback, readJson, sendError, sendJson, toApiError } from './http-util.ts';
-import { parseChatRequest, parseCompletionRequest, type RequestLimits, type Timings } from './openai.ts';
+import { Metrics, type RunState, type ServeContext } from './generate.ts';
+import { guard } from './guard.ts';
+import { isLoopback, sendError, sendJson, toApiError, type Dialect, type Route } from './http-util.ts';
+import { llamaServerDialect } from './llama-server.ts';
+import { modelMeta, type ModelMeta } from './model-meta.ts';
+import { ollamaDialect } from './ollama.ts';
+import { openaiDialect, timingsOf } from './openai.ts';
 import { FifoQueue } from './queue.ts';
 
 export interface ServerOptions {
@@ -27,14 +32,18 @@ export interface ServerOptions {
   apiKey?: string;
   /** Requests that may wait while one generates. Default 8. */
   queue?: number;
-  /** Origin allowed by CORS (or '*'); no CORS headers when unset. */
+  /** Origin allowed by CORS (or '*'); other pages' requests are refused when unset. */
   cors?: string;
   /** Context the model was loaded with; default model.info.contextLength. */
   contextLength?: number;
-  /** Name clients pass as `model`; default model.info.name. */
-  modelId?: string;
-  /** max_tokens when a request gives none; default the context length. */
+  /** The GGUF file served (listed by name in /v1/models and /api/tags, shown by /props). */
+  modelPath?: string;
+  /** What the server cannot read from a plain Model (tests, embedders); see model-meta.ts. */
+  meta?: Partial<ModelMeta>;
+  /** max_tokens when a request gives none; default: until EOS or the end of the context. */
   defaultMaxTokens?: number;
+  /** Prometheus text at /metrics. Default true. */
+  metrics?: boolean;
   /** Default 1 MiB. */
   maxBodyBytes?: number;
   /** On close(), how long the generation in flight may go on before it is aborted. Default 10 s. */
@@ -50,10 +59,23 @@ export interface QllmServer {
 }
 
 const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
+const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2f6fde"/><text x="8" y="12.5" font-size="12" font-family="sans-serif" text-anchor="middle" fill="#fff">q</text></svg>';
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, state: RunState) => Promise<void> | void;
+/** Answer without the API key: static, and no data of the model's. */
+const PUBLIC = new Set(['/', '/health', '/favicon.ico', '/favicon.svg']);
 
-export function createServer(model: Model, opts: ServerOptions = {}): QllmServer {
+/** The request target's path; 400 for one no URL parser accepts. */
+function targetPath(url: string | undefined): string {
+  const raw = url ?? '/';
+  if (raw.startsWith('/')) return raw.split(/[?#]/, 1)[0];
+  try {
+    return new URL(raw).pathname; // absolute-form, as a proxy sends it
+  } catch {
+    throw apiError(400, `request target ${JSON.stringify(raw.slice(0, 40))} is not a path`, 'invalid_target');
+  }
+}
+
+export function createServer(model: Model | Promise<Model>, opts: ServerOptions = {}): QllmServer {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 8080;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -62,38 +84,56 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
   }
   if (opts.apiKey !== undefined && opts.apiKey.length < 1) throw new UsageError('--api-key is empty: pass a non-empty key');
   const queue = new FifoQueue(opts.queue ?? 8);
-  const limits: RequestLimits = {
-    contextLength: Math.min(opts.contextLength ?? model.info.contextLength, model.info.contextLength),
-    modelId: opts.modelId ?? model.info.name,
-    defaultMaxTokens: opts.defaultMaxTokens,
-  };
-  const maxBody = opts.maxBodyBytes ?? 1 << 20;
-  const started = Math.floor(Date.now() / 1000);
+  const metrics = new Metrics();
   const keyHash = opts.apiKey ? createHash('sha256').update(opts.apiKey).digest() : undefined;
+  const started = Math.floor(Date.now() / 1000);
   let draining = false;
   let active: { ac: AbortController; done: Promise<void> } | undefined;
-  let last: { stats: GenerationStats; timings: Timings } | undefined;
+  let last: { stats: GenerationStats; totalMs: number } | undefined;
   let served = 0;
 
-  const genCtx = {
-    model, modelId: limits.modelId, queue,
-    track: (ac: AbortController, done: Promise<void>) => {
-      active = { ac, done };
-      done.then(() => { if (active?.ac === ac) active = undefined; });
-    },
-    onStats: (stats: GenerationStats, timings: Timings) => { last = { stats, timings }; served++; },
-    log,
+  // Routes that need the model, built once it is there.
+  let app: { ctx: ServeContext; dialects: Dialect[]; own: Record<string, Route> } | undefined;
+  let loadFailed = false;
+  const build = (m: Model) => {
+    const ctx: ServeContext = {
+      model: m,
+      meta: modelMeta(m, opts.modelPath, opts.meta),
+      contextLength: Math.min(opts.contextLength ?? m.info.contextLength, m.info.contextLength),
+      defaultMaxTokens: opts.defaultMaxTokens,
+      queue, metrics, started, log,
+      maxBody: opts.maxBodyBytes ?? 1 << 20,
+      draining: () => draining,
+      track: (ac, done) => {
+        active = { ac, done };
+        done.then(() => { if (active?.ac === ac) active = undefined; });
+      },
+      onStats: (stats, totalMs) => { last = { stats, totalMs }; served++; },
+    };
+    const own: Record<string, Route> = {
+      '/v1/qllm/stats': { GET: (_q, res) => {
+        const mem = process.memoryUsage();
+        const gpu = m.memory();
+        sendJson(res, 200, {
+          model: m.info,
+          context_length: ctx.contextLength,
+          gpu_memory: gpu,
+          f16_weight_bytes: m.info.f16WeightBytes,
+          weights_vs_f16: formatWeightSavings(gpu.weights, m.info.f16WeightBytes),
+          process: { rss: mem.rss, heap_used: mem.heapUsed },
+          queue: { running: queue.running, waiting: queue.waiting, capacity: queue.capacity },
+          served,
+          last: last ? { ...timingsOf(last.stats, last.totalMs, gpu), completion_tokens: last.stats.generatedTokens, prompt_tokens: last.stats.promptTokens } : null,
+        });
+      } },
+    };
+    app = { ctx, own, dialects: [openaiDialect(ctx), llamaServerDialect(ctx, { metrics: opts.metrics ?? true }), ollamaDialect(ctx)] };
   };
+  if (model instanceof Promise) model.then(build, () => { loadFailed = true; });
+  else build(model);
 
-  const completion = (kind: 'chat' | 'completion'): Handler => async (req, res, state) => {
-    const body = await readJson(req, maxBody);
-    const p = kind === 'chat' ? parseChatRequest(body, limits) : parseCompletionRequest(body, limits);
-    if (draining) throw shuttingDown();
-    await runCompletion(genCtx, kind, p, res, state);
-  };
-  const modelObject = () => ({ id: limits.modelId, object: 'model', created: started, owned_by: 'qllm' });
-
-  const routes: Record<string, Partial<Record<string, Handler>>> = {
+  // qllm's own routes that work before the model is there.
+  const routes: Record<string, Route> = {
     '/': { GET: (_q, res) => {
       res.writeHead(200, {
         'Content-Type': 'text/html; charset=utf-8',
@@ -101,23 +141,28 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
       });
       res.end(PAGE);
     } },
-    '/health': { GET: (_q, res) => sendJson(res, draining ? 503 : 200, { status: draining ? 'shutting_down' : 'ok' }) },
-    '/v1/models': { GET: (_q, res) => sendJson(res, 200, { object: 'list', data: [modelObject()] }) },
-    '/v1/chat/completions': { POST: completion('chat') },
-    '/v1/completions': { POST: completion('completion') },
-    '/v1/qllm/stats': { GET: (_q, res) => {
-      const mem = process.memoryUsage();
-      sendJson(res, 200, {
-        model: model.info,
-        context_length: limits.contextLength,
-        gpu_memory: model.memory(),
-        f16_weight_bytes: model.info.f16WeightBytes,
-        process: { rss: mem.rss, heap_used: mem.heapUsed },
-        queue: { running: queue.running, waiting: queue.waiting, capacity: queue.capacity },
-        served,
-        last: last ? { ...last.timings, completion_tokens: last.stats.generatedTokens, prompt_tokens: last.stats.promptTokens } : null,
-      });
+    '/favicon.svg': { GET: (_q, res) => { res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=86400' }); res.end(ICON); } },
+    '/favicon.ico': { GET: (_q, res) => { res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=86400' }); res.end(ICON); } },
+    '/health': { GET: (_q, res) => {
+      if (draining) return sendJson(res, 503, { status: 'shutting_down' });
+      if (!app) return sendJson(res, 503, { status: loadFailed ? 'error' : 'loading' });
+      sendJson(res, 200, { status: 'ok' });
     } },
+  };
+
+  /** The route for a path, and the dialect whose error shape applies there. */
+  const lookup = (path: string): { route?: Route; dialect?: Dialect } => {
+    if (routes[path]) return { route: routes[path] };
+    if (!app) {
+      if (loadFailed) throw apiError(503, 'the model failed to load; see the server log', 'model_not_loaded');
+      throw apiError(503, 'the model is still loading; retry in a moment', 'loading');
+    }
+    if (app.own[path]) return { route: app.own[path] };
+    for (const d of app.dialects) {
+      const route = d.routes[path] ?? d.match?.(path);
+      if (route) return { route, dialect: d };
+    }
+    return { dialect: app.dialects.find((d) => d.owns?.(path)) };
   };
 
   const authorized = (req: http.IncomingMessage): boolean => {
@@ -131,25 +176,18 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
     const t0 = performance.now();
     const state: RunState = { tokens: 0, clientClosed: false };
     let path = '?';
+    let dialect: Dialect | undefined;
     res.on('close', () => {
       const ms = Math.round(performance.now() - t0);
       log(`${req.method} ${path} ${res.statusCode} ${state.tokens} tok ${ms} ms${state.clientClosed || !res.writableFinished ? ' (client closed)' : ''}`);
     });
     try {
-      path = new URL(req.url ?? '/', 'http://x').pathname;
-      if (opts.cors) {
-        res.setHeader('Access-Control-Allow-Origin', opts.cors);
-        if (opts.cors !== '*') res.setHeader('Vary', 'Origin');
-      }
-      const modelMatch = /^\/v1\/models\/(.+)$/.exec(path);
-      const route = modelMatch
-        ? { GET: (_q: unknown, r: http.ServerResponse) => {
-            const id = decodeURIComponent(modelMatch[1]);
-            if (id !== limits.modelId) throw apiError(404, `The model '${id}' does not exist: this server serves '${limits.modelId}'`, 'model_not_found');
-            sendJson(r, 200, modelObject());
-          } } as Partial<Record<string, Handler>>
-        : routes[path];
-      if (!route) throw apiError(404, `no route ${req.method} ${path}: see /v1/models, /v1/chat/completions, /v1/completions`, 'not_found');
+      path = targetPath(req.url);
+      guard(req, res, { host, apiKey: opts.apiKey, cors: opts.cors });
+      const found = lookup(path);
+      dialect = found.dialect;
+      const route = found.route;
+      if (!route) throw apiError(404, `no route ${req.method} ${path}: see /v1/models, /v1/chat/completions, /v1/completions, /api/tags or /props`, 'not_found');
       const allowed = Object.keys(route);
       if (req.method === 'OPTIONS' && opts.cors) {
         res.writeHead(204, {
@@ -165,16 +203,15 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
         res.setHeader('Allow', allowed.join(', '));
         throw apiError(405, `${req.method} is not allowed on ${path}: use ${allowed.join(' or ')}`, 'method_not_allowed');
       }
-      // The page is static and holds no data; it asks for the key itself.
-      if (path !== '/health' && path !== '/' && !authorized(req)) {
+      if (!PUBLIC.has(path) && !authorized(req)) {
         throw apiError(401, 'missing or wrong API key: send the header Authorization: Bearer <key>', 'invalid_api_key');
       }
       await handler(req, res, state);
     } catch (e) {
       const err = toApiError(e);
       if (err.status >= 500 && err.code === 'internal_error') log(`internal error on ${req.method} ${path}: ${(e as Error)?.stack ?? e}`);
-      if (err.status === 413 || err.status === 400) req.resume();
-      sendError(res, err);
+      if (!req.complete) req.resume(); // discard an unread body so the reply can go out
+      sendError(res, err, dialect?.errorBody);
     }
   });
   server.keepAliveTimeout = 5000;
@@ -196,7 +233,7 @@ export function createServer(model: Model, opts: ServerOptions = {}): QllmServer
     close: () => {
       closing ??= (async () => {
         draining = true;
-        queue.rejectAll(shuttingDown());
+        queue.rejectAll(apiError(503, 'server is shutting down; retry against another instance', 'shutting_down'));
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         // Let the stream in flight finish, within the grace period, then cancel it.

@@ -7,7 +7,7 @@
 //   into the first user message ("<system>\n<user>"), as llama.cpp's caps probe decides;
 // - a BOS (EOS) text the template writes at the start (end) is dropped when the
 //   tokenizer adds BOS (EOS) itself, so the text equals llama.cpp's prompt.
-import { Environment, Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import type { ChatMessage } from '../api.ts';
 import type { TokenizerConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
@@ -41,6 +41,16 @@ export interface RenderOptions {
   addGenerationPrompt: boolean;
   /** The date templates see as date_string/datetime (Llama 3.1's "Today Date"). Default: now. */
   now?: Date;
+  /**
+   * Work cap for the render, in interpreter steps (each expression, statement and
+   * ~256 characters of output is one). A template is code from the model file; one
+   * that loops range(1e6) must fail fast, not block the process. Default
+   * 50,000 + 200 per message + 1 per 64 characters of content (real templates use
+   * under 50 per message).
+   */
+  maxSteps?: number;
+  /** Longest string the template may build (e.g. what the context can hold). Default 16M characters. */
+  maxChars?: number;
 }
 
 const ROLES = new Set(['system', 'user', 'assistant']);
@@ -88,15 +98,67 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
   };
   // llama.cpp leaves add_generation_prompt undefined rather than false (templates test `is defined`).
   if (opts.addGenerationPrompt) ctx.add_generation_prompt = true;
+  const chars = msgs.reduce((n, m) => n + m.content.length, 0);
+  const steps = opts.maxSteps ?? 50_000 + 200 * msgs.length + Math.ceil(chars / 64);
   let text: string;
   try {
-    text = template.render(ctx);
+    text = bounded(steps, opts.maxChars ?? DEFAULT_MAX_CHARS, () => template.render(ctx));
   } catch (e) {
+    if (e instanceof TemplateBudget) throw new UsageError(`${e.message} (${msgs.length} messages)`);
     throw new UsageError(`the model's chat template failed to render (${oneLine(String((e as Error).message ?? e))}): use generate() with a plain prompt instead of chat`);
   }
   if (tc.addBos && bos !== '' && text.startsWith(bos)) text = text.slice(bos.length);
   if (tc.addEos && eos !== '' && text.endsWith(eos)) text = text.slice(0, -eos.length);
   return { text, usedDefault, addBos: tc.addBos };
+}
+
+const DEFAULT_MAX_CHARS = 1 << 24;
+
+class TemplateBudget extends Error {}
+
+/**
+ * Runs `render` with the interpreter's evaluate() counting steps (and charging
+ * long string results by length) and a global range() that refuses lists longer
+ * than the budget. @huggingface/jinja has no limits of its own; the prototypes
+ * are patched only for this synchronous call and put back before returning.
+ */
+function bounded<T>(maxSteps: number, maxChars: number, render: () => T): T {
+  const proto = Interpreter.prototype as unknown as { evaluate(s: unknown, e: unknown): { value?: unknown } };
+  const evaluate = proto.evaluate;
+  const envProto = Environment.prototype as unknown as { set(name: string, value: unknown): unknown };
+  const set = envProto.set;
+  let steps = 0;
+  const spend = (n: number) => {
+    steps += n;
+    if (steps > maxSteps) throw new TemplateBudget(`the model's chat template did more than ${maxSteps} steps of work (a loop that does not end?): send fewer messages, or use a plain prompt instead of chat`);
+  };
+  proto.evaluate = function (this: unknown, statement: unknown, env: unknown) {
+    spend(1);
+    const v = evaluate.call(this, statement, env);
+    if (typeof v?.value === 'string') {
+      const n = v.value.length;
+      if (n > maxChars) throw new TemplateBudget(`the model's chat template built a string of over ${maxChars} characters, more than the context can hold: send fewer or shorter messages`);
+      if (n >= 256) spend(n >> 8);
+    }
+    return v;
+  };
+  // The library's range() builds its whole list at once: range(1e9) would exhaust memory in one step.
+  const range = (start: number, stop?: number, step = 1) => {
+    if (stop === undefined) [start, stop] = [0, start];
+    if (step === 0) throw new Error('range() step must not be zero');
+    const n = Math.max(0, Math.ceil((stop - start) / step));
+    spend(n);
+    return Array.from({ length: n }, (_, i) => start + i * step);
+  };
+  envProto.set = function (this: unknown, name: string, value: unknown) {
+    return set.call(this, name, name === 'range' && typeof value === 'function' ? range : value);
+  };
+  try {
+    return render();
+  } finally {
+    proto.evaluate = evaluate;
+    envProto.set = set;
+  }
 }
 
 const systemSupport = new Map<string, boolean>();
@@ -134,10 +196,10 @@ export function readsSystemContent(src: string, template: Template = new Templat
     return v;
   };
   try {
-    template.render({
+    bounded(50_000, DEFAULT_MAX_CHARS, () => template.render({
       messages: [{ role: 'system', content: 'System message' }, { role: 'user', content: 'User message' }],
       tools: [], bos_token: '', eos_token: '', add_generation_prompt: true,
-    });
+    }));
   } catch {
     // As in llama.cpp, a template that fails here simply did not read the content.
   } finally {

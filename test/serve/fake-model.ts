@@ -4,6 +4,7 @@
 //   "forever" → endless "tick0 tick1 …" until maxTokens or abort
 //   "explode" → GpuError after two tokens
 // Honours maxTokens, stop strings and AbortSignal like the real Model contract.
+// With opts.logprobs every token has logprob -0.5 and alternatives (itself, <eos>, <bos>).
 import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
 import { GpuError, UsageError } from '../../src/errors.ts';
 
@@ -65,6 +66,9 @@ export class FakeModel implements Model {
     const t0 = performance.now();
     const self = this;
     const maxTokens = opts.maxTokens ?? 256;
+    const lp = (id: number) => (opts.logprobs === undefined ? {} : {
+      logprob: -0.5, topLogprobs: [{ tokenId: id, logprob: -0.5 }, { tokenId: 1, logprob: -1.5 }, { tokenId: 0, logprob: -3 }].slice(0, opts.logprobs),
+    });
     const words = subject.includes('forever') ? null : ['You', ' said:', ...subject.split(/\s+/).filter(Boolean).map((w) => ` ${w}`)];
 
     async function* tokens(): AsyncGenerator<Token> {
@@ -91,14 +95,15 @@ export class FakeModel implements Model {
           const stopAt = firstStop(text + piece, opts.stop);
           if (stopAt >= 0) {
             const cut = (text + piece).slice(text.length, stopAt);
-            if (cut) { n++; yield { text: cut, tokenId: self.id(cut.trim() || cut) }; }
+            if (cut) { n++; const id = self.id(cut.trim() || cut); yield { text: cut, tokenId: id, ...lp(id) }; }
             reason = 'stop';
             break;
           }
           if (n === 0) ttft = performance.now() - t0;
           n++;
           text += piece;
-          yield { text: piece, tokenId: self.id(piece.trim()) };
+          const id = self.id(piece.trim());
+          yield { text: piece, tokenId: id, ...lp(id) };
         }
         finish();
       } catch (e) {

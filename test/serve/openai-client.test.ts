@@ -90,8 +90,59 @@ describe('openai client against qllm serve', () => {
     expect(r.choices[0].message.content).toBe('You said: after');
   });
 
-  it('raises the OpenAI error classes for 404 and 400', async () => {
-    await expect(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+  it('answers to any model name (one model is served)', async () => {
+    const r = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'any name' }] });
+    expect(r.choices[0].message.content).toBe('You said: any name');
+    expect(r.model).toBe('fake-model');
+    expect((await client.models.retrieve('llama3:latest')).id).toBe('llama3:latest');
+    const c = await client.completions.create({ model: 'text-davinci-003', prompt: 'x y', max_tokens: 5 });
+    expect(c.choices[0].text).toBe('You said: x y');
+  });
+
+  it('returns chat logprobs with top_logprobs, streamed and not', async () => {
+    const r = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'lp test' }], logprobs: true, top_logprobs: 2 });
+    const content = r.choices[0].logprobs?.content ?? [];
+    expect(content.map((c) => c.token)).toEqual(['You', 'said:', 'lp', 'test']);
+    expect(content[0]).toEqual({
+      token: 'You', logprob: -0.5, bytes: [...Buffer.from('You')],
+      top_logprobs: [{ token: 'You', logprob: -0.5, bytes: [...Buffer.from('You')] }, { token: '<eos>', logprob: -1.5, bytes: [...Buffer.from('<eos>')] }],
+    });
+    expect(s.fake.lastOpts?.logprobs).toBe(2);
+    // logprobs without top_logprobs: no alternatives.
+    const r0 = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'a' }], logprobs: true });
+    expect(r0.choices[0].logprobs?.content?.[0].top_logprobs).toEqual([]);
+    expect(s.fake.lastOpts?.logprobs).toBe(0);
+    // Not asked for: null, and the model is not asked either.
+    const none = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'a' }] });
+    expect(none.choices[0].logprobs).toBeNull();
+    expect(s.fake.lastOpts?.logprobs).toBeUndefined();
+    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'lp test' }], logprobs: true, top_logprobs: 1, stream: true });
+    const streamed = [];
+    for await (const c of stream) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
+    expect(streamed.map((c) => c.token)).toEqual(['You', 'said:', 'lp', 'test']);
+    expect(streamed.every((c) => c.top_logprobs.length === 1 && c.top_logprobs[0].token === c.token)).toBe(true);
+  });
+
+  it('returns legacy completions logprobs (tokens, token_logprobs, top_logprobs, text_offset)', async () => {
+    const r = await client.completions.create({ model: 'fake-model', prompt: 'red green', max_tokens: 10, logprobs: 3 });
+    const lp = r.choices[0].logprobs;
+    expect(lp?.tokens).toEqual(['You', 'said:', 'red', 'green']);
+    expect(lp?.token_logprobs).toEqual([-0.5, -0.5, -0.5, -0.5]);
+    expect(lp?.top_logprobs?.[2]).toEqual({ red: -0.5, '<eos>': -1.5, '<bos>': -3 });
+    // Offsets count from the start of the prompt ('red green', 9 characters), one piece after another.
+    expect(lp?.text_offset).toEqual([9, 12, 17, 20]);
+    const stream = await client.completions.create({ model: 'fake-model', prompt: 'red green', max_tokens: 10, logprobs: 1, stream: true });
+    const tokens: string[] = [];
+    const offsets: number[] = [];
+    for await (const c of stream) {
+      tokens.push(...(c.choices[0]?.logprobs?.tokens ?? []));
+      offsets.push(...(c.choices[0]?.logprobs?.text_offset ?? []));
+    }
+    expect(tokens).toEqual(['You', 'said:', 'red', 'green']);
+    expect(offsets).toEqual([9, 12, 17, 20]);
+  });
+
+  it('raises the OpenAI error class for 400', async () => {
     await expect(client.chat.completions.create({ model: 'fake-model', messages: [{ role: 'user', content: 'x' }], max_tokens: 1_000_000 })).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'max_tokens' });
   });
 });

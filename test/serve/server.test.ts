@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FifoQueue } from '../../src/serve/queue.ts';
 import { createServer } from '../../src/serve/server.ts';
 import { FakeModel } from './fake-model.ts';
-import { readSse, startFake, until } from './helpers.ts';
+import { rawRequest, readSse, startFake, until } from './helpers.ts';
 
 const post = (url: string, body: unknown, init: RequestInit = {}) =>
   fetch(url, { method: 'POST', body: JSON.stringify(body), ...init, headers: { 'Content-Type': 'application/json', ...(init.headers as Record<string, string>) } });
@@ -111,7 +111,8 @@ describe('server', () => {
   it('sends no CORS headers by default, and the configured origin with --cors', async () => {
     const plain = await startFake();
     try {
-      const r = await fetch(`${plain.url}/v1/models`, { headers: { Origin: 'http://evil.example' } });
+      const r = await fetch(`${plain.url}/v1/models`);
+      expect(r.status).toBe(200);
       expect(r.headers.get('access-control-allow-origin')).toBeNull();
       expect((await fetch(`${plain.url}/v1/models`, { method: 'OPTIONS' })).status).toBe(405);
     } finally {
@@ -126,8 +127,64 @@ describe('server', () => {
       expect(pre.headers.get('access-control-allow-methods')).toMatch(/POST/);
       const r = await fetch(`${s.url}/v1/models`);
       expect(r.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+      // The allowed page's own requests go through; another page's do not.
+      const chat = await post(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }] }, { headers: { Origin: 'http://localhost:3000' } });
+      expect(chat.status).toBe(200);
+      expect(chat.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
+      expect((await fetch(`${s.url}/v1/models`, { headers: { Origin: 'http://localhost:3001' } })).status).toBe(403);
     } finally {
       await s.close();
+    }
+    const any = await startFake({ cors: '*' });
+    try {
+      const r = await post(`${any.url}/v1/completions`, { prompt: 'a', max_tokens: 2 }, { headers: { Origin: 'https://elsewhere.example' } });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('access-control-allow-origin')).toBe('*');
+    } finally {
+      await any.close();
+    }
+  });
+
+  it('without an API key, refuses foreign Host names (DNS rebinding) and cross-origin pages; text/plain bodies get 415', async () => {
+    const s = await startFake();
+    const port = new URL(s.url).port;
+    try {
+      const get = (host: string) => rawRequest(s.url, `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      for (const host of ['attacker.example', `attacker.example:${port}`, '127.0.0.1.nip.io', 'localhost.attacker.example']) {
+        const r = await get(host);
+        expect(r.status).toBe(403);
+        expect(JSON.parse(r.body).error.code).toBe('forbidden_host');
+      }
+      for (const host of ['localhost', `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'LOCALHOST.']) expect((await get(host)).status).toBe(200);
+      // A foreign page, and a sandboxed one (Origin: null), are refused, reading or writing.
+      for (const origin of ['http://evil.example', 'null', `http://localhost:${Number(port) + 1}`]) {
+        const r = await post(`${s.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }] }, { headers: { Origin: origin } });
+        expect(r.status).toBe(403);
+        expect((await r.json()).error.code).toBe('forbidden_origin');
+        expect((await fetch(`${s.url}/v1/qllm/stats`, { headers: { Origin: origin } })).status).toBe(403);
+      }
+      // The server's own page (same origin) is served.
+      expect((await post(`${s.url}/v1/completions`, { prompt: 'a', max_tokens: 2 }, { headers: { Origin: s.url } })).status).toBe(200);
+      // A "simple" cross-origin POST needs no preflight: text/plain, forms and no type at all are refused.
+      for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': type }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+        expect(r.status).toBe(415);
+        expect((await r.json()).error.code).toBe('unsupported_media_type');
+      }
+      const none = await rawRequest(s.url, 'POST /api/chat HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}');
+      expect(none.status).toBe(415);
+      expect(JSON.parse(none.body).error).toMatch(/Content-Type/);
+      expect(s.fake.started).toBe(1); // only the same-origin request generated
+    } finally {
+      await s.close();
+    }
+    // With an API key the key guards the server: any Host name is served.
+    const keyed = await startFake({ apiKey: 'k' });
+    try {
+      const r = await rawRequest(keyed.url, 'GET /v1/models HTTP/1.1\r\nHost: my-server.example\r\nAuthorization: Bearer k\r\nConnection: close\r\n\r\n');
+      expect(r.status).toBe(200);
+    } finally {
+      await keyed.close();
     }
   });
 

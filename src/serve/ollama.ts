@@ -1,0 +1,218 @@
+// The Ollama dialect (github.com/ollama/ollama docs/api.md) on qllm's port:
+//   GET  /api/version, /api/tags, /api/ps
+//   POST /api/show, /api/chat, /api/generate   (NDJSON streaming by default, or stream: false)
+// The one model answers to any name; replies echo the name asked for. Errors are
+// Ollama's {"error": "..."}. Timing fields are qllm's own measurements, in ns.
+import { statSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import type { ChatMessage, GenerateOptions, Token } from '../api.ts';
+import { formatCount } from '../info.ts';
+import { apiError, badType, type ApiError } from './errors.ts';
+import { runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
+import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
+import { asObject, optBool, optNumber, parseStop, type Body } from './parse.ts';
+
+const errorBody = (e: ApiError) => ({ error: e.message });
+
+const notSupported = (what: string): Handler => () => { throw apiError(501, what, 'not_supported'); };
+
+/** Ollama's `options`, as far as qllm has them; other known options are accepted and ignored, as Ollama ignores unknown ones. */
+function parseOptions(v: unknown, contextLength: number, defaultMax: number | undefined): GenerateOptions {
+  if (v === undefined || v === null) return { maxTokens: defaultMax ?? contextLength };
+  if (typeof v !== 'object' || Array.isArray(v)) throw badType('options', 'an object', v);
+  const o = v as Body;
+  const num = (k: string, r: { min: number; max: number; integer?: boolean }) => optNumber(o, k, r, `options.${k}`);
+  const numCtx = num('num_ctx', { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
+  if (numCtx !== undefined && numCtx > contextLength) {
+    throw apiError(400, `options.num_ctx is ${numCtx} but qllm serve loaded the model with a context of ${contextLength}: restart it with -c ${numCtx} (or ask for less)`, 'context_length_exceeded', 'options.num_ctx');
+  }
+  const predict = num('num_predict', { min: -2, max: Number.MAX_SAFE_INTEGER, integer: true });
+  if (predict === 0) throw apiError(400, "'options.num_predict' must be -1 (until the end), -2 (fill the context) or at least 1", 'invalid_value', 'options.num_predict');
+  num('presence_penalty', { min: -2, max: 2 }); // accepted, not used by the sampler
+  num('frequency_penalty', { min: -2, max: 2 });
+  const opts: GenerateOptions = {
+    // -1 and -2 both run to EOS or the end of the context; so does a count past it.
+    maxTokens: predict === undefined ? defaultMax ?? contextLength : predict > 0 ? Math.min(predict, contextLength) : contextLength,
+    temperature: num('temperature', { min: 0, max: 2 }),
+    topK: num('top_k', { min: 0, max: 1_000_000, integer: true }),
+    topP: num('top_p', { min: 0, max: 1 }),
+    minP: num('min_p', { min: 0, max: 1 }),
+    repeatPenalty: num('repeat_penalty', { min: Number.MIN_VALUE, max: 10 }),
+    repeatLastN: num('repeat_last_n', { min: -1, max: contextLength, integer: true }),
+    seed: num('seed', { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    stop: parseStop(o.stop, 'options.stop'),
+  };
+  for (const k of Object.keys(opts) as (keyof GenerateOptions)[]) if (opts[k] === undefined) delete opts[k];
+  return opts;
+}
+
+/** Fields qllm cannot honour: a clear 400 rather than a reply that ignores them. */
+function refuseUnsupported(b: Body): void {
+  if (b.format !== undefined && b.format !== null && b.format !== '') {
+    throw apiError(400, "'format' (JSON or schema-constrained output) is not supported by qllm yet: ask for JSON in the prompt instead", 'not_supported', 'format');
+  }
+  if (b.think !== undefined && b.think !== null && b.think !== false) throw apiError(400, "'think' is not supported: qllm does not separate a model's thinking from its answer", 'not_supported', 'think');
+  if (Array.isArray(b.tools) ? b.tools.length > 0 : b.tools !== undefined && b.tools !== null) throw apiError(400, "'tools' (tool calling) is not supported by qllm yet", 'not_supported', 'tools');
+  if (Array.isArray(b.images) ? b.images.length > 0 : b.images !== undefined && b.images !== null) throw apiError(400, "'images' are not supported: qllm runs text-only models", 'not_supported', 'images');
+}
+
+function parseMessages(v: unknown): ChatMessage[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw badType('messages', 'an array of {role, content}', v);
+  return v.map((m, i) => {
+    const f = `messages[${i}]`;
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw badType(f, 'an object {role, content}', m);
+    const { role, content, images, tool_calls } = m as Body;
+    if (typeof role !== 'string') throw badType(`${f}.role`, 'a string', role);
+    if (role !== 'system' && role !== 'user' && role !== 'assistant') {
+      throw apiError(400, `'${f}.role' is ${JSON.stringify(role.slice(0, 40))}; qllm supports system, user and assistant (no tool messages)`, 'invalid_value', `${f}.role`);
+    }
+    if (content !== undefined && content !== null && typeof content !== 'string') throw badType(`${f}.content`, 'a string', content);
+    if (Array.isArray(images) && images.length > 0) throw apiError(400, `'${f}.images' are not supported: qllm runs text-only models`, 'not_supported', `${f}.images`);
+    if (Array.isArray(tool_calls) && tool_calls.length > 0) throw apiError(400, `'${f}.tool_calls' are not supported: qllm has no tool calling yet`, 'not_supported', `${f}.tool_calls`);
+    return { role, content: typeof content === 'string' ? content : '' };
+  });
+}
+
+const ns = (ms: number) => Math.max(0, Math.round(ms * 1e6));
+
+function durations(f: Finished) {
+  const s = f.stats;
+  const evalMs = s.generatedTokens > 1 && s.decodeTokPerS > 0 ? ((s.generatedTokens - 1) / s.decodeTokPerS) * 1000 : 0;
+  return {
+    total_duration: ns(f.totalMs),
+    load_duration: 0, // the model was loaded when the server started
+    prompt_eval_count: s.promptTokens,
+    prompt_eval_duration: ns(s.ttftMs),
+    eval_count: s.generatedTokens,
+    eval_duration: ns(evalMs),
+  };
+}
+
+export function ollamaDialect(ctx: ServeContext): Dialect {
+  const td = new TextDecoder();
+  const tokenText = (id: number) => td.decode(ctx.meta.piece(id));
+  const logprob = (t: Token) => ({
+    token: tokenText(t.tokenId), logprob: Number.isFinite(t.logprob) ? t.logprob : -9999, bytes: [...ctx.meta.piece(t.tokenId)],
+    top_logprobs: (t.topLogprobs ?? []).map((a) => ({ token: tokenText(a.tokenId), logprob: Number.isFinite(a.logprob) ? a.logprob : -9999, bytes: [...ctx.meta.piece(a.tokenId)] })),
+  });
+  const info = ctx.model.info;
+  const name = ctx.meta.names[0];
+  let modified = new Date(ctx.started * 1000).toISOString();
+  try {
+    if (ctx.meta.path) modified = statSync(ctx.meta.path).mtime.toISOString();
+  } catch { /* a path that is gone: the start time will do */ }
+  const details = {
+    parent_model: '', format: 'gguf', family: info.architecture, families: [info.architecture],
+    parameter_size: formatCount(info.f16WeightBytes / 2), quantization_level: ctx.meta.quantization ?? '',
+  };
+  const entry = () => ({ name, model: name, modified_at: modified, size: info.fileBytes, digest: '', details });
+
+  /** Requests name a model; any name selects the one served. */
+  const modelName = (b: Body): string => {
+    const m = b.model ?? b.name;
+    if (m === undefined || m === null || m === '') throw apiError(400, "'model' is required: any name selects the model qllm serves", 'missing_field', 'model');
+    if (typeof m !== 'string') throw badType('model', 'a string', m);
+    return m;
+  };
+
+  const run = async (res: ServerResponse, state: Parameters<Handler>[2], b: Body, model: string, req: GenRequest, kind: 'chat' | 'generate') => {
+    const stream = optBool(b, 'stream') ?? true;
+    const logprobs = optBool(b, 'logprobs');
+    const top = optNumber(b, 'top_logprobs', { min: 0, max: 20, integer: true });
+    if (top !== undefined && !logprobs) throw apiError(400, "'top_logprobs' needs 'logprobs': true", 'invalid_value', 'top_logprobs');
+    if (logprobs) req.opts.logprobs = top ?? 0;
+    const head = () => ({ model, created_at: new Date().toISOString() });
+    const part = (text: string) => (kind === 'chat' ? { message: { role: 'assistant', content: text } } : { response: text });
+    const lp = (tokens: Token[]) => (logprobs ? { logprobs: tokens.filter((t) => t.logprob !== undefined).map(logprob) } : {});
+    const reply: Reply = {
+      stream,
+      errorBody,
+      begin: async () => {
+        res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+        res.flushHeaders();
+      },
+      token: async (t) => {
+        if (t.text !== '' || (logprobs && t.logprob !== undefined)) await writeLine(res, { ...head(), ...part(t.text), ...lp([t]), done: false });
+      },
+      end: async (f) => {
+        const done = { ...head(), ...part(stream ? '' : f.text), ...(stream ? {} : lp(f.tokens)), done: true, done_reason: f.stats.stopReason === 'length' ? 'length' : 'stop', ...durations(f) };
+        if (stream) await writeLine(res, done);
+        else sendJson(res, 200, done);
+      },
+      fail: (e) => writeLine(res, { error: e.message }),
+    };
+    await runGeneration(ctx, req, reply, res, state);
+  };
+
+  /** Ollama answers a request with nothing to generate by loading the model: done at once. */
+  const loaded = (res: ServerResponse, model: string, kind: 'chat' | 'generate') => sendJson(res, 200, {
+    model, created_at: new Date().toISOString(), ...(kind === 'chat' ? { message: { role: 'assistant', content: '' } } : { response: '' }), done: true, done_reason: 'load',
+  });
+
+  const body = async (req: Parameters<Handler>[0]) => asObject(await readJson(req, ctx.maxBody));
+  return {
+    errorBody,
+    owns: (path) => path === '/api' || path.startsWith('/api/'),
+    routes: {
+      '/api/version': { GET: (_q, res) => sendJson(res, 200, { version: QLLM_VERSION }) },
+      '/api/tags': { GET: (_q, res) => sendJson(res, 200, { models: [entry()] }) },
+      '/api/ps': { GET: (_q, res) => sendJson(res, 200, {
+        models: [{ ...entry(), expires_at: '9999-12-31T23:59:59Z', size_vram: ctx.model.memory().total, context_length: ctx.contextLength }],
+      }) },
+      '/api/show': { POST: async (req, res) => {
+        const b = await body(req);
+        modelName(b);
+        const arch = info.architecture;
+        sendJson(res, 200, {
+          license: '', modelfile: `# served by qllm ${QLLM_VERSION}\nFROM ${ctx.meta.path ?? name}\n`, parameters: '',
+          template: ctx.meta.template?.source ?? '', details, modified_at: modified, capabilities: ['completion'],
+          model_info: {
+            'general.architecture': arch, 'general.name': info.name, 'general.parameter_count': Math.round(info.f16WeightBytes / 2),
+            [`${arch}.context_length`]: ctx.contextLength, 'tokenizer.ggml.vocab_size': info.vocabSize,
+          },
+        });
+      } },
+      '/api/chat': { POST: async (req, res, state) => {
+        const b = await body(req);
+        const model = modelName(b);
+        refuseUnsupported(b);
+        const messages = parseMessages(b.messages);
+        const opts = parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens);
+        if (messages.length === 0) return loaded(res, model, 'chat');
+        await run(res, state, b, model, { messages, opts }, 'chat');
+      } },
+      '/api/generate': { POST: async (req, res, state) => {
+        const b = await body(req);
+        const model = modelName(b);
+        refuseUnsupported(b);
+        for (const k of ['prompt', 'system', 'suffix', 'template'] as const) {
+          if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string') throw badType(k, 'a string', b[k]);
+        }
+        if (b.suffix) throw apiError(400, "'suffix' (fill-in-the-middle) is not supported by qllm yet", 'not_supported', 'suffix');
+        if (b.template) throw apiError(400, "'template' (a Go template) is not supported: qllm renders the model's own Jinja chat template, or none with raw: true", 'not_supported', 'template');
+        if (Array.isArray(b.context) ? b.context.length > 0 : b.context !== undefined && b.context !== null) {
+          throw apiError(400, "'context' is not supported: send the conversation to /api/chat instead", 'not_supported', 'context');
+        }
+        const raw = optBool(b, 'raw') ?? false;
+        const prompt = (b.prompt as string | undefined) ?? '';
+        const system = (b.system as string | undefined) ?? '';
+        const opts = parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens);
+        if (prompt === '' && system === '') return loaded(res, model, 'generate');
+        // As Ollama does with a GGUF that has no chat template: the prompt goes in as it is.
+        const plain = raw || ctx.meta.template?.usedDefault === true;
+        const greq: GenRequest = plain
+          ? { prompt: system ? `${system}\n\n${prompt}` : prompt, opts }
+          : { messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }], opts };
+        await run(res, state, b, model, greq, 'generate');
+      } },
+      '/api/embed': { POST: notSupported('embeddings are not supported by qllm yet: it runs generation only') },
+      '/api/embeddings': { POST: notSupported('embeddings are not supported by qllm yet: it runs generation only') },
+      '/api/pull': { POST: notSupported('qllm serve serves the one model it was started with: download others with `qllm pull` and start another server') },
+      '/api/create': { POST: notSupported('qllm serve cannot create models: it serves the one GGUF file it was started with') },
+      '/api/copy': { POST: notSupported('qllm serve cannot copy models: it serves the one GGUF file it was started with') },
+      '/api/delete': { DELETE: notSupported('qllm serve cannot delete models: it serves the one GGUF file it was started with') },
+      '/api/push': { POST: notSupported('qllm serve cannot push models') },
+    },
+  };
+}
