@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<void> {
   if (values.help) return void console.log(HELP);
   const [path] = positionals(pos, ['model.gguf'], 'info');
   const ctx = num(values.ctx, '-c', { min: 2, integer: true, example: 2048 });
-  const file = await openModelFile(path);
+  const file = await openModelFile(await (await import('../pull/resolve.ts')).resolveModelArg(path)); // hf: names: the cached file
   try {
     const r = describeModel(file, { contextLength: ctx });
     const modelCtx = r.hyperparameters.context_length || 2048;

@@ -18,6 +18,8 @@ const commands: Record<string, string> = {
   bench: 'prefill/decode tokens per second and bandwidth',
   serve: 'OpenAI-compatible HTTP server with a chat page',
   pull: 'download a GGUF with resume and sha256 check',
+  ls: 'list the models downloaded by hf: names, with sizes',
+  rm: 'remove a model from the download cache',
 };
 
 /**

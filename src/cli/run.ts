@@ -63,6 +63,7 @@ export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
 
 export async function loadForCli(path: string, v: Record<string, unknown>): Promise<{ model: QllmModel; loadMs: number }> {
   const ctx = num(v.ctx as string | undefined, '-c', { min: 2, integer: true, example: 2048 });
+  path = await (await import('../pull/resolve.ts')).resolveModelArg(path); // hf:owner/repo/file.gguf: the cached file, downloaded on first use
   const bar = progressBar('loading');
   const t0 = performance.now();
   try {

@@ -18,7 +18,7 @@ export async function run(argv: string[]): Promise<void> {
   if (v.help) return void console.log(HELP);
   const [path, arg] = pos.length === 1 && !process.stdin.isTTY ? [pos[0], undefined] : positionals(pos, ['model.gguf', 'text'], 'tokenize');
   const text = arg ?? (await readStdin());
-  const file = await openModelFile(path);
+  const file = await openModelFile(await (await import('../pull/resolve.ts')).resolveModelArg(path)); // hf: names: the cached file
   try {
     const cfg = readConfig(file);
     if (!cfg.tokenizer) throw new GgufError(`${path} has no tokenizer (tokenizer.ggml.model is missing): use a GGUF converted with its vocabulary`);

@@ -163,6 +163,13 @@ async function lock(dest: string): Promise<() => Promise<void>> {
   }
 }
 
+/** The pid of a live process downloading to `dest` (holding <dest>.lock), if any. */
+export async function downloader(dest: string): Promise<number | undefined> {
+  const pid = Number((await readFile(`${dest}.lock`, 'utf8').catch(() => '')).trim());
+  const live = pid === process.pid ? heldLocks.has(`${dest}.lock`) : processAlive(pid);
+  return live ? pid : undefined;
+}
+
 export async function download(o: DownloadOptions): Promise<DownloadResult> {
   const expected = o.sha256?.toLowerCase();
   if (expected !== undefined && !SHA.test(expected)) throw new UsageError(`--sha256 ${o.sha256} is not 64 hex digits: pass the file's sha256`);

@@ -104,12 +104,16 @@ beforeEach(() => {
 
 describe('resolveSource', () => {
   it('maps hf: specs to resolve URLs and takes the file name from the path', () => {
-    expect(resolveSource('hf:owner/repo/path/to/file.gguf', 'https://huggingface.co')).toEqual({ url: 'https://huggingface.co/owner/repo/resolve/main/path/to/file.gguf', fileName: 'file.gguf' });
+    expect(resolveSource('hf:owner/repo/path/to/file.gguf', 'https://huggingface.co')).toEqual({
+      url: 'https://huggingface.co/owner/repo/resolve/main/path/to/file.gguf',
+      fileName: 'file.gguf',
+      hf: { owner: 'owner', repo: 'repo', revision: 'main', path: 'path/to/file.gguf' },
+    });
     expect(resolveSource('hf:Qwen/Qwen2.5-0.5B-GGUF@v1.0/q4 0.gguf', 'https://huggingface.co').url).toBe('https://huggingface.co/Qwen/Qwen2.5-0.5B-GGUF/resolve/v1.0/q4%200.gguf');
     expect(resolveSource('https://example.com/a/b%20c.gguf?x=1')).toEqual({ url: 'https://example.com/a/b%20c.gguf?x=1', fileName: 'b c.gguf' });
   });
   it('rejects malformed specs with one-line UsageErrors', () => {
-    for (const bad of ['hf:owner/file.gguf', 'hf:owner/repo/../x.gguf', 'hf:owner/repo/dir/', 'ftp://x/y.gguf', 'not a url', 'https://example.com/']) {
+    for (const bad of ['hf:owner/file.gguf', 'hf:owner/repo/../x.gguf', 'hf:owner/repo/dir/', 'hf:../repo/x.gguf', 'hf:owner/repo@../x.gguf', 'ftp://x/y.gguf', 'not a url', 'https://example.com/']) {
       expect(() => resolveSource(bad)).toThrow(UsageError);
     }
   });
