@@ -24,6 +24,7 @@ const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
       --no-bos             do not add the BOS token
       --special            print control tokens the model generates (<s>, <|im_start|>, ...) as text
       --no-f16             force the f32 shader path
+      --memory-budget B    refuse to load past B bytes of GPU memory (e.g. 2G, 512M)
       --json               print one JSON object with ids, text and stats
       --no-stats           do not print stats to stderr`;
 
@@ -31,6 +32,7 @@ const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
 export const modelFlags = {
   ctx: { type: 'string', short: 'c' },
   'no-f16': { type: 'boolean' },
+  'memory-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -67,7 +69,8 @@ export async function loadForCli(path: string, v: Record<string, unknown>): Prom
   const bar = progressBar('loading');
   const t0 = performance.now();
   try {
-    const model = await loadModel(path, { contextLength: ctx, noF16: v['no-f16'] === true, onProgress: (f, l) => bar.update(f, l) });
+    const budget = v['memory-budget'] === undefined ? undefined : (await import('../models/memory-plan.ts')).parseByteSize(v['memory-budget'] as string, '--memory-budget');
+    const model = await loadModel(path, { contextLength: ctx, memoryBudget: budget, noF16: v['no-f16'] === true, onProgress: (f, l) => bar.update(f, l) });
     return { model, loadMs: performance.now() - t0 };
   } finally {
     bar.done();

@@ -216,3 +216,13 @@ export function validateBudget(budget: number | undefined): number {
   }
   return budget;
 }
+
+const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** A size as people type it: bytes, or a number with K, M, G or T (binary; 'B', 'iB' allowed): '2G', '1.5GiB', '512m'. */
+export function parseByteSize(text: string, flag = 'memoryBudget'): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]) : Number.NaN;
+  if (!(bytes > 0 && Number.isFinite(bytes))) throw new UsageError(`${flag} ${printable(text)} is not a size: give bytes or a number with K, M, G or T, e.g. ${flag} 2G`);
+  return bytes;
+}

@@ -11,7 +11,7 @@ import { openGguf } from '../../src/gguf/reader.ts';
 import type { Engine } from '../../src/gpu/engine.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { checkModel } from '../../src/models/llama-tensors.ts';
-import { checkMemoryPlan, estimateMemory, type MemoryPlan, planMemory } from '../../src/models/memory-plan.ts';
+import { checkMemoryPlan, estimateMemory, type MemoryPlan, parseByteSize, planMemory } from '../../src/models/memory-plan.ts';
 import { makeModel } from '../../src/synth/make-model.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
 import { hasShared, sharedModel } from '../shared.ts';
@@ -88,5 +88,16 @@ describe.skipIf(!hasShared)('checkMemoryPlan', () => {
     } finally {
       await file.close();
     }
+  });
+});
+
+describe('parseByteSize', () => {
+  it.each([
+    ['3000000', 3000000], ['2G', 2 ** 31], ['2g', 2 ** 31], ['1.5GiB', 1.5 * 2 ** 30], ['512M', 2 ** 29], ['512MB', 2 ** 29], ['64k', 65536], ['1T', 2 ** 40], [' 8 M ', 2 ** 23],
+  ])('%s = %d bytes', (text, bytes) => expect(parseByteSize(text)).toBe(bytes));
+
+  it.each(['', 'x', '-1', '0', '2X', '1e9', 'NaN', 'Infinity', '2 G B'])('refuses %j in one line naming the flag', (text) => {
+    expect(() => parseByteSize(text, '--memory-budget')).toThrow(UsageError);
+    expect(() => parseByteSize(text, '--memory-budget')).toThrow(/^--memory-budget .* is not a size: give bytes or a number with K, M, G or T, e\.g\. --memory-budget 2G$/);
   });
 });
