@@ -14,6 +14,7 @@ import { kv, writeGgufToBytes } from '../../src/gguf/writer.ts';
 import { download } from '../../src/pull/download.ts';
 import { resolveSource } from '../../src/pull/source.ts';
 import { GgmlType } from '../../src/quant/table.ts';
+import { qllm } from '../cli/helpers.ts';
 
 /** A valid GGUF of about 300 kB: one F32 tensor of random bits. */
 const gguf = (n = 75_000) =>
@@ -341,5 +342,15 @@ describe('qllm pull (CLI)', () => {
   it('rejects a malformed --sha256 and extra arguments', async () => {
     await expect(run([`${base}/m.gguf`, '--sha256', 'abc'])).rejects.toThrow(/--sha256 abc is not 64 hex digits/);
     await expect(run([`${base}/m.gguf`, 'extra'])).rejects.toThrow(UsageError);
+  });
+  it('the real bin exits 1 with one line for a portal page and for a truncated body, and saves nothing', async () => {
+    for (const b of [{ html: 'typed' }, { shortLength: 50_000 }] as Behaviour[]) {
+      behave = b;
+      const r = await qllm(['pull', `${base}/m.gguf`, '-o', dir]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^qllm: .*(web page|truncated).*\n$/);
+      expect(r.stdout).toBe('');
+      expect(readdirSync(dir)).toEqual([]);
+    }
   });
 });
