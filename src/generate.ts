@@ -59,9 +59,9 @@ export class Session {
     validateSamplerOptions(opts);
     const ctx = this.model.contextLength;
     if (promptIds.length === 0) throw new UsageError('the prompt is empty and the model adds no BOS: give a prompt');
-    if (promptIds.length >= ctx) throw new UsageError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx}: raise -c (up to the model's context length) or shorten the prompt`);
+    if (promptIds.length >= ctx) throw new UsageError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx}: raise contextLength (-c) up to the model's context length, or shorten the prompt`);
     if (opts.maxTokens !== undefined && (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1)) {
-      throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. -n 128`);
+      throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. maxTokens 128 (-n 128)`);
     }
     if (opts.logprobs !== undefined && (!Number.isInteger(opts.logprobs) || opts.logprobs < 0 || opts.logprobs > 20)) {
       throw new UsageError(`logprobs ${opts.logprobs} must be an integer in 0..20 (the alternatives reported per token): pass e.g. logprobs: 5`);

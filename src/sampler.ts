@@ -13,19 +13,19 @@ export const SAMPLER_DEFAULTS = {
   temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1.0, repeatLastN: 64,
 } as const;
 
-/** Throws UsageError naming the first bad option and a sensible value. */
+/** Throws UsageError naming the first bad option and a sensible value (the option, then the CLI flag). */
 export function validateSamplerOptions(o: SamplerOptions): void {
   const bad = (what: string, v: unknown, range: string, fix: string) => {
     throw new UsageError(`${what} ${String(v)} is ${range}: use e.g. ${fix}`);
   };
   const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  if (o.temperature !== undefined && (!num(o.temperature) || o.temperature < 0)) bad('temperature', o.temperature, 'out of range (must be >= 0; 0 = greedy)', '--temperature 0.8');
-  if (o.topK !== undefined && (!Number.isInteger(o.topK) || o.topK < 0)) bad('top-k', o.topK, 'not an integer >= 0 (0 = off)', '--top-k 40');
-  if (o.topP !== undefined && (!num(o.topP) || o.topP < 0 || o.topP > 1)) bad('top-p', o.topP, 'out of range 0..1', '--top-p 0.9');
-  if (o.minP !== undefined && (!num(o.minP) || o.minP < 0 || o.minP > 1)) bad('min-p', o.minP, 'out of range 0..1', '--min-p 0.05');
-  if (o.repeatPenalty !== undefined && (!num(o.repeatPenalty) || o.repeatPenalty <= 0)) bad('repeat-penalty', o.repeatPenalty, 'out of range (must be > 0; 1 = off)', '--repeat-penalty 1.1');
-  if (o.repeatLastN !== undefined && (!Number.isInteger(o.repeatLastN) || o.repeatLastN < -1)) bad('repeat-last-n', o.repeatLastN, 'not an integer >= -1 (-1 = whole history, 0 = off)', '--repeat-last-n 64');
-  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'not an integer', '--seed 42');
+  if (o.temperature !== undefined && (!num(o.temperature) || o.temperature < 0)) bad('temperature', o.temperature, 'out of range (must be >= 0; 0 = greedy)', 'temperature 0.8 (--temp 0.8)');
+  if (o.topK !== undefined && (!Number.isInteger(o.topK) || o.topK < 0)) bad('top-k', o.topK, 'not an integer >= 0 (0 = off)', 'topK 40 (--top-k 40)');
+  if (o.topP !== undefined && (!num(o.topP) || o.topP < 0 || o.topP > 1)) bad('top-p', o.topP, 'out of range 0..1', 'topP 0.9 (--top-p 0.9)');
+  if (o.minP !== undefined && (!num(o.minP) || o.minP < 0 || o.minP > 1)) bad('min-p', o.minP, 'out of range 0..1', 'minP 0.05 (--min-p 0.05)');
+  if (o.repeatPenalty !== undefined && (!num(o.repeatPenalty) || o.repeatPenalty <= 0)) bad('repeat-penalty', o.repeatPenalty, 'out of range (must be > 0; 1 = off)', 'repeatPenalty 1.1 (--repeat-penalty 1.1)');
+  if (o.repeatLastN !== undefined && (!Number.isInteger(o.repeatLastN) || o.repeatLastN < -1)) bad('repeat-last-n', o.repeatLastN, 'not an integer >= -1 (-1 = whole history, 0 = off)', 'repeatLastN 64');
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) bad('seed', o.seed, 'not an integer', 'seed 42 (--seed 42)');
 }
 
 /**

@@ -147,8 +147,8 @@ describe('validateSamplerOptions', () => {
   });
 
   it.each([
-    [{ topP: 2 }, 'top-p 2 is out of range 0..1: use e.g. --top-p 0.9'],
-    [{ temperature: -1 }, /temperature -1 .*--temperature/],
+    [{ topP: 2 }, 'top-p 2 is out of range 0..1: use e.g. topP 0.9 (--top-p 0.9)'],
+    [{ temperature: -1 }, /temperature -1 .*temperature 0\.8 \(--temp 0\.8\)/],
     [{ topK: -3 }, /top-k -3 .*--top-k 40/],
     [{ topK: 2.5 }, /top-k 2.5/],
     [{ minP: 1.5 }, /min-p 1.5 is out of range 0..1/],

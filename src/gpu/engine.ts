@@ -125,7 +125,7 @@ export class Engine {
       const err = ev.error;
       const msg = (err.message || String(err)).split('\n')[0];
       if (err instanceof (globalThis as { GPUOutOfMemoryError?: typeof GPUOutOfMemoryError }).GPUOutOfMemoryError! || /out of memory/i.test(msg)) {
-        this.pending ??= new GpuError(`GPU out of memory (${msg}): use a smaller context (-c) or a smaller model`);
+        this.pending ??= new GpuError(`GPU out of memory (${msg}): lower contextLength (-c) or use a smaller model`);
       } else {
         this.pending ??= new GpuError(`GPU error: ${msg}`);
       }
@@ -134,7 +134,7 @@ export class Engine {
       if (this.destroyed) return;
       const oom = /memory/i.test(info.message);
       this.lostError = new GpuError(
-        `GPU device lost (${info.reason}: ${(info.message || 'no message').split('\n')[0]})${oom ? ': use a smaller context (-c) or a smaller model' : ': restart; if it recurs, update GPU drivers or try --no-f16'}`,
+        `GPU device lost (${info.reason}: ${(info.message || 'no message').split('\n')[0]})${oom ? ': lower contextLength (-c) or use a smaller model' : ': restart; if it recurs, update GPU drivers or try noF16 (--no-f16)'}`,
       );
     });
   }
@@ -180,7 +180,7 @@ export class Engine {
     try {
       device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits, label: 'qllm' });
     } catch (e) {
-      throw new GpuError(`cannot open the WebGPU device on ${info.description || info.vendor} (${(e as Error).message.split('\n')[0]}): update GPU drivers or try --no-f16`);
+      throw new GpuError(`cannot open the WebGPU device on ${info.description || info.vendor} (${(e as Error).message.split('\n')[0]}): update GPU drivers or try noF16 (--no-f16)`);
     }
     const summary: AdapterSummary = {
       vendor: info.vendor,
@@ -203,15 +203,15 @@ export class Engine {
     if (!Number.isFinite(size) || size < 0) throw new GpuError(`buffer '${label}' has invalid size ${size}`);
     const sz = Math.max(4, Math.ceil(size / 4) * 4);
     if (sz > this.limits.maxBufferSize) {
-      throw new GpuError(`buffer '${label}' needs ${fmtBytes(sz)} but this GPU's maxBufferSize is ${fmtBytes(this.limits.maxBufferSize)}: use a smaller context (-c) or a smaller model`);
+      throw new GpuError(`buffer '${label}' needs ${fmtBytes(sz)} but this GPU's maxBufferSize is ${fmtBytes(this.limits.maxBufferSize)}: lower contextLength (-c) or use a smaller model`);
     }
     if (this.total + sz > this.memoryBudget) {
-      throw new GpuError(`buffer '${label}' (${fmtBytes(sz)}) would take GPU memory to ${fmtBytes(this.total + sz)}, over the budget of ${fmtBytes(this.memoryBudget)}: use a smaller context (-c), a smaller model, or raise the budget`);
+      throw new GpuError(`buffer '${label}' (${fmtBytes(sz)}) would take GPU memory to ${fmtBytes(this.total + sz)}, over the memoryBudget of ${fmtBytes(this.memoryBudget)}: lower contextLength (-c), use a smaller model, or raise memoryBudget (--memory-budget)`);
     }
     this.device.pushErrorScope('out-of-memory');
     const b = this.device.createBuffer({ label, size: sz, usage });
     this.device.popErrorScope().then((err) => {
-      if (err) this.pending ??= new GpuError(`GPU out of memory allocating '${label}' (${fmtBytes(sz)}): use a smaller context (-c) or a smaller model`);
+      if (err) this.pending ??= new GpuError(`GPU out of memory allocating '${label}' (${fmtBytes(sz)}): lower contextLength (-c) or use a smaller model`);
     });
     this.sizes.set(b, { category, size: sz });
     this.byCategory[category] += sz;
@@ -290,7 +290,7 @@ export class Engine {
         const m = ci.messages.find((x) => x.type === 'error');
         if (m) detail = `line ${m.lineNum}:${m.linePos}: ${m.message.split('\n')[0]}`;
       } catch {}
-      throw new GpuError(`pipeline ${label} failed to build (${detail}): update GPU drivers, or try --no-f16 / --no-subgroups`);
+      throw new GpuError(`pipeline ${label} failed to build (${detail}): update GPU drivers, or try noF16 / noSubgroups (--no-f16 / --no-subgroups)`);
     }
   }
 

@@ -91,7 +91,7 @@ export class LlamaModel {
 
   static async load(engine: Engine, file: GgufFile, config: Config, opts: LlamaLoadOptions): Promise<LlamaModel> {
     const ctx = opts.contextLength;
-    if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens to -c`);
+    if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens as contextLength (-c)`);
     const tensors = checkModel(file, config, ctx);
     // The whole plan against the budget and the adapter's limits, before the first buffer.
     const planAt = (n: number) => planMemory(config, tensors, {
@@ -420,7 +420,7 @@ export class LlamaModel {
     if (tokens.length === 0) throw new UsageError('forward() needs at least one token');
     if (!Number.isInteger(pos) || pos < 0) throw new UsageError(`position ${pos} is invalid: it must be a whole number ≥ 0`);
     if (pos + tokens.length > this.contextLength) {
-      throw new UsageError(`prompt of ${pos + tokens.length} tokens does not fit the context of ${this.contextLength}: raise -c or shorten the prompt`);
+      throw new UsageError(`prompt of ${pos + tokens.length} tokens does not fit the context of ${this.contextLength}: raise contextLength (-c) or shorten the prompt`);
     }
     for (const id of tokens) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocab) throw new UsageError(`token id ${id} is outside the vocabulary of ${this.vocab}`);
@@ -462,7 +462,7 @@ export class LlamaModel {
       this.expectMs.set(n, overslept ? 0.85 * expect : expect ? 0.5 * expect + 0.5 * (t2 - t0) : t2 - t0);
     } catch (err) {
       this.engine.check();
-      throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try --no-f16`);
+      throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try noF16 (--no-f16)`);
     }
     const out = buf.getMappedRange(0, bytes).slice(0);
     buf.unmap();
@@ -532,7 +532,7 @@ export class LlamaModel {
         this.submit([0], nextPos, 'argmax', ahead.slot, true);
       }
       const id = new Uint32Array(await this.read(this.acts.readBest[slot], 4, tokens.length))[0];
-      if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try --no-f16');
+      if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try noF16 (--no-f16)');
       if (ahead) this.ahead = { ...ahead, input: id };
       return id;
     } finally {

@@ -121,7 +121,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
     const config = readConfig(file);
     const model = await LlamaModel.load(engine, file, config, { contextLength: 8, maxBatch: 4 });
     try {
-      await expect(model.forward([1, 2, 3, 4, 5, 6], 3)).rejects.toThrow(new UsageError('prompt of 9 tokens does not fit the context of 8: raise -c or shorten the prompt'));
+      await expect(model.forward([1, 2, 3, 4, 5, 6], 3)).rejects.toThrow(new UsageError('prompt of 9 tokens does not fit the context of 8: raise contextLength (-c) or shorten the prompt'));
       await expect(model.forward([model.vocab], 0)).rejects.toThrow(UsageError);
       await expect(model.forward([], 0)).rejects.toThrow(UsageError);
       // Still usable after the refusals.
