@@ -1,6 +1,7 @@
 // `qllm run <model.gguf> -p TEXT`: stream a completion to stdout, stats to stderr.
 import { readFile } from 'node:fs/promises';
 import type { GenerateOptions, GenerationStats } from '../api.ts';
+import { BUNDLED_NOTE, bundledModelPath } from '../bundled.ts';
 import { UsageError } from '../errors.ts';
 import { formatBytes, formatWeightSavings } from '../info.ts';
 import { loadModel, type QllmModel } from '../model-api.ts';
@@ -9,7 +10,8 @@ import { num, parse, positionals } from './args.ts';
 import { Interrupted } from './main.ts';
 import { progressBar } from './progress.ts';
 
-const HELP = `usage: qllm run <model.gguf> [-p TEXT | -f FILE] [options]
+const HELP = `usage: qllm run [<model.gguf>] [-p TEXT | -f FILE] [options]
+  <model.gguf>             a GGUF file or hf:owner/repo/file.gguf; none: the bundled stories260K
   -p, --prompt TEXT        prompt text (or read from stdin when piped)
   -f, --file FILE          read the prompt from a file
   -n, --max-tokens N       tokens to generate (default 256)
@@ -144,7 +146,10 @@ export async function run(argv: string[]): Promise<void> {
   if (v.help) return void console.log(HELP);
   // `qllm run model.gguf "Once upon a time"`: the prompt goes behind -p.
   if (pos.length > 1) throw new UsageError(`unexpected argument '${pos[1]}': pass the prompt with -p, e.g. qllm run ${pos[0]} -p ${JSON.stringify(pos.slice(1).join(' '))}`);
-  const [path] = positionals(pos, ['model.gguf'], 'run');
+  // `qllm run -p TEXT` with no model: the one that ships in the package (a first run needs no download).
+  const bundled = pos.length === 0 && (v.prompt !== undefined || v.file !== undefined);
+  const [path] = bundled ? [bundledModelPath()] : positionals(pos, ['model.gguf'], 'run');
+  if (bundled) process.stderr.write(`qllm: ${BUNDLED_NOTE}\n`);
   const opts = samplerOptions(v); // bad values fail before the model loads
   const prompt = await readPrompt(v);
   const { model, loadMs } = await loadForCli(path, v);
