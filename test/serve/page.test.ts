@@ -31,9 +31,13 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
   });
 
   it('streams a reply, stops it mid-stream, and shows GPU memory beside f16', async () => {
+    // Served before the page opens: its tok/s must not show on a fresh page.
+    await fetch(`${s.url}/v1/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ prompt: 'earlier client', max_tokens: 3 }) });
     const page = await browser.newPage();
     const errors: string[] = [];
+    const failed: string[] = [];
     page.on('pageerror', (e: Error) => errors.push(e.message));
+    page.on('response', (r: import('playwright-core').Response) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
     await page.goto(s.url);
     // Memory panel: every category, and the f16 comparison.
     await page.waitForSelector('#memrows .row');
@@ -42,6 +46,10 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     expect(mem).toContain('119.21 MiB'); // fake weights: 125,000,000 bytes
     expect(mem).toContain('419.62 MiB'); // fake f16 weights: 440,000,000 bytes
     expect(await page.textContent('#model')).toContain('fake-model');
+    // The CLI's wording for weights beside f16 (125,000,000 vs 440,000,000 bytes).
+    expect(await page.textContent('#memnote')).toBe('weights: 119.21 MiB, f16 would need 419.62 MiB (3.52x smaller)');
+    expect(await page.textContent('#toks')).toBe('– tok/s');
+    expect(await page.inputValue('#maxtokens')).toBe('512');
 
     // An endless reply, to be stopped once a few words have streamed in.
     await page.fill('#input', 'please talk forever');
@@ -69,8 +77,32 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     const replies = await page.$$eval('.msg.assistant', (els: Element[]) => els.map((e) => e.textContent));
     expect(replies[1]).toBe('You said: hello page');
     expect(await page.$$eval('.msg.user', (els: Element[]) => els.map((e) => e.textContent))).toEqual(['please talk forever', 'hello page']);
-    // The page sent the whole conversation, including the stopped partial reply.
+    // The page sent the whole conversation, including the stopped partial reply,
+    // with its own reply length (the API default would run to the end of the context).
     expect(s.fake.lastPrompt).toContain('<|assistant|> tick0 tick1');
+    expect(s.fake.lastOpts?.maxTokens).toBe(512);
+
+    // A reply cut at the page's reply length says so, and the note is in view, not under the input box.
+    // A short window, so that the conversation overflows and the last bubble must be scrolled to.
+    await page.setViewportSize({ width: 1100, height: 320 });
+    await page.fill('#maxtokens', '3');
+    await page.dispatchEvent('#maxtokens', 'change');
+    await page.fill('#input', 'forever again');
+    await page.press('#input', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('.msg.assistant').length === 3 && !document.querySelector('.msg.streaming'));
+    expect(s.fake.lastOpts?.maxTokens).toBe(3);
+    const cut = page.locator('.msg.assistant').nth(2).locator('.note');
+    expect(await cut.textContent()).toMatch(/^cut at the reply length \(3 tokens\)/);
+    const noteBox = await cut.boundingBox();
+    const formBox = await page.locator('#form').boundingBox();
+    const listBox = await page.locator('#messages').boundingBox();
+    expect(noteBox && formBox && listBox).toBeTruthy();
+    expect(noteBox!.y + noteBox!.height).toBeLessThanOrEqual(formBox!.y);
+    expect(noteBox!.y + noteBox!.height).toBeLessThanOrEqual(listBox!.y + listBox!.height);
+    await page.setViewportSize({ width: 1100, height: 700 });
+    // The setting survives a reload.
+    await page.reload();
+    expect(await page.inputValue('#maxtokens')).toBe('3');
 
     const shot = join(dir, 'chat-page.png');
     await page.screenshot({ path: shot });
@@ -80,5 +112,6 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     await page.click('#new');
     expect(await page.$$('.msg')).toHaveLength(0);
     expect(errors).toEqual([]);
+    expect(failed).toEqual([]); // no favicon 404, nothing else missing
   });
 });
