@@ -5,6 +5,7 @@ import { readConfig, type Config } from './config.ts';
 import { isQllmError, printable } from './errors.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { describePlan, planModel } from './models/family.ts';
+import { estimateMemory } from './models/memory-plan.ts';
 
 export interface ModelReport {
   file: string;
@@ -39,15 +40,17 @@ export interface ModelReport {
 }
 
 /**
- * GPU memory a run at `context_length` takes: the weights as stored, the KV cache
- * in f16 (qllm's type on adapters with shader-f16; f32 otherwise, the *_f32_kv
- * figures), and activations with the rope table and readback buffers, as
- * src/models/llama.ts allocates them (kernel scratch aside: an estimate).
+ * GPU memory a run at `context_length` takes, from the loader's own memory plan
+ * (src/models/memory-plan.ts; an upper bound where a kernel choice depends on
+ * the adapter): the weights as uploaded, the KV cache in f16 (qllm's type on
+ * adapters with shader-f16; f32 otherwise, the *_f32_kv figures), and
+ * activations with the rope tables, uniforms and readback buffers.
  */
 export interface RunMemory {
   context_length: number;
   weights_bytes: number;
   kv_bytes: number;
+  /** Activations, rope tables, uniforms and readback buffers. */
   activations_bytes: number;
   total_bytes: number;
   kv_f32_bytes: number;
@@ -57,29 +60,6 @@ export interface RunMemory {
 /** Bytes of a K+V cache of `ctx` tokens at `bytesPerElem` per element. */
 export function kvCacheBytes(cfg: Config, ctx: number, bytesPerElem: number): number {
   return 2 * cfg.nLayers * ctx * cfg.nKvHeads * cfg.headDim * bytesPerElem;
-}
-
-/**
- * Estimates RunMemory (see there) from the config, for `contextLength` tokens of
- * context; the weights are as stored (`weightBytes`).
- */
-export function estimateRunMemory(cfg: Config, weightBytes: number, contextLength: number): RunMemory {
-  const ctx = contextLength;
-  const B = Math.min(64, ctx); // LlamaModel's batch: prompt tokens per forward pass
-  const qDim = cfg.nHeads * cfg.headDim;
-  const kvDim = cfg.nKvHeads * cfg.headDim;
-  const a256 = (n: number) => Math.ceil(n / 256) * 256;
-  // f32 activations: ids, x, xn, q|k|v, attention out, gate|up, last row, logits
-  // and their readback copy, plus the rope table of ctx positions.
-  const activations =
-    4 * B * (1 + 2 * cfg.dim + qDim) + a256(4 * B * qDim) + a256(4 * B * kvDim) + 4 * B * kvDim + a256(4 * B * cfg.ffnDim) + 4 * B * cfg.ffnDim +
-    4 * cfg.dim + 2 * 4 * B * cfg.vocabSize + 4 * ctx * cfg.ropeDim;
-  const kv = kvCacheBytes(cfg, ctx, 2);
-  const kv32 = kvCacheBytes(cfg, ctx, 4);
-  return {
-    context_length: ctx, weights_bytes: weightBytes, kv_bytes: kv, activations_bytes: activations,
-    total_bytes: weightBytes + kv + activations, kv_f32_bytes: kv32, total_f32_kv_bytes: weightBytes + kv32 + activations,
-  };
 }
 
 /**
@@ -149,9 +129,26 @@ export function describeModel(file: GgufFile, opts: { contextLength?: number } =
       ratio_vs_f16: params ? stored / (params * 2) : 0,
       kv_cache_f16_bytes: kvCacheBytes(cfg, cfg.contextLength, 2),
       kv_cache_f32_bytes: kvCacheBytes(cfg, cfg.contextLength, 4),
-      run: cfg.nLayers ? estimateRunMemory(cfg, stored, opts.contextLength ?? Math.min(cfg.contextLength || 2048, 2048)) : null,
+      run: runMemory(file, cfg, opts.contextLength),
     },
   };
+}
+
+/** RunMemory from the memory plan; null where the file cannot load (no weights, an unsupported family: `family` says why). */
+function runMemory(file: GgufFile, cfg: Config, contextLength: number | undefined): RunMemory | null {
+  if (!cfg.nLayers) return null;
+  try {
+    const f16 = estimateMemory(file, contextLength, { kvF16: true });
+    const f32 = estimateMemory(file, contextLength, { kvF16: false });
+    const activations = f16.activations + f16.other + f16.staging;
+    return {
+      context_length: f16.contextLength, weights_bytes: f16.weights, kv_bytes: f16.kv, activations_bytes: activations,
+      total_bytes: f16.total, kv_f32_bytes: f32.kv, total_f32_kv_bytes: f32.total,
+    };
+  } catch (e) {
+    if (isQllmError(e)) return null;
+    throw e;
+  }
 }
 
 /** 1536 → "1.50 KiB"; binary units, as memory is counted. */

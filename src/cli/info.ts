@@ -8,7 +8,7 @@ import { num, parse, positionals } from './args.ts';
 const HELP = `usage: qllm info <model.gguf> [-c N] [--json]
   Prints architecture, hyperparameters, tokenizer, parameter count, tensor types,
   bits per weight, the memory-savings table (stored vs F16/F32, KV cache) and
-  the GPU memory 'qllm run' takes: weights + KV cache + activations.
+  the GPU memory 'qllm run' takes at most: weights + KV cache + activations.
   -c, --ctx N   context length for that total (default as 'qllm run': min(model, 2048))
   --json        one JSON object with the same figures (keys documented in README.md)`;
 
@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<void> {
   try {
     const r = describeModel(file, { contextLength: ctx });
     const modelCtx = r.hyperparameters.context_length || 2048;
-    if (ctx !== undefined && r.memory.run && ctx > modelCtx) throw new UsageError(`-c ${ctx} exceeds the model's context of ${modelCtx}: pass -c ${modelCtx} or less`);
+    if (ctx !== undefined && r.hyperparameters.block_count > 0 && ctx > modelCtx) throw new UsageError(`-c ${ctx} exceeds the model's context of ${modelCtx}: pass -c ${modelCtx} or less`);
     console.log(values.json ? JSON.stringify(r, null, 2) : formatReport(r));
   } finally {
     await file.close();
@@ -65,8 +65,8 @@ export function formatReport(r: ModelReport): string {
   if (run) {
     lines.push(
       '',
-      `  running it at -c ${run.context_length}: about ${formatBytes(run.total_bytes)} of GPU memory`,
-      `    weights ${formatBytes(run.weights_bytes)} + KV cache f16 ${formatBytes(run.kv_bytes)} + activations ${formatBytes(run.activations_bytes)}`,
+      `  running it at -c ${run.context_length} takes up to ${formatBytes(run.total_bytes)} of GPU memory (what --memory-budget is checked against):`,
+      `    weights ${formatBytes(run.weights_bytes)} + KV cache f16 ${formatBytes(run.kv_bytes)} + activations and buffers ${formatBytes(run.activations_bytes)}`,
       `    (${formatBytes(run.total_f32_kv_bytes)} where the adapter lacks shader-f16: KV cache f32 ${formatBytes(run.kv_f32_bytes)})`,
     );
   }

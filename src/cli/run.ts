@@ -79,20 +79,11 @@ export async function loadForCli(path: string, v: Record<string, unknown>): Prom
   }
 }
 
-/**
- * Prompt tokens this generation fed, i.e. without the prefix already in the KV
- * cache (a chat turn). The stats give the whole prompt and a rate over only
- * these; the rate is fed / ttft, so this recovers the count exactly.
- */
-export function fedTokens(s: GenerationStats): number {
-  return s.ttftMs > 0 ? Math.round((s.prefillTokPerS * s.ttftMs) / 1000) : s.promptTokens;
-}
-
 export function statsLines(model: QllmModel, s: GenerationStats, loadMs: number): string {
   const m = model.memory();
-  const fed = fedTokens(s);
   // The rate is over the tokens this call fed; a chat turn reuses the rest from the KV cache.
-  const prompt = fed === s.promptTokens ? `${fed} tokens` : `${fed} new tokens; ${s.promptTokens - fed} reused from the cache`;
+  const cached = s.cachedTokens ?? 0;
+  const prompt = cached ? `${s.promptTokens - cached} new tokens; ${cached} reused from the cache` : `${s.promptTokens} tokens`;
   return [
     `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${prompt}) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
     `gpu memory: weights ${formatBytes(m.weights)}, kv ${formatBytes(m.kv)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
