@@ -140,7 +140,7 @@ describe.skipIf(!hasShared)('qllm serve on stories260K with the openai client', 
       texts.push(r.choices[0].text);
     }
     const g = await new Ollama({ host: url }).generate({ model: 'x', prompt: 'The end.', stream: false, options: { temperature: 1, seed: 5, num_predict: 120 } });
-    texts.push(g.response);
+    texts.push(g.response ?? '');
     for (const t of texts) for (const control of ['<s>', '</s>', '<unk>']) expect(t).not.toContain(control);
   });
 
