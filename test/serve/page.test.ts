@@ -100,14 +100,14 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     expect(noteBox!.y + noteBox!.height).toBeLessThanOrEqual(formBox!.y);
     expect(noteBox!.y + noteBox!.height).toBeLessThanOrEqual(listBox!.y + listBox!.height);
     await page.setViewportSize({ width: 1100, height: 700 });
-    // The setting survives a reload.
-    await page.reload();
-    expect(await page.inputValue('#maxtokens')).toBe('3');
 
     const shot = join(dir, 'chat-page.png');
     await page.screenshot({ path: shot });
     console.log(`chat page screenshot: ${shot}`);
     expect(existsSync(shot)).toBe(true);
+    // The setting survives a reload.
+    await page.reload();
+    expect(await page.inputValue('#maxtokens')).toBe('3');
 
     await page.click('#new');
     expect(await page.$$('.msg')).toHaveLength(0);
