@@ -45,7 +45,10 @@ export function usage(): string {
  * SIGPIPE ends a Unix tool; without a listener Node raises the stream's EPIPE
  * as an uncaught 'error' event with a stack trace.
  */
+let quiet = false;
 function quietOnClosedPipe(): void {
+  if (quiet) return; // once per process, however often main() runs
+  quiet = true;
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(0);
