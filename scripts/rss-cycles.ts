@@ -18,6 +18,8 @@ const sample = () => {
   return { rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed };
 };
 
+const start = sample();
+console.log(`before loading: rss ${mib(start.rss)} MiB, heap ${mib(start.heap)} MiB`);
 let first: ReturnType<typeof sample> | undefined;
 let mid: ReturnType<typeof sample> | undefined;
 const half = Math.floor(cycles / 2);
