@@ -192,7 +192,8 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
       if (req.method === 'OPTIONS' && opts.cors) {
         res.writeHead(204, {
           'Access-Control-Allow-Methods': [...allowed, 'OPTIONS'].join(', '),
-          'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+          // The origin is allowed (guard): let it send what it asks to (ollama-js adds Accept and User-Agent).
+          'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Authorization, Content-Type',
           'Access-Control-Max-Age': '600',
         });
         res.end();
