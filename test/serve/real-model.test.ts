@@ -103,7 +103,7 @@ describe.skipIf(!hasShared)('qllm serve on stories260K with the openai client', 
     for await (const c of stream) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
     // The same tokens; the values agree closely (this run reuses the cached prompt, computed in other batches).
     expect(streamed.map((c) => c.top_logprobs.map((t) => t.token))).toEqual(content.map((c) => c.top_logprobs.map((t) => t.token)));
-    streamed.forEach((c, i) => expect(Math.abs(c.logprob - content[i].logprob)).toBeLessThan(0.01));
+    for (const [i, c] of streamed.entries()) expect(Math.abs(c.logprob - content[i].logprob)).toBeLessThan(0.01);
   });
 
   it('/apply-template is exactly what a chat request feeds the model', async () => {
