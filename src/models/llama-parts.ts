@@ -44,3 +44,13 @@ export interface Acts {
   readLogits: GPUBuffer; // MAP_READ [B, vocab]
   readBest: [GPUBuffer, GPUBuffer]; // MAP_READ u32: two, so a step queued ahead can copy its argmax while the previous one is read
 }
+
+/** onProgress that passes on only fractions above the last one it passed (callers draw bars from them). */
+export function increasing(onProgress?: (fraction: number, label: string) => void): (fraction: number, label: string) => void {
+  let last = Number.NEGATIVE_INFINITY;
+  return (f, label) => {
+    if (!(f > last)) return;
+    last = f;
+    onProgress?.(f, label);
+  };
+}

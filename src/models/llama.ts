@@ -15,9 +15,9 @@ import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gp
 import { dequantize } from '../quant/dequant.ts';
 import { PARAMS_BYTES, createArgmax, createAttention, createBiasAdd, createGroupNorm, createLogitsPost, createResidualAdd, createRmsnorm, createRopeKv, createSwiglu, type Kernel } from './kernels.ts';
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
-import { type Acts, align256, type Layer, type Product, type Step } from './llama-parts.ts';
+import { type Acts, align256, increasing, type Layer, type Product, type Step } from './llama-parts.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
-import { checkMemoryPlan, planMemory } from './memory-plan.ts';
+import { checkEnginePlan } from './memory-plan.ts';
 import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
@@ -93,12 +93,7 @@ export class LlamaModel {
     const ctx = opts.contextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens as contextLength (-c)`);
     const tensors = checkModel(file, config, ctx);
-    // The whole plan against the budget and the adapter's limits, before the first buffer.
-    const planAt = (n: number) => planMemory(config, tensors, {
-      contextLength: n, kvF16: engine.f16, maxBatch: opts.maxBatch, splitAttention: opts.attentionChunk === undefined ? !engine.cpuTuning : opts.attentionChunk > 0,
-      attentionChunk: opts.attentionChunk || undefined, maxBindingBytes: Math.min(engine.limits.maxStorageBufferBindingSize, engine.limits.maxBufferSize),
-    });
-    checkMemoryPlan(planAt(ctx), engine.limits, engine.memoryBudget - engine.memory().total, planAt);
+    checkEnginePlan(engine, config, tensors, opts); // the whole plan against the budget and the adapter's limits, before the first buffer
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
     const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab);
     try {
@@ -130,13 +125,7 @@ export class LlamaModel {
     const all = [t.tokenEmbd, t.outputNorm, ...(t.output ? [t.output] : []), ...t.layers.flatMap((l) => Object.values(l).filter((x): x is TensorInfo => !!x))];
     const total = all.reduce((s, x) => s + x.nBytes, 0);
     let done = 0;
-    // Strictly increasing fractions: uploads fill 0..0.9, compiling is 0.95, ready 1.
-    let last = -1;
-    const report = (f: number, label: string) => {
-      if (f <= last) return;
-      last = f;
-      opts.onProgress?.(f, label);
-    };
+    const report = increasing(opts.onProgress); // uploads fill 0..0.9, compiling is 0.95, ready 1
     const progress = (label: string) => report(0.9 * (total ? done / total : 1), label);
     const matrix = async (ti: TensorInfo, step?: string) => {
       const w = await uploadTensor(e, file, ti, { signal: opts.signal, onBytes: (n) => { done += n; progress(ti.name); } });

@@ -9,7 +9,7 @@ import type { Config } from '../config.ts';
 import { readConfig } from '../config.ts';
 import { GgufError, GpuError, printable, UsageError } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
-import { fmtBytes } from '../gpu/engine.ts';
+import { type Engine, fmtBytes } from '../gpu/engine.ts';
 import { gpuFormat, partBytes, rowBytes } from '../gpu/formats.ts';
 import { tensorShape } from '../gpu/weights.ts';
 import { DECODERS } from '../quant/dequant.ts';
@@ -151,6 +151,15 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   const sum = (cat: PlannedBuffer['category']) => buffers.filter((b) => b.category === cat).reduce((s, b) => s + b.bytes * b.count, 0);
   const p = { contextLength: ctx, kvF16, weights: sum('weights'), kv: sum('kv'), activations: sum('activations'), other: sum('other'), staging: sum('staging'), buffers };
   return { ...p, total: p.weights + p.kv + p.activations + p.other + p.staging };
+}
+
+/** LlamaModel.load's check: the plan for this engine's KV type, kernels and limits, against what is left of its budget. */
+export function checkEnginePlan(e: Engine, c: Config, t: ModelTensors, o: { contextLength: number; maxBatch?: number; attentionChunk?: number }): void {
+  const at = (n: number) => planMemory(c, t, {
+    contextLength: n, kvF16: e.f16, maxBatch: o.maxBatch, splitAttention: o.attentionChunk === undefined ? !e.cpuTuning : o.attentionChunk > 0,
+    attentionChunk: o.attentionChunk || undefined, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize),
+  });
+  checkMemoryPlan(at(o.contextLength), e.limits, e.memoryBudget - e.memory().total, at);
 }
 
 /** The adapter limits a plan must fit (GPUSupportedLimits' names). */
