@@ -19,6 +19,14 @@ export function hostName(header: string): string {
   return name.replace(/\.$/, '');
 }
 
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined; // "null" (sandboxed frames, file: pages)
+  }
+}
+
 /** Throws 403 for a foreign Host (without an API key) or a cross-origin page not allowed by --cors; sets the CORS headers. */
 export function guard(req: IncomingMessage, res: ServerResponse, o: GuardOptions): void {
   const host = req.headers.host;
@@ -34,7 +42,8 @@ export function guard(req: IncomingMessage, res: ServerResponse, o: GuardOptions
   }
   const origin = req.headers.origin;
   if (origin === undefined) return;
-  if (host !== undefined && origin.toLowerCase() === `http://${host.toLowerCase()}`) return; // the server's own page
+  // The server's own page. Host only, not the scheme: behind a TLS proxy the page is https:// and the hop to us http.
+  if (host !== undefined && originHost(origin) === host.toLowerCase()) return;
   if (o.cors === '*' || origin === o.cors) return;
   const o80 = origin.slice(0, 80);
   throw apiError(403, `cross-origin request from the page at ${o80}: qllm serve answers its own page and non-browser clients; start it with --cors ${o80} to allow that page`, 'forbidden_origin');

@@ -163,8 +163,9 @@ describe('server', () => {
         expect((await r.json()).error.code).toBe('forbidden_origin');
         expect((await fetch(`${s.url}/v1/qllm/stats`, { headers: { Origin: origin } })).status).toBe(403);
       }
-      // The server's own page (same origin) is served.
+      // The server's own page (same origin) is served, also as https:// behind a TLS proxy.
       expect((await post(`${s.url}/v1/completions`, { prompt: 'a', max_tokens: 2 }, { headers: { Origin: s.url } })).status).toBe(200);
+      expect((await fetch(`${s.url}/v1/models`, { headers: { Origin: s.url.replace('http:', 'https:') } })).status).toBe(200);
       // A "simple" cross-origin POST needs no preflight: text/plain, forms and no type at all are refused.
       for (const type of ['text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
         const r = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': type }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
