@@ -67,7 +67,12 @@ export class Session {
       throw new UsageError(`logprobs ${opts.logprobs} must be an integer in 0..20 (the alternatives reported per token): pass e.g. logprobs: 5`);
     }
     // Supersede the owner, then wait for its step on the GPU (not for its consumer).
-    const me = { superseded: false, cancel: () => void (me.superseded = true) };
+    const me = {
+      superseded: false,
+      cancel: () => {
+        me.superseded = true;
+      },
+    };
     this.owner?.cancel();
     this.owner = me;
     await this.inflight.catch(() => {});

@@ -274,7 +274,7 @@ function checkFinite(work: Float32Array, n: number): void {
   let any = false;
   for (let i = 0; i < n; i++) {
     const v = work[i];
-    if (v !== v || v === Number.POSITIVE_INFINITY) {
+    if (Number.isNaN(v) || v === Number.POSITIVE_INFINITY) {
       throw new GpuError(`the logits are not finite (${v} at token ${i}): the model file may be corrupt (NaN weights or bad hyper-parameters); try noF16 (--no-f16) or another file`);
     }
     if (v !== Number.NEGATIVE_INFINITY) any = true;

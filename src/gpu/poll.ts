@@ -34,7 +34,8 @@ export async function quietly<T>(engine: Engine, gapMs: number, wait: () => Prom
   // (even a software one) does not, and its main thread may not block.
   if (!engine.adapter.software || engine.adapter.backend === 'browser' || typeof globalThis.setImmediate !== 'function') return wait();
   if (depth++ === 0) {
-    const c = (cell ??= new Int32Array(new SharedArrayBuffer(4)));
+    cell ??= new Int32Array(new SharedArrayBuffer(4));
+    const c = cell;
     const orig = globalThis.setImmediate;
     original = orig;
     const slow = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
