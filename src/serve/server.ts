@@ -212,6 +212,8 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
       const err = toApiError(e);
       if (err.status >= 500 && err.code === 'internal_error') log(`internal error on ${req.method} ${path}: ${(e as Error)?.stack ?? e}`);
       if (!req.complete) req.resume(); // discard an unread body so the reply can go out
+      // Refused before routing (Host, Origin, loading): still in the shape of the dialect the path belongs to.
+      dialect ??= app?.dialects.find((d) => d.owns?.(path));
       sendError(res, err, dialect?.errorBody);
     }
   });

@@ -162,6 +162,9 @@ describe('server', () => {
         expect(r.status).toBe(403);
         expect((await r.json()).error.code).toBe('forbidden_origin');
         expect((await fetch(`${s.url}/v1/qllm/stats`, { headers: { Origin: origin } })).status).toBe(403);
+        const ollama = await fetch(`${s.url}/api/tags`, { headers: { Origin: origin } });
+        expect(ollama.status).toBe(403);
+        expect((await ollama.json()).error).toMatch(/cross-origin/); // Ollama's error shape under /api/
       }
       // The server's own page (same origin) is served, also as https:// behind a TLS proxy.
       expect((await post(`${s.url}/v1/completions`, { prompt: 'a', max_tokens: 2 }, { headers: { Origin: s.url } })).status).toBe(200);
