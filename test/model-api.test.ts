@@ -81,6 +81,23 @@ describe.skipIf(!gpu)('loadModel checks the whole plan before the first buffer',
     expect(seen.at(-1)).toEqual([1, 'ready']);
   });
 
+  it('NaN weights fail every sampling path with one line, not a stream of <unk>', async () => {
+    const nan = (n: number) => new Uint8Array(new Float32Array(n).fill(Number.NaN).buffer);
+    const path = await rewriteMeta(stories, join(dir, 'nan.gguf'), {}, (t) => (t.name === 'output_norm.weight' ? { type: t.type, data: nan(t.nElements) } : undefined));
+    const m = await loadModel(path);
+    try {
+      for (const temperature of [0, 0.8]) {
+        const run = async () => {
+          for await (const _ of m.generate('Once', { temperature, maxTokens: 4 }));
+        };
+        await expect(run()).rejects.toThrow(GpuError);
+        await expect(run()).rejects.toThrow(/^the logits are not finite \(NaN[^\n]*$/);
+      }
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('a dropped generate() iterator does not block the next generation', async () => {
     const m = await loadModel(stories);
     try {
