@@ -98,20 +98,29 @@ export function templateOf(tc: TokenizerConfig): ChatTemplate {
 }
 
 /**
- * The most UTF-8 bytes of text one token can stand for: the longest token
- * string's UTF-8 length (SentencePiece's ▁ and byte-level BPE's characters take
- * at least as many bytes as the text they stand for, special tokens exactly as
- * many). A SentencePiece vocabulary without all 256 byte tokens merges a run of
- * unknown characters into one <unk> of any length: no bound then.
+ * The most bytes of text one token can stand for: a normal token's bytes
+ * (SentencePiece's ▁ is one space, a byte-level character one byte), another
+ * token's text. Encoding never shrinks text (SentencePiece only adds ▁), so a
+ * prompt of more than this × the context's bytes cannot fit. No bound
+ * (Infinity) where one token can swallow any length: a SentencePiece vocabulary
+ * without all 256 byte tokens merges a run of unknown characters into one
+ * <unk>, and Phi-3's special tokens swallow the whitespace after them (rstrip).
  */
 export function maxTokenBytes(tc: TokenizerConfig): number {
+  const name = ((tc as { modelName?: string }).modelName ?? '').toLowerCase();
+  if (name.includes('phi-3') || name.includes('phi3')) return Number.POSITIVE_INFINITY;
+  const typed = tc.tokenTypes.length === tc.tokens.length;
   let max = 1;
-  let bytes = 0;
-  for (const t of tc.tokens) {
-    max = Math.max(max, Buffer.byteLength(t, 'utf8'));
-    if (byteTokenValue(t) !== undefined) bytes++;
-  }
-  if (tc.model === 'llama' && bytes < 256 && tc.unkId !== undefined) return Number.POSITIVE_INFINITY;
+  let byteTokens = 0;
+  tc.tokens.forEach((t, i) => {
+    if (byteTokenValue(t) !== undefined) byteTokens++;
+    const normal = typed && tc.tokenTypes[i] === TokenType.Normal;
+    const n = !normal ? Buffer.byteLength(t, 'utf8')
+      : tc.model === 'gpt2' ? byteLevelBytes(t).length
+      : Buffer.byteLength(t.replaceAll(SPM_SPACE, ' '), 'utf8');
+    if (n > max) max = n;
+  });
+  if (tc.model === 'llama' && byteTokens < 256 && tc.unkId !== undefined) return Number.POSITIVE_INFINITY;
   return max;
 }
 
