@@ -66,9 +66,12 @@ describe.skipIf(!hasShared)('file strings on the terminal', () => {
 
   it('so is one naming the tokenizer model', async () => {
     const path = await rewriteMeta(sharedModel('stories260K.gguf'), join(dir, 'tok.gguf'), { 'tokenizer.ggml.model': kv.str('tokenizer.ggml.model', `bpe${evil}`) });
-    const r = await qllm(['run', path, '-p', 'hi', '-n', '1']);
-    expect(r.code).toBe(1);
-    expect(control(r.stderr)).toBe(false);
-    expect(r.stderr).toMatch(/^qllm: tokenizer\.ggml\.model = 'bpe\\x1b\]0;pwned\\x07\\x1b\[2J\\x0d\\x0aqllm: fake\\x9b1m' is not supported/m);
+    // tokenize builds the tokenizer without loading the model: the CLI escapes every message it prints.
+    for (const cmd of [['run', path, '-p', 'hi', '-n', '1'], ['tokenize', path, 'hi']]) {
+      const r = await qllm(cmd);
+      expect(r.code).toBe(1);
+      expect(control(r.stderr)).toBe(false);
+      expect(r.stderr).toMatch(/^qllm: .*'bpe\\x1b\]0;pwned\\x07\\x1b\[2J\\x0d\\x0aqllm: fake\\x9b1m'/m);
+    }
   });
 });

@@ -1,7 +1,7 @@
 // `qllm <command> …`: dispatches to src/cli/<command>.ts and turns qllm's own
 // errors into one line on stderr and exit code 1. Anything else is a bug, and
 // is printed with its stack so that it can be reported.
-import { isQllmError, UsageError } from '../errors.ts';
+import { isQllmError, printable, UsageError } from '../errors.ts';
 import { closest } from './args.ts';
 
 // Each command lives in src/cli/<name>.ts and exports run(argv).
@@ -82,7 +82,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof Interrupted) return 130;
     if (isQllmError(e)) {
-      console.error(`qllm: ${e.message}`);
+      // One line, whatever a file string inside it holds (control bytes, ESC, CR/LF).
+      console.error(`qllm: ${printable(e.message, 2000)}`);
       return 1;
     }
     if ((e as NodeJS.ErrnoException)?.code === 'EPIPE') return 0; // stdout closed early (| head)
