@@ -6,7 +6,7 @@
 //                          with every shader inlined and Node-only imports stubbed out.
 // Shaders stay in shaders/ for Node: dist/gpu/engine.js reads ../../shaders.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,9 +41,11 @@ const browserPlugin = {
     b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
   },
 };
-await esbuild.build({
+const outfile = join(root, 'dist/qllm.browser.js');
+const result = await esbuild.build({
   entryPoints: [join(root, 'src/browser.ts')],
-  outfile: join(root, 'dist/qllm.browser.js'),
+  outfile,
+  write: false,
   bundle: true,
   format: 'esm',
   platform: 'browser',
@@ -54,3 +56,8 @@ await esbuild.build({
   logLevel: 'warning',
   plugins: [browserPlugin],
 });
+// Written whole and renamed: tests that build it at once never read half a file.
+mkdirSync(dirname(outfile), { recursive: true });
+const tmp = `${outfile}.${process.pid}.tmp`;
+writeFileSync(tmp, result.outputFiles[0].contents);
+renameSync(tmp, outfile);

@@ -15,6 +15,7 @@ import { loadGguf, type QllmModel } from './model-api.ts';
 
 export type * from './api.ts';
 export { GgufError, GpuError, UsageError } from './errors.ts';
+export { formatBytes, formatWeightSavings } from './info.ts';
 export type { QllmModel } from './model-api.ts';
 
 registerShaderSources(shaders);
@@ -22,8 +23,13 @@ registerShaderSources(shaders);
 /** Where a page's model comes from: a URL (absolute or relative to the page), or a File/Blob. */
 export type ModelSource = string | URL | Blob;
 
+/** LoadOptions, plus headers for a URL's requests (e.g. `Authorization` for a `qllm serve --api-key`). */
+export interface BrowserLoadOptions extends LoadOptions {
+  headers?: Record<string, string>;
+}
+
 /** Loads a GGUF model onto this browser's GPU. Throws GgufError/GpuError/UsageError with a one-line fix. */
-export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Promise<QllmModel> {
+export async function loadModel(source: ModelSource, opts: BrowserLoadOptions = {}): Promise<QllmModel> {
   if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
     throw new UsageError('this browser has no WebGPU (navigator.gpu): use a recent Chrome, Edge or Safari, served over https or from localhost');
   }
@@ -40,7 +46,7 @@ export async function loadModel(source: ModelSource, opts: LoadOptions = {}): Pr
     } catch {
       label = last || url; // a stray % in the name
     }
-    file = await openGguf(await urlByteSource(url, { label }), label);
+    file = await openGguf(await urlByteSource(url, { label, headers: opts.headers }), label);
   } else {
     throw new UsageError('loadModel needs a URL, a File or a Blob of a .gguf model');
   }

@@ -24,14 +24,14 @@ function totalOf(contentRange: string | null): number | undefined {
  * Last-Modified from the first answer is sent back as If-Range, so a file that
  * changes on the server mid-load fails instead of splicing two files.
  */
-export async function urlByteSource(url: string, opts: { fetch?: Fetch; label?: string } = {}): Promise<ByteSource> {
+export async function urlByteSource(url: string, opts: { fetch?: Fetch; label?: string; headers?: Record<string, string> } = {}): Promise<ByteSource> {
   const get = opts.fetch ?? globalThis.fetch;
   const label = opts.label ?? url;
   let validator: string | undefined;
   let size = 0;
 
   async function range(start: number, end: number): Promise<Uint8Array> {
-    const headers: Record<string, string> = { Range: `bytes=${start}-${end - 1}` };
+    const headers: Record<string, string> = { ...opts.headers, Range: `bytes=${start}-${end - 1}` };
     if (validator) headers['If-Range'] = validator;
     let res: Response | undefined;
     // A GET is idempotent: retry a failed request twice. A kept-alive socket

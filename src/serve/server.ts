@@ -8,13 +8,15 @@
 // The server can listen before the model has loaded (every model route answers
 // 503 until then), so a busy port is found before minutes of loading.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { GenerationStats, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
 import { formatWeightSavings } from '../info.ts';
 import { apiError } from './errors.ts';
+import { sendFile } from './files.ts';
 import { Metrics, type RunState, type ServeContext } from './generate.ts';
 import { guard } from './guard.ts';
 import { isLoopback, sendError, sendJson, toApiError, type Dialect, type Route } from './http-util.ts';
@@ -36,8 +38,10 @@ export interface ServerOptions {
   cors?: string;
   /** Context the model was loaded with; default model.info.contextLength. */
   contextLength?: number;
-  /** The GGUF file served (listed by name in /v1/models and /api/tags, shown by /props). */
+  /** The GGUF file served (listed by name in /v1/models and /api/tags, shown by /props, and at /model.gguf for the page's in-browser mode). */
   modelPath?: string;
+  /** The browser bundle served at /qllm.browser.js; default: the package's dist/qllm.browser.js. */
+  browserBundle?: string;
   /** What the server cannot read from a plain Model (tests, embedders); see model-meta.ts. */
   meta?: Partial<ModelMeta>;
   /** max_tokens when a request gives none; default: until EOS or the end of the context. */
@@ -62,7 +66,13 @@ const PAGE = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
 const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2f6fde"/><text x="8" y="12.5" font-size="12" font-family="sans-serif" text-anchor="middle" fill="#fff">q</text></svg>';
 
 /** Answer without the API key: static, and no data of the model's. */
-const PUBLIC = new Set(['/', '/health', '/favicon.ico', '/favicon.svg']);
+const PUBLIC = new Set(['/', '/health', '/favicon.ico', '/favicon.svg', '/qllm.browser.js']);
+
+/** dist/qllm.browser.js (`npm run build`), seen from dist/serve/server.js or from src/serve/server.ts. */
+function defaultBundle(): string {
+  const built = fileURLToPath(new URL('../qllm.browser.js', import.meta.url));
+  return existsSync(built) ? built : fileURLToPath(new URL('../../dist/qllm.browser.js', import.meta.url));
+}
 
 /** The request target's path; 400 for one no URL parser accepts. */
 function targetPath(url: string | undefined): string {
@@ -137,12 +147,22 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
     '/': { GET: (_q, res) => {
       res.writeHead(200, {
         'Content-Type': 'text/html; charset=utf-8',
-        'Content-Security-Policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+        // 'self' scripts: the in-browser mode imports /qllm.browser.js.
+        'Content-Security-Policy': "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'",
       });
       res.end(PAGE);
     } },
     '/favicon.svg': { GET: (_q, res) => { res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=86400' }); res.end(ICON); } },
     '/favicon.ico': { GET: (_q, res) => { res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'max-age=86400' }); res.end(ICON); } },
+    // The page's in-browser mode: the library bundle and the model file, read by Range requests.
+    '/qllm.browser.js': { GET: async (q, res) => {
+      if (!(await sendFile(q, res, opts.browserBundle ?? defaultBundle(), 'text/javascript; charset=utf-8'))) {
+        throw apiError(404, 'the browser bundle is not built: run npm run build in the qllm checkout', 'not_found');
+      }
+    } },
+    '/model.gguf': { GET: async (q, res) => {
+      if (!opts.modelPath || !(await sendFile(q, res, opts.modelPath, 'application/octet-stream'))) throw apiError(404, 'this server has no model file to send', 'not_found');
+    } },
     '/health': { GET: (_q, res) => {
       if (draining) return sendJson(res, 503, { status: 'shutting_down' });
       if (!app) return sendJson(res, 503, { status: loadFailed ? 'error' : 'loading' });
