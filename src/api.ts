@@ -43,6 +43,19 @@ export interface GenerateOptions extends SamplerOptions {
    * the logits back costs a little per token (greedy decoding otherwise picks on the GPU).
    */
   logprobs?: number;
+  /**
+   * Constrain the output to a GBNF grammar (llama.cpp's format, start rule `root`):
+   * only tokens the grammar can still accept are sampled, end-of-generation only
+   * where it is complete, and generation ends when nothing else can follow. A bad
+   * grammar is a UsageError before generation. Not together with jsonSchema.
+   */
+  grammar?: string;
+  /**
+   * Constrain the output to JSON valid under this JSON Schema (an object or its JSON
+   * text), compiled to a grammar as llama.cpp's json-schema-to-grammar does; `{}` is
+   * any JSON object. Keywords a grammar cannot enforce are a UsageError.
+   */
+  jsonSchema?: object | string | boolean;
 }
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }

@@ -3,6 +3,7 @@
 // token at a time until EOS, a stop string, the token limit, or an abort.
 import type { GenerateOptions, GenerationStats, Token, TokenLogprob } from './api.ts';
 import { UsageError } from './errors.ts';
+import { constraintFor, type GrammarConstraint } from './grammar/index.ts';
 import { logprobsOf, Sampler, validateSamplerOptions } from './sampler.ts';
 
 /** What the loop needs of a model: a KV cache of `contextLength` positions. */
@@ -66,6 +67,8 @@ export class Session {
     if (opts.logprobs !== undefined && (!Number.isInteger(opts.logprobs) || opts.logprobs < 0 || opts.logprobs > 20)) {
       throw new UsageError(`logprobs ${opts.logprobs} must be an integer in 0..20 (the alternatives reported per token): pass e.g. logprobs: 5`);
     }
+    // A grammar or JSON schema compiles (or fails) before this generation takes the model.
+    const grammar = constraintFor(opts, this.tokenizer);
     // Supersede the owner, then wait for its step on the GPU (not for its consumer).
     const me = {
       superseded: false,
@@ -78,20 +81,20 @@ export class Session {
     await this.inflight.catch(() => {});
     if (me.superseded) throw new UsageError(SUPERSEDED);
     try {
-      yield* this.run(promptIds, opts, done, me);
+      yield* this.run(promptIds, opts, done, me, grammar);
     } finally {
       if (this.owner === me) this.owner = undefined;
     }
   }
 
-  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }): AsyncGenerator<Token> {
+  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }, grammar?: GrammarConstraint): AsyncGenerator<Token> {
     const t0 = performance.now();
     const ctx = this.model.contextLength;
     const maxNew = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
     const temperature = opts.temperature ?? 0.8;
     const penalty = opts.repeatPenalty ?? 1;
-    // Logprobs need the whole logits row back from the GPU.
-    const greedyOnGpu = temperature === 0 && penalty === 1 && opts.logprobs === undefined;
+    // Logprobs need the whole logits row back from the GPU, and so does a grammar (to mask it).
+    const greedyOnGpu = temperature === 0 && penalty === 1 && opts.logprobs === undefined && !grammar;
     const sampler = new Sampler({ ...opts, temperature }, this.tokenizer.vocabSize);
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
     // The text continues the prompt, so SentencePiece's leading space is real here.
@@ -121,7 +124,7 @@ export class Session {
       if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start, { next: generated + 1 < maxNew });
       else {
         const logits = await this.model.forward(feed, start);
-        id = sampler.sample(logits, history);
+        id = grammar ? grammar.sample(sampler, logits, history) : sampler.sample(logits, history);
         if (opts.logprobs !== undefined) lp = logprobsOf(logits, this.tokenizer.vocabSize, id, opts.logprobs);
       }
       this.cached.push(...feed);
@@ -170,6 +173,7 @@ export class Session {
           stopReason = 'eos';
           break;
         }
+        grammar?.accept(id);
         held += decoder.push(id);
         if (stops.length) {
           const window = emittedTail + held;
@@ -189,6 +193,11 @@ export class Session {
         } else {
           yield { text: held, tokenId: id, ...lp };
           held = '';
+        }
+        // The grammar is complete and nothing can follow: EOS is the only choice left.
+        if (grammar?.done) {
+          stopReason = 'eos';
+          break;
         }
       }
       if (stopReason === 'length' || stopReason === 'eos' || stopReason === 'abort') {

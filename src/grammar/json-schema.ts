@@ -210,7 +210,7 @@ class SchemaConverter {
       for (const r of required) {
         if (props.some(([k]) => k === r)) continue;
         if (s.additionalProperties === false) this.fail(path, `required property ${JSON.stringify(r)} is not in 'properties' and additionalProperties is false: no object satisfies this`);
-        props.push([r, isObj(s.additionalProperties) ? s.additionalProperties : {}]);
+        props.push([r, isObj(s.additionalProperties) ? s.additionalProperties : true]);
       }
       return this.addRule(ruleName, this.objectRule(props, new Set(required), name, s.additionalProperties, path));
     }

@@ -208,6 +208,7 @@ class RegexParser {
   }
 }
 
+const JSON_SHORT: Record<number, string> = { 8: 'b', 9: 't', 10: 'n', 12: 'f', 13: 'r' };
 const hex = (cp: number, n: number) => cp.toString(16).padStart(n, '0');
 
 /** One code point in a GBNF literal ("…") or class ([…]): printable ASCII raw unless special there, the rest escaped. */
@@ -227,7 +228,8 @@ const nibbles = (ns: number[]) => `[${ns.map((n) => (n < 10 ? String(n) : `${n.t
 
 /**
  * A set of code points as GBNF matching their JSON-escaped spelling: printable
- * characters as themselves, " and \ as \" and \\, controls and DEL as \u00XX.
+ * characters as themselves, " and \ as \" and \\, controls and DEL as \u00XX (and
+ * \b \t \n \f \r).
  * Empty sets fail.
  */
 export function jsonCharSet(r: Ranges, fail: (why: string) => never): string {
@@ -246,6 +248,8 @@ export function jsonCharSet(r: Ranges, fail: (why: string) => never): string {
   else if (plain.length > 0) parts.push(`[${plain.map(([a, b]) => (a === b ? gbnfChar(a, true) : `${gbnfChar(a, true)}-${gbnfChar(b, true)}`)).join('')}]`);
   if (has(0x22)) parts.push('"\\\\\\""');
   if (has(0x5c)) parts.push('"\\\\\\\\"');
+  const short = Object.keys(JSON_SHORT).map(Number).filter(has);
+  if (short.length > 0) parts.push(`"\\\\" [${short.map((c) => JSON_SHORT[c]).join('')}]`);
   for (const high of [0, 1]) {
     const lows = [...Array(16).keys()].filter((n) => has(high * 16 + n));
     if (lows.length === 1) parts.push(`"\\\\u00${high}${lows[0].toString(16)}"`);
