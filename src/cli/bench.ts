@@ -2,9 +2,12 @@
 // prefill tok/s for a p-token prompt, decode tok/s for n tokens (greedy, argmax on
 // the GPU), each the median over r repetitions after a warm-up; the weight
 // bandwidth decode achieves, next to the adapter's own copy bandwidth.
+import { readConfig } from '../config.ts';
 import { copyBandwidth } from '../gpu/bandwidth.ts';
 import { UsageError } from '../errors.ts';
 import { formatBytes, formatWeightSavings } from '../info.ts';
+import { openModelFile } from '../open.ts';
+import { resolveModelArg } from '../pull/resolve.ts';
 import { num, parse, positionals } from './args.ts';
 import { loadForCli, modelFlags } from './run.ts';
 
@@ -12,7 +15,8 @@ const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--
   -p N       prompt tokens for the prefill test (default 64)
   -n N       tokens for the decode test (default 32)
   -r N       repetitions (default 3); figures are the median, spread is min..max
-  -c N       context length (KV cache) to load with (default max(256, p + n + 1))
+  -c N       context length (KV cache) to load with (default max(256, p + n + 1),
+             at most the model's own)
   --json     print one JSON object with the same figures
   --profile  after the timed runs, GPU time per step (timestamp queries) for
              one prefill and the decode tokens, with GB/s per weight matrix
@@ -20,15 +24,31 @@ const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
+/** The model's own context length from its header (Infinity when it does not say). */
+async function modelContext(path: string): Promise<number> {
+  const file = await openModelFile(path);
+  try {
+    return readConfig(file).contextLength || Number.POSITIVE_INFINITY;
+  } finally {
+    await file.close();
+  }
+}
+
 export async function run(argv: string[]): Promise<void> {
   const { values: v, positionals: pos } = parse(argv, { ...modelFlags, prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' }, profile: { type: 'boolean' } }, 'bench');
   if (v.help) return void console.log(HELP);
-  const [path] = positionals(pos, ['model.gguf'], 'bench');
+  const [spec] = positionals(pos, ['model.gguf'], 'bench');
+  const path = await resolveModelArg(spec); // hf:owner/repo/file.gguf: the cached file
   const p = num(v.prompt, '-p', { min: 1, integer: true, dflt: 64 })!;
   const n = num(v.n, '-n', { min: 1, integer: true, dflt: 32 })!;
   const r = num(v.reps, '-r', { min: 1, integer: true, dflt: 3 })!;
-  const ctx = num(v.ctx, '-c', { min: 2, integer: true, dflt: Math.max(256, p + n + 1) })!;
-  if (ctx < p + n) throw new UsageError(`-c ${ctx} is too small for a ${p}-token prompt and ${n} decoded tokens: pass -c ${p + n} or more, or lower -p/-n`);
+  // Without -c: room for the test, but never more than the model allows (stories260K-q4_0: 128).
+  const given = num(v.ctx, '-c', { min: 2, integer: true });
+  const ctx = given ?? Math.min(Math.max(256, p + n + 1), await modelContext(path));
+  if (ctx < p + n) {
+    if (given === undefined) throw new UsageError(`the model's context is ${ctx} tokens, too small for a ${p}-token prompt and ${n} decoded tokens: lower -p/-n so that p + n ≤ ${ctx}`);
+    throw new UsageError(`-c ${ctx} is too small for a ${p}-token prompt and ${n} decoded tokens: pass -c ${p + n} or more, or lower -p/-n`);
+  }
   const t0 = performance.now();
   const { model, loadMs } = await loadForCli(path, { ...v, ctx: String(ctx) });
   try {

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openGguf } from '../../src/gguf/index.ts';
 import { makeModel } from '../../src/synth/make-model.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
+import { hasShared, sharedModel } from '../shared.ts';
 import { qllm } from './helpers.ts';
 
 const probe = await getTestEngine();
@@ -92,5 +93,16 @@ describe.skipIf(!probe)('qllm bench', () => {
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('qllm:'));
     expect(lines.length).toBe(1);
     expect(lines[0]).toMatch(msg);
+  });
+
+  it.skipIf(!hasShared)("without -c, fits the model's own context (stories260K-q4_0: 128), or says to lower -p/-n", async () => {
+    const small = sharedModel('stories260K-q4_0.gguf');
+    const ok = await qllm(['bench', small, '-p', '16', '-n', '8', '-r', '1', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    // K+V for 128 positions: 5 layers × 32 values × 2 (K and V) × 128 × 2 bytes (f16; 4 on the f32 path).
+    expect([81920, 163840]).toContain(JSON.parse(ok.stdout).gpu_bytes.kv);
+    const big = await qllm(['bench', small, '-p', '100', '-n', '40', '-r', '1']);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/^qllm: the model's context is 128 tokens, too small for a 100-token prompt and 40 decoded tokens: lower -p\/-n so that p \+ n ≤ 128$/m);
   });
 });
