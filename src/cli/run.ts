@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { GenerateOptions, GenerationStats } from '../api.ts';
 import { BUNDLED_NOTE, bundledModelPath } from '../bundled.ts';
 import { UsageError } from '../errors.ts';
+import { grammarFlagOptions } from '../grammar/cli.ts';
 import { formatBytes, formatWeightSavings } from '../info.ts';
 import { loadModel, type QllmModel } from '../model-api.ts';
 import { validateSamplerOptions } from '../sampler.ts';
@@ -23,6 +24,8 @@ const HELP = `usage: qllm run [<model.gguf>] [-p TEXT | -f FILE] [options]
       --repeat-penalty R   penalise the last 64 tokens (default 1.0 = off)
       --seed S             make sampling reproducible
       --stop S             stop before S (repeatable)
+      --json-schema S      output JSON valid under the JSON Schema S (a file, or inline JSON text)
+      --grammar-file F     output only what the GBNF grammar in F allows (llama.cpp's format)
       --no-bos             do not add the BOS token
       --special            print control tokens the model generates (<s>, <|im_start|>, ...) as text
       --no-f16             force the f32 shader path
@@ -47,6 +50,8 @@ export const samplerFlags = {
   seed: { type: 'string' },
   stop: { type: 'string', multiple: true },
   'max-tokens': { type: 'string', short: 'n' },
+  'json-schema': { type: 'string' },
+  'grammar-file': { type: 'string' },
 } as const;
 
 export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
@@ -60,6 +65,7 @@ export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
     seed: num(s('seed'), '--seed', { min: 0, integer: true }),
     maxTokens: num(s('max-tokens'), '-n', { min: 1, integer: true, dflt: 256 }),
     stop: (v.stop as string[] | undefined) ?? [],
+    ...grammarFlagOptions(s('json-schema'), s('grammar-file')),
   };
   validateSamplerOptions(opts);
   return opts;
