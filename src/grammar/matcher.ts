@@ -24,6 +24,8 @@ export class StateSet {
   /** Transitions on a code point, cached: ASCII in an array, the rest in a map. */
   readonly ascii: (StateSet | undefined)[] = new Array(128);
   other: Map<number, StateSet> | undefined;
+  /** Transitions by which char stacks accept the code point ('0'/'1' per stack). */
+  bySignature: Map<string, StateSet> | undefined;
   partialOk: Map<number, boolean> | undefined;
   /** Set by the vocabulary binding (constraint.ts): the allowed-token bitset at this state. */
   mask: Uint32Array | undefined;
@@ -261,20 +263,34 @@ export class Grammar {
     return set;
   }
 
-  /** The state after code point cp (llama_grammar_accept); cached on the state. */
+  /**
+   * The state after code point cp (llama_grammar_accept); cached on the state. The
+   * result depends only on which stacks accept cp, so code points with the same
+   * pattern of matches share one computation (a vocabulary has thousands of
+   * distinct characters, but a state tells apart only a few kinds).
+   */
   step(set: StateSet, cp: number): StateSet {
     const cached = cp < 128 ? set.ascii[cp] : set.other?.get(cp);
     if (cached) return cached;
-    const epoch = ++this.epoch;
-    const out: Stack[] = [];
-    for (const s of set.charStacks) {
-      if (!this.matchChar(s.pos, cp)) continue;
-      let base = s.parent!;
-      const after = this.clsAfter[s.pos];
-      if (!this.isEndOfSequence(after)) base = this.push(base, after);
-      for (const t of this.advance(base)) if (t.mark !== epoch) { t.mark = epoch; out.push(t); }
+    const stacks = set.charStacks;
+    let sig = '';
+    for (let i = 0; i < stacks.length; i++) sig += this.matchChar(stacks[i].pos, cp) ? '1' : '0';
+    let next = set.bySignature?.get(sig);
+    if (!next) {
+      const epoch = ++this.epoch;
+      const out: Stack[] = [];
+      for (let i = 0; i < stacks.length; i++) {
+        if (sig.charCodeAt(i) !== 49) continue;
+        const s = stacks[i];
+        let base = s.parent!;
+        const after = this.clsAfter[s.pos];
+        if (!this.isEndOfSequence(after)) base = this.push(base, after);
+        for (const t of this.advance(base)) if (t.mark !== epoch) { t.mark = epoch; out.push(t); }
+      }
+      next = this.intern(out);
+      set.bySignature ??= new Map();
+      set.bySignature.set(sig, next);
     }
-    const next = this.intern(out);
     if (cp < 128) set.ascii[cp] = next;
     else {
       set.other ??= new Map();
