@@ -156,8 +156,10 @@ class SchemaConverter {
   /** Refuses keywords this branch does not honour (for the type it produces). */
   private leftover(s: Obj, path: string, used: string[], type: string | undefined): void {
     const relevant = type ? [...GENERIC, ...(BY_TYPE[type === 'integer' ? 'number' : type] ?? [])] : [...GENERIC, ...Object.values(BY_TYPE).flat()];
+    const main = used.find((u) => u in s && u !== 'type') ?? used[0];
+    const hint = main === '$ref' ? 'move it into the referenced schema' : main === 'anyOf' || main === 'oneOf' ? 'move it into each alternative' : 'qllm cannot enforce both: drop one';
     for (const k of relevant) {
-      if (k in s && !used.includes(k)) this.fail(path, `'${k}' is not supported together with '${used.find((u) => u in s && u !== 'type') ?? used[0]}' here: simplify the schema (e.g. move it into the referenced or alternative schemas)`);
+      if (k in s && !used.includes(k)) this.fail(path, `'${k}' is not supported together with '${main}': ${hint}`);
     }
   }
 

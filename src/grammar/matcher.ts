@@ -76,10 +76,6 @@ export class Grammar {
   private nextId = 1;
   private epoch = 0;
   private readonly sets = new Map<string, StateSet>();
-  /** Distinct stacks and state sets made so far (a long generation's memory). */
-  get size(): { stacks: number; sets: number } {
-    return { stacks: this.nextId, sets: this.sets.size };
-  }
 
   constructor(parsed: ParsedGrammar, opts: GrammarOptions = {}) {
     const rules = checkGrammar(parsed, opts);

@@ -209,3 +209,39 @@ describe.skipIf(!hasShared)('grammar x llama-bpe vocabulary (128k byte-level BPE
     }
   });
 });
+
+describe('grammar x a made-up vocabulary (no files)', () => {
+  // ids: 0 = EOS, 1 = "a", 2 = "b", 3 = "ab", 4 = a control token (no bytes), 5 = "\xC3" (half of é), 6 = "\xA9"
+  const pieces: (number[] | undefined)[] = [undefined, [0x61], [0x62], [0x61, 0x62], undefined, [0xc3], [0xa9]];
+  const vocab = { vocabSize: pieces.length, isEog: (id: number) => id === 0, tokenBytes: (id: number) => (pieces[id] ? Uint8Array.from(pieces[id]!) : undefined) };
+  const allowed = (c: GrammarConstraint) => pieces.map((_, id) => id).filter((id) => (c.mask()[0] >>> id) & 1);
+
+  it('a token may span several grammar symbols; control tokens never match characters', () => {
+    const c = constraintFor({ grammar: 'root ::= "a" "b"+' }, vocab)!;
+    expect(allowed(c)).toEqual([1, 3]);
+    c.accept(3);
+    expect(allowed(c)).toEqual([0, 2]); // complete: EOS allowed; "b" may go on
+  });
+
+  it('a character split over two tokens', () => {
+    const c = constraintFor({ grammar: 'root ::= "é"' }, vocab)!;
+    expect(allowed(c)).toEqual([5]);
+    c.accept(5);
+    expect(c.eogAllowed).toBe(false);
+    expect(allowed(c)).toEqual([6]);
+    c.accept(6);
+    expect(c.done).toBe(true);
+  });
+
+  it('a dead end (no token spells the next character) is a UsageError, not a stream of -Infinity', () => {
+    const c = constraintFor({ grammar: 'root ::= "a" "z"' }, vocab)!;
+    c.accept(1);
+    const sampler = { sample: (l: Float32Array) => l.findIndex((x) => x > Number.NEGATIVE_INFINITY) };
+    expect(() => c.sample(sampler, new Float32Array(pieces.length), [])).toThrow(/cannot continue with this model's vocabulary after "a"/);
+  });
+
+  it('a tokenizer without token texts is refused', () => {
+    expect(() => constraintFor({ grammar: 'root ::= "a"' }, { vocabSize: 3, isEog: () => false })).toThrow(/needs the tokenizer's token texts/);
+  });
+});
+
