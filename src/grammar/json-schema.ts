@@ -214,13 +214,17 @@ class SchemaConverter {
         if (s.additionalProperties === false) this.fail(path, `required property ${JSON.stringify(r)} is not in 'properties' and additionalProperties is false: no object satisfies this`);
         props.push([r, isObj(s.additionalProperties) ? s.additionalProperties : true]);
       }
-      return this.addRule(ruleName, this.objectRule(props, new Set(required), name, s.additionalProperties, path));
+      // A property whose schema is false must be absent: leave it out (or refuse, when required).
+      for (const [k, v] of props) if (v === false && required.includes(k)) this.fail(path, `required property ${JSON.stringify(k)} has the schema false: no object satisfies this`);
+      const present = props.filter(([, v]) => v !== false);
+      return this.addRule(ruleName, this.objectRule(present, new Set(required), name, s.additionalProperties, path));
     }
     if ((type === undefined || type === 'array') && ('items' in s || 'prefixItems' in s || (type === 'array' && ('minItems' in s || 'maxItems' in s)))) {
       this.leftover(s, path, ['type', ...BY_TYPE.array], 'array');
-      // llama.cpp: `items`, else `prefixItems`; an array of schemas is a tuple.
+      // A tuple: prefixItems (2020-12; an exact tuple is a valid subset whatever `items` says
+      // of the rest) or an array `items` (draft 7). Else llama.cpp's `items`, else `prefixItems`.
+      const tuple = Array.isArray(s.prefixItems) ? s.prefixItems : Array.isArray(s.items) ? s.items : undefined;
       const items = 'items' in s ? s.items : s.prefixItems;
-      const tuple = Array.isArray(items) ? items : undefined;
       const minItems = this.count(s, 'minItems', path) ?? 0;
       const maxItems = this.count(s, 'maxItems', path);
       if (tuple) {

@@ -167,6 +167,16 @@ describe('JSON schema: what qllm refuses instead of ignoring, and its extensions
     expect(matchesString(g, JSON.stringify('x'.repeat(1999)))).toBe(true);
     expect(matchesString(g, JSON.stringify('x'.repeat(2000)))).toBe(false);
   });
+  it('a property with the schema false is left out (refused when required)', () => {
+    expect(accepts({ properties: { a: false, b: { type: 'integer' } } }, '{"b": 1}')).toBe(true);
+    expect(accepts({ properties: { a: false, b: { type: 'integer' } } }, '{"a": 1}')).toBe(false);
+    expect(() => jsonSchemaToGbnf({ properties: { a: false }, required: ['a'] })).toThrow(/schema false/);
+  });
+  it('2020-12 tuples: prefixItems with items false', () => {
+    const s = { type: 'array', prefixItems: [{ type: 'integer' }, { type: 'string' }], items: false };
+    expect(accepts(s, '[1, "a"]')).toBe(true);
+    expect(accepts(s, '[1, "a", 2]')).toBe(false);
+  });
   it('accepts a schema given as JSON text', () => {
     expect(accepts('{"type": "boolean"}', 'true')).toBe(true);
   });
