@@ -10,6 +10,7 @@
 import { UsageError } from '../errors.ts';
 import { GgmlType, supportedType, typeInfo } from './table.ts';
 import { F16_TABLE, readF16 as h16 } from './half.ts';
+import { dequantMxfp4 } from './mxfp4.ts';
 import { IQ4NL_VALUES, dequantIq4Xs, dequantQ2K, dequantQ3K, dequantQ4K, dequantQ5K, dequantQ6K } from './dequant-k.ts';
 
 const fr = Math.fround;
@@ -121,6 +122,7 @@ export const DECODERS: ReadonlyMap<GgmlType, BlockDecoder> = new Map<GgmlType, B
   [GgmlType.Q6_K, dequantQ6K],
   [GgmlType.IQ4_NL, dequantIq4Nl],
   [GgmlType.IQ4_XS, dequantIq4Xs],
+  [GgmlType.MXFP4, dequantMxfp4],
 ]);
 
 /**

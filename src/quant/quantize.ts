@@ -11,6 +11,7 @@ import { GgmlType, typeInfo, type TypeInfo } from './table.ts';
 import { f32ToBf16, f32ToF16, F16_TABLE } from './half.ts';
 import { quantizeQ2K, quantizeQ3K, quantizeQ4K, quantizeQ5K, quantizeQ6K } from './quantize-k.ts';
 import { quantizeIq4Nl, quantizeIq4Xs } from './quantize-iq.ts';
+import { quantizeMxfp4 } from './mxfp4.ts';
 
 const fr = Math.fround;
 
@@ -153,6 +154,7 @@ export const ENCODERS: ReadonlyMap<GgmlType, BlockEncoder> = new Map<GgmlType, B
   [GgmlType.Q6_K, quantizeQ6K],
   [GgmlType.IQ4_NL, quantizeIq4Nl],
   [GgmlType.IQ4_XS, quantizeIq4Xs],
+  [GgmlType.MXFP4, quantizeMxfp4],
 ]);
 
 /** The types `quantize` can produce. */

@@ -8,7 +8,7 @@ export enum GgmlType {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
   IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22, IQ4_XS = 23,
-  I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35,
+  I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30, TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 }
 
 export interface TypeInfo {
@@ -54,6 +54,7 @@ const rows: [GgmlType, string, number, number, boolean][] = [
   [GgmlType.IQ1_M, 'IQ1_M', 256, 56, false],
   [GgmlType.TQ1_0, 'TQ1_0', 256, 54, false],
   [GgmlType.TQ2_0, 'TQ2_0', 256, 66, false],
+  [GgmlType.MXFP4, 'MXFP4', 32, 17, true], // e8m0 exponent byte, 16 B of e2m1 nibbles (mxfp4.ts)
 ];
 
 export const TYPES: ReadonlyMap<number, TypeInfo> = new Map(
