@@ -20,6 +20,10 @@
 //   tileStart + c * tw + r % 32, so adjacent rows' blocks are adjacent (the
 //   matvec kernel's lanes read adjacent records). Index: blockIndex() below
 //   and bidx() in the snippet.
+// - MXFP4 (17 B: one e8m0 exponent byte, then 16 B of nibbles): repacked like
+//   Q4_0 with a one-byte scale (`scaleBytes: 1`): bodies (16 B = one
+//   vec4<u32>, tiled by 32 rows), then the "e plane", one byte per block, four
+//   per u32, in the same block order.
 // Every part buffer is padded to a multiple of 16 bytes.
 import { GgmlType, type TypeInfo } from '../quant/table.ts';
 import { GpuError, printable } from '../errors.ts';
@@ -30,6 +34,8 @@ export interface GpuFormat {
   kind: 'f32' | 'f16' | 'bf16' | 'blocks';
   /** Byte offset of the f16 scale that is moved to the d plane; -1: block kept whole. */
   dOffset: number;
+  /** Bytes of that scale: 2 (an f16, the default) or 1 (MXFP4's e8m0 exponent). */
+  scaleBytes?: 1 | 2;
   /** Required multiple of the row length (elements). */
   colsMultiple: number;
   /** Rows per tile of the block order (repacked formats only); 0 = row-major. */
@@ -54,6 +60,7 @@ const F: Partial<Record<GgmlType, GpuFormat>> = {
   [GgmlType.Q6_K]: { snippet: 'q6_k', kind: 'blocks', dOffset: 208, colsMultiple: 256, tile: 32, matvec: 'matvec_q6_k' },
   [GgmlType.IQ4_NL]: { snippet: 'iq4_nl', kind: 'blocks', dOffset: 0, colsMultiple: 32 },
   [GgmlType.IQ4_XS]: { snippet: 'iq4_xs', kind: 'blocks', dOffset: -1, colsMultiple: 256 },
+  [GgmlType.MXFP4]: { snippet: 'mxfp4', kind: 'blocks', dOffset: 0, scaleBytes: 1, colsMultiple: 32, tile: 32 },
 };
 
 export function gpuFormat(t: TypeInfo, where = ''): GpuFormat {
@@ -74,7 +81,7 @@ export function partBytes(t: TypeInfo, rows: number, cols: number): number {
 
 /** u32 index where the d plane of a part with `rows` rows starts (repacked formats). */
 export function dPlaneWord(t: TypeInfo, rows: number, cols: number): number {
-  const bodyBytes = t.blockBytes - 2;
+  const bodyBytes = t.blockBytes - (F[t.id]?.scaleBytes ?? 2);
   return (rows * (cols / t.blockElems) * bodyBytes) / 4;
 }
 

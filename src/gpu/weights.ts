@@ -2,6 +2,9 @@
 // one or more GPU storage buffers ("parts", split by rows so each fits
 // maxStorageBufferBindingSize), repacked per src/gpu/formats.ts on the way.
 // Host memory stays about one chunk (CHUNK_BYTES) whatever the tensor size.
+// A 3-D tensor [experts, rows, cols] (ggml dims [cols, rows, experts]: MoE
+// expert weights) is split on the expert axis only: every part holds whole
+// experts, so a kernel finds expert e's rows in exactly one binding.
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { TypeInfo } from '../quant/table.ts';
 import { GpuError, printable, UsageError } from '../errors.ts';
@@ -20,6 +23,13 @@ export interface GpuWeight {
   segments?: number[];
   /** Rows per block when two tensors' rows alternate in blocks (UploadOptions.interleave); the kernels' yrow() undoes it. */
   interleave?: number;
+  /**
+   * A 3-D tensor (MoE experts): the expert count and rows per expert; `rows`
+   * is then experts × expertRows, and each part starts and ends on an expert
+   * (part.firstRow / expertRows is its first expert).
+   */
+  experts?: number;
+  expertRows?: number;
 }
 
 export interface UploadOptions {
@@ -55,6 +65,7 @@ export function tensorShape(t: TensorInfo): { rows: number; cols: number } {
 export async function uploadConcat(engine: Engine, file: Pick<GgufFile, 'readTensor'>, ts: readonly TensorInfo[], name: string, opts: UploadOptions = {}): Promise<GpuWeight> {
   if (ts.length === 1) return uploadTensor(engine, file, ts[0], opts);
   if (ts.length > 3) throw new GpuError(`internal error: ${name} concatenates ${ts.length} tensors; the kernels take at most 3`);
+  if (ts.some((t) => t.dims.length === 3)) throw new GpuError(`internal error: ${name} concatenates 3-D (expert) tensors, which uploadConcat does not split by expert`);
   const shapes = ts.map(tensorShape);
   const cols = shapes[0].cols;
   if (ts.some((t, i) => t.type.id !== ts[0].type.id || shapes[i].cols !== cols)) throw new GpuError(`internal error: ${name} concatenates tensors of different types or row lengths`);
@@ -108,6 +119,15 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
   let perPart = Math.floor((maxBinding - 16) / rb);
   if (perPart >= 2) perPart -= perPart % 2;
   if (perPart < 1) throw new GpuError(`tensor ${printable(t.name)}: one row (${rb} B) exceeds the GPU's storage binding limit (${maxBinding} B): use a smaller model`);
+  // Experts: whole experts per part. (A part's row count may be odd: each part
+  // is its own buffer and chunks inside it still start on even rows.)
+  const experts = t.dims.length === 3 ? t.dims[2] : 0;
+  const expertRows = experts ? t.dims[1] : 0;
+  if (experts) {
+    perPart = Math.floor((maxBinding - 16) / (expertRows * rb)) * expertRows;
+    if (perPart < 1) throw new GpuError(`tensor ${printable(t.name)}: one expert (${expertRows * rb} B) exceeds the GPU's storage binding limit (${maxBinding} B): use a smaller model`);
+  }
+  const sb = fmt.scaleBytes ?? 2;
   const chunk = opts.chunkBytes ?? CHUNK_BYTES;
   let chunkRows = Math.max(1, Math.floor(chunk / rb));
   if (chunkRows >= 2) chunkRows -= chunkRows % 2;
@@ -115,6 +135,8 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
   // Tiled layouts are reordered within whole tiles: chunks start on tile boundaries.
   const tile = fmt.tile ?? 0;
   if (tile) chunkRows = Math.max(tile, chunkRows - (chunkRows % tile));
+  // A one-byte scale plane (MXFP4) needs chunk starts on whole words of it.
+  if (fmt.dOffset >= 0 && (chunkRows * (cols / t.type.blockElems) * sb) % 4) throw new GpuError(`internal error: ${printable(t.name)}: chunks of ${chunkRows} rows leave its scale plane unaligned`);
 
   const parts: GpuWeight['parts'] = [];
   let bytes = 0;
@@ -126,7 +148,7 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
       parts.push({ buffer, firstRow: first, rows: n });
       bytes += size;
       const nb = cols / t.type.blockElems;
-      const body = t.type.blockBytes - 2;
+      const body = t.type.blockBytes - sb;
       const dBase = n * nb * body; // byte where the d plane starts (repacked formats)
       for (let r0 = 0; r0 < n; r0 += chunkRows) {
         if (opts.signal?.aborted) throw new UsageError(`upload of ${printable(t.name)} aborted`);
@@ -136,9 +158,9 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
           writePadded(engine, buffer, r0 * rb, src);
         } else {
           // Split blocks into bodies and d values (see formats.ts).
-          const { bodies, ds } = splitBlocks(src, cr, nb, t.type.blockBytes, fmt.dOffset, tile);
+          const { bodies, ds } = sb === 1 ? splitBlocks8(src, cr, nb, t.type.blockBytes, tile) : splitBlocks(src, cr, nb, t.type.blockBytes, fmt.dOffset, tile);
           writePadded(engine, buffer, r0 * nb * body, bodies);
-          writePadded(engine, buffer, dBase + r0 * nb * 2, ds);
+          writePadded(engine, buffer, dBase + r0 * nb * sb, ds);
         }
         opts.onBytes?.(src.byteLength);
         // Bound Dawn's own staging: let each chunk drain before the next.
@@ -150,7 +172,7 @@ export async function uploadTensor(engine: Engine, file: Pick<GgufFile, 'readTen
     throw e;
   }
   engine.check();
-  return { name: t.name, type: t.type, rows, cols, bytes, parts };
+  return { name: t.name, type: t.type, rows, cols, bytes, parts, ...(experts ? { experts, expertRows } : {}) };
 }
 
 /**
@@ -190,6 +212,33 @@ export function splitBlocks(src: Uint8Array, rows: number, nb: number, bb: numbe
     }
   }
   return { bodies: new Uint8Array(b16.buffer), ds: new Uint8Array(d16.buffer) };
+}
+
+/**
+ * splitBlocks for a one-byte scale first in the block (MXFP4: e, then a
+ * 4k-byte body): bodies in the (tiled) block order and the scale bytes in the
+ * same order.
+ */
+export function splitBlocks8(src: Uint8Array, rows: number, nb: number, bb: number, tile: number): { bodies: Uint8Array; ds: Uint8Array } {
+  if ((bb - 1) % 4) throw new GpuError(`internal error: block of ${bb} bytes with a one-byte scale has no whole-word body`);
+  const bw = (bb - 1) / 4;
+  const b32 = new Uint32Array(rows * nb * bw);
+  const ds = new Uint8Array(rows * nb);
+  // Unaligned little-endian words through a DataView: 2x faster than bytewise.
+  const dv = new DataView(src.buffer, src.byteOffset, rows * nb * bb);
+  for (let r = 0; r < rows; r++) {
+    const t0 = tile ? r - (r % tile) : r;
+    const first = tile ? t0 * nb + (r - t0) : r * nb;
+    const step = tile ? Math.min(tile, rows - t0) : 1;
+    for (let c = 0; c < nb; c++) {
+      const s = (r * nb + c) * bb;
+      const dst = first + c * step;
+      ds[dst] = src[s];
+      const o = dst * bw;
+      for (let k = 0; k < bw; k++) b32[o + k] = dv.getUint32(s + 1 + 4 * k, true);
+    }
+  }
+  return { bodies: new Uint8Array(b32.buffer), ds };
 }
 
 /** queue.writeBuffer needs offsets and sizes that are multiples of 4; the tail is zero-padded. */

@@ -38,6 +38,8 @@ export const TARGETS: readonly Target[] = [
   T('Q6_K', 18, GgmlType.Q6_K),
   T('IQ4_NL', 25, GgmlType.IQ4_NL),
   T('IQ4_XS', 30, GgmlType.IQ4_XS),
+  // Expert tensors (3-D, ne[2] > 1) MXFP4, every other quantized tensor Q8_0.
+  T('MXFP4_MOE', 38, GgmlType.MXFP4),
 ];
 
 export function targetByName(name: string): Target {
@@ -110,6 +112,11 @@ export function chooseType(ctx: MixContext, name: string, dims: readonly number[
   const quantized = t !== GgmlType.F16 && t !== GgmlType.BF16;
   if (!quantized) return { type: t };
   const nx = dims[0];
+  if (ft === 'MXFP4_MOE' && !ctx.pure) {
+    // llama-quant.cpp: the output (or tied embedding) Q8_0, then MoE tensors MXFP4, others Q8_0.
+    const expert = (dims[2] ?? 1) > 1 && name !== 'output.weight' && (ctx.hasOutput || name !== 'token_embd.weight');
+    return fallback(expert ? GgmlType.MXFP4 : GgmlType.Q8_0, nx);
+  }
   if (name === 'output.weight' || (!ctx.hasOutput && name === 'token_embd.weight')) {
     if (!ctx.pure) {
       if (nx % (typeInfo(t)?.blockElems ?? 1) !== 0) t = GgmlType.Q8_0;

@@ -58,6 +58,11 @@ export function randomTensor(type: GgmlType, rows: number, cols: number, rand: (
     return out;
   }
   for (let i = 0; i < out.length; i++) out[i] = (rand() * 256) | 0;
+  if (type === GgmlType.MXFP4) {
+    // e8m0 exponent byte first: e in 119..123 → levels up to 12·2^(e-128), 0.02..0.38.
+    for (let b = 0; b < out.length / t.blockBytes; b++) out[b * t.blockBytes] = 119 + Math.floor(rand() * 5);
+    return out;
+  }
   const fields = F16_FIELDS[type]!;
   for (let b = 0; b < out.length / t.blockBytes; b++) {
     for (const f of fields) dv.setUint16(b * t.blockBytes + f, f32ToF16((rand() < 0.5 ? -1 : 1) * (0.005 + rand() * 0.045)), true);

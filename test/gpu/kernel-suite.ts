@@ -19,6 +19,7 @@ const CASES: { type: GgmlType; cols: number }[] = [
   { type: GgmlType.Q5_1, cols: 96 }, { type: GgmlType.Q8_0, cols: 96 }, { type: GgmlType.IQ4_NL, cols: 96 },
   { type: GgmlType.Q2_K, cols: 512 }, { type: GgmlType.Q3_K, cols: 512 }, { type: GgmlType.Q4_K, cols: 512 },
   { type: GgmlType.Q5_K, cols: 512 }, { type: GgmlType.Q6_K, cols: 512 }, { type: GgmlType.IQ4_XS, cols: 512 },
+  { type: GgmlType.MXFP4, cols: 96 },
 ];
 // f32 accumulation in a different order than the f64 reference: ~1e-13 typical.
 const NMSE_BUDGET = 1e-9;

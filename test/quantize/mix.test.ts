@@ -64,6 +64,30 @@ describe('llama.cpp tensor type mix', () => {
     expect(types('Q4_K_M', true).get('blk.0.attn_v.weight')).toBe(GgmlType.Q4_K);
     expect(types('F16').get('output.weight')).toBe(GgmlType.F16);
   });
+  it('MXFP4_MOE: expert tensors (ne[2] > 1) MXFP4, every other quantized tensor Q8_0, as llama-quant.cpp', () => {
+    const moe = [
+      { name: 'token_embd.weight', dims: [2880, 201088] },
+      { name: 'blk.0.attn_q.weight', dims: [2880, 4096] },
+      { name: 'blk.0.ffn_gate_inp.weight', dims: [2880, 32] },
+      { name: 'blk.0.ffn_up_exps.weight', dims: [2880, 2880, 32] },
+      { name: 'blk.0.ffn_down_exps.weight', dims: [2880, 2880, 32] },
+      { name: 'blk.1.ffn_down_exps.weight', dims: [2890, 2880, 32] }, // rows not a multiple of 32: F16
+      { name: 'output.weight', dims: [2880, 201088] },
+    ];
+    const ctx = mixContext(targetByName('mxfp4_moe'), moe, 8);
+    const got = moe.filter((t) => shouldQuantize(t.name, t.dims)).map((t) => [t.name, chooseType(ctx, t.name, t.dims).type]);
+    expect(Object.fromEntries(got)).toEqual({
+      'token_embd.weight': GgmlType.Q8_0,
+      'blk.0.attn_q.weight': GgmlType.Q8_0,
+      'blk.0.ffn_up_exps.weight': GgmlType.MXFP4,
+      'blk.0.ffn_down_exps.weight': GgmlType.MXFP4,
+      'blk.1.ffn_down_exps.weight': GgmlType.F16,
+      'output.weight': GgmlType.Q8_0,
+    });
+    expect(targetByName('MXFP4_MOE').ftype).toBe(38);
+    // --pure: the base type everywhere.
+    expect(chooseType(mixContext(targetByName('MXFP4_MOE'), moe, 8, true), 'blk.0.attn_q.weight', [2880, 4096]).type).toBe(GgmlType.MXFP4);
+  });
   it('falls back when rows do not fit the block, with a note', () => {
     expect(fallback(GgmlType.Q4_K, 64)).toMatchObject({ type: GgmlType.Q5_0, note: expect.stringMatching(/64 columns.*Q5_0/) });
     expect(fallback(GgmlType.Q5_K, 96).type).toBe(GgmlType.Q5_1);
