@@ -186,11 +186,13 @@ class SchemaConverter {
     if (Array.isArray(s.oneOf) || Array.isArray(s.anyOf)) {
       const key = Array.isArray(s.oneOf) ? 'oneOf' : 'anyOf';
       this.leftover(s, path, [key, 'type'], undefined);
+      if ((s[key] as Json[]).length === 0) this.fail(path, `${key} is empty: nothing matches it`);
       // A sibling type applies to every alternative that does not say otherwise.
       const alts = (s[key] as Json[]).map((a) => (isObj(a) && type !== undefined && !('type' in a) && !('$ref' in a) ? { type, ...a } : a));
       return this.addRule(ruleName, this.union(name, alts, path, key));
     }
     if (Array.isArray(type)) {
+      if (type.length === 0) this.fail(path, 'type is an empty list: nothing matches it');
       return this.addRule(ruleName, this.union(name, type.map((t) => ({ ...s, type: t })), path, 'type'));
     }
     if (type !== undefined && (typeof type !== 'string' || !['string', 'number', 'integer', 'boolean', 'null', 'object', 'array'].includes(type))) {
@@ -200,7 +202,7 @@ class SchemaConverter {
       const key = 'const' in s ? 'const' : 'enum';
       this.leftover(s, path, [key, 'type'], undefined);
       const values = (key === 'const' ? [s.const] : (s.enum as Json[])).filter((v) => type === undefined || jsonType(v, type as string));
-      if (values.length === 0) this.fail(path, `no ${key} value has type ${type}`);
+      if (values.length === 0) this.fail(path, type === undefined ? `${key} has no values: nothing matches it` : `no ${key} value has type ${type}`);
       const lits = values.map((v) => formatLiteral(JSON.stringify(v)));
       return this.addRule(ruleName, key === 'const' ? lits[0] : `(${lits.join(' | ')})`);
     }
