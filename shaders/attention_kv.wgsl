@@ -17,6 +17,8 @@ fn loadV(pair: u32) -> vec2f {
   return vec2f(bitcast<f32>(vc[2u * pair]), bitcast<f32>(vc[2u * pair + 1u]));
 }
 
+// Score options (every KV type: kv-cache.ts puts the block types' loaders in
+// front of this part).
 // SOFTCAP > 0 (Gemma 2): each score s = dot(q·SCALE, k) becomes
 // SOFTCAP·tanh(s·(1/SOFTCAP)) before the softmax, as llama.cpp's build_attn_mha
 // (ggml_scale by 1/cap, ggml_tanh, ggml_scale by cap). 0 leaves scores as they are.

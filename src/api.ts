@@ -12,6 +12,12 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Force the f32 path even when the adapter has shader-f16. */
   noF16?: boolean;
+  /**
+   * KV cache type: 'f16' (default; 'f32' where the adapter lacks shader-f16 or
+   * with noF16), 'f32', or llama.cpp's block types 'q8_0' (0.53× f16's bytes)
+   * and 'q4_0' (0.28×), which need nKvHeads × headDim to be a multiple of 32.
+   */
+  kvType?: 'f16' | 'f32' | 'q8_0' | 'q4_0';
   /** Disable subgroup kernels even when the adapter has them. */
   noSubgroups?: boolean;
 }
@@ -102,6 +108,9 @@ export interface ModelInfo {
   fileBytes: number;
   /** Bytes of the weights if stored as f16, for the memory comparison. */
   f16WeightBytes: number;
+  /** The KV cache's type (LoadOptions.kvType as resolved) and its bytes were it f16, for the same comparison. */
+  kvType?: string;
+  kvF16Bytes?: number;
   adapter: string;
 }
 

@@ -5,6 +5,7 @@ import { readConfig, type Config } from './config.ts';
 import { isQllmError, printable } from './errors.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { describePlan, planModel } from './models/family.ts';
+import { checkKvType, type KvType, kvCacheBytes as kvTypeBytes } from './models/kv-cache.ts';
 import { estimateMemory } from './models/memory-plan.ts';
 
 export interface ModelReport {
@@ -34,6 +35,9 @@ export interface ModelReport {
     ratio_vs_f16: number;
     kv_cache_f16_bytes: number;
     kv_cache_f32_bytes: number;
+    /** The block types (--kv-type); null where a token's K/V row is not whole blocks of 32. */
+    kv_cache_q8_0_bytes: number | null;
+    kv_cache_q4_0_bytes: number | null;
     /** GPU memory `qllm run -c <context_length>` takes; null for a file without weights. */
     run: RunMemory | null;
   };
@@ -43,13 +47,18 @@ export interface ModelReport {
  * GPU memory a run at `context_length` takes, from the loader's own memory plan
  * (src/models/memory-plan.ts; an upper bound where a kernel choice depends on
  * the adapter): the weights as uploaded, the KV cache in f16 (qllm's type on
- * adapters with shader-f16; f32 otherwise, the *_f32_kv figures), and
- * activations with the rope tables, uniforms and readback buffers.
+ * adapters with shader-f16; f32 otherwise, the *_f32_kv figures; or the
+ * type asked for, kv_type), and activations with the rope tables, uniforms
+ * and readback buffers.
  */
 export interface RunMemory {
   context_length: number;
   weights_bytes: number;
+  /** The KV cache type kv_bytes and total_bytes are for: f16 unless one was asked for (--kv-type). */
+  kv_type: KvType;
   kv_bytes: number;
+  /** The KV cache in f16, for comparison. */
+  kv_f16_bytes: number;
   /** Activations, rope tables, uniforms and readback buffers. */
   activations_bytes: number;
   total_bytes: number;
@@ -60,6 +69,11 @@ export interface RunMemory {
 /** Bytes of a K+V cache of `ctx` tokens at `bytesPerElem` per element. */
 export function kvCacheBytes(cfg: Config, ctx: number, bytesPerElem: number): number {
   return 2 * cfg.nLayers * ctx * cfg.nKvHeads * cfg.headDim * bytesPerElem;
+}
+
+/** The KV bytes as the run stats print them, beside f16's for another type: "kv 1.06 MiB (q8_0; f16 would need 2.00 MiB)". */
+export function formatKvBytes(bytes: number, type: string | undefined, f16Bytes: number | undefined): string {
+  return type && type !== 'f16' && f16Bytes ? `kv ${formatBytes(bytes)} (${type}; f16 would need ${formatBytes(f16Bytes)})` : `kv ${formatBytes(bytes)}`;
 }
 
 /**
@@ -77,8 +91,8 @@ export function formatWeightSavings(weightBytes: number, f16Bytes: number): stri
   return weightBytes < f16Bytes ? `${head} (${smaller}x smaller)` : `${head} (${larger}x larger than f16; quantize it with qllm quantize)`;
 }
 
-/** contextLength: the context the run figures are for; default what `qllm run` uses, min(model, 2048). */
-export function describeModel(file: GgufFile, opts: { contextLength?: number } = {}): ModelReport {
+/** contextLength: the context the run figures are for; default what `qllm run` uses, min(model, 2048). kvType: their KV cache type (default f16). */
+export function describeModel(file: GgufFile, opts: { contextLength?: number; kvType?: KvType } = {}): ModelReport {
   const cfg = readConfig(file);
   const types: ModelReport['tensor_types'] = {};
   let params = 0;
@@ -129,21 +143,37 @@ export function describeModel(file: GgufFile, opts: { contextLength?: number } =
       ratio_vs_f16: params ? stored / (params * 2) : 0,
       kv_cache_f16_bytes: kvCacheBytes(cfg, cfg.contextLength, 2),
       kv_cache_f32_bytes: kvCacheBytes(cfg, cfg.contextLength, 4),
-      run: runMemory(file, cfg, opts.contextLength),
+      kv_cache_q8_0_bytes: blockKvBytes(cfg, 'q8_0'),
+      kv_cache_q4_0_bytes: blockKvBytes(cfg, 'q4_0'),
+      run: runMemory(file, cfg, opts.contextLength, opts.kvType),
     },
   };
 }
 
+/** A block type's K+V bytes at the model's context, or null where its blocks do not tile a K/V row. */
+function blockKvBytes(cfg: Config, t: KvType): number | null {
+  if (!cfg.nLayers) return 0;
+  try {
+    checkKvType(t, cfg);
+  } catch (e) {
+    if (isQllmError(e)) return null;
+    throw e;
+  }
+  return kvTypeBytes(t, cfg, cfg.contextLength);
+}
+
 /** RunMemory from the memory plan; null where the file cannot load (no weights, an unsupported family: `family` says why). */
-function runMemory(file: GgufFile, cfg: Config, contextLength: number | undefined): RunMemory | null {
+function runMemory(file: GgufFile, cfg: Config, contextLength: number | undefined, kvType: KvType = 'f16'): RunMemory | null {
   if (!cfg.nLayers) return null;
   try {
+    checkKvType(kvType, cfg);
+    const run = estimateMemory(file, contextLength, { kvType });
     const f16 = estimateMemory(file, contextLength, { kvF16: true });
     const f32 = estimateMemory(file, contextLength, { kvF16: false });
-    const activations = f16.activations + f16.other + f16.staging;
+    const activations = run.activations + run.other + run.staging;
     return {
-      context_length: f16.contextLength, weights_bytes: f16.weights, kv_bytes: f16.kv, activations_bytes: activations,
-      total_bytes: f16.total, kv_f32_bytes: f32.kv, total_f32_kv_bytes: f32.total,
+      context_length: run.contextLength, weights_bytes: run.weights, kv_type: kvType, kv_bytes: run.kv, kv_f16_bytes: f16.kv, activations_bytes: activations,
+      total_bytes: run.total, kv_f32_bytes: f32.kv, total_f32_kv_bytes: f32.total,
     };
   } catch (e) {
     if (isQllmError(e)) return null;

@@ -9,6 +9,7 @@ import { Engine } from './gpu/engine.ts';
 import { describeModel } from './info.ts';
 import { LlamaModel } from './models/llama.ts';
 import { checkModel } from './models/llama-tensors.ts';
+import { checkKvType, kvCacheBytes, parseKvType } from './models/kv-cache.ts';
 import { checkMemoryPlan, planMemory, validateBudget } from './models/memory-plan.ts';
 import { openModelFile } from './open.ts';
 import { renderChat } from './tokenizer/chat.ts';
@@ -129,11 +130,13 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
     // Architecture, shapes, tensor types and memory, before the device is opened: the plan with
     // an f16 KV cache and no split attention is the least any adapter needs.
     const tensors = checkModel(file, config, contextLength);
-    const planAt = (n: number) => planMemory(config, tensors, { contextLength: n, kvF16: !opts.noF16, splitAttention: false });
+    const kvType = parseKvType(opts.kvType);
+    if (kvType) checkKvType(kvType, config);
+    const planAt = (n: number) => planMemory(config, tensors, { contextLength: n, kvF16: !opts.noF16, kvType, splitAttention: false });
     checkMemoryPlan(planAt(contextLength), undefined, budget, planAt);
     const tokenizer = Tokenizer.fromConfig(config.tokenizer);
     engine = await Engine.create({ noF16: opts.noF16, noSubgroups: opts.noSubgroups, memoryBudget: opts.memoryBudget });
-    const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal });
+    const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal, kvType });
     const report = describeModel(file);
     const a = engine.adapter;
     const info: ModelInfo = {
@@ -143,6 +146,8 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
       vocabSize: config.vocabSize,
       fileBytes: file.fileSize,
       f16WeightBytes: report.memory.weights_f16_bytes,
+      kvType: llama.kvType,
+      kvF16Bytes: kvCacheBytes('f16', config, contextLength),
       adapter: [a.vendor, a.architecture, a.description, a.backend].filter(Boolean).join(' / '),
     };
     return new QllmModel(info, config, engine, llama, tokenizer, file);

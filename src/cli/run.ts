@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { GenerateOptions, GenerationStats } from '../api.ts';
 import { BUNDLED_NOTE, bundledModelPath } from '../bundled.ts';
 import { UsageError } from '../errors.ts';
+import { parseKvType } from '../models/kv-cache.ts';
 import { grammarFlagOptions } from '../grammar/cli.ts';
-import { formatBytes, formatWeightSavings } from '../info.ts';
+import { formatBytes, formatKvBytes, formatWeightSavings } from '../info.ts';
 import { loadModel, type QllmModel } from '../model-api.ts';
 import { validateSamplerOptions } from '../sampler.ts';
 import { num, parse, positionals } from './args.ts';
@@ -29,6 +30,7 @@ const HELP = `usage: qllm run [<model.gguf>] [-p TEXT | -f FILE] [options]
       --no-bos             do not add the BOS token
       --special            print control tokens the model generates (<s>, <|im_start|>, ...) as text
       --no-f16             force the f32 shader path
+      --kv-type T          KV cache type: f16 (default; f32 without shader-f16), f32, q8_0, q4_0
       --memory-budget B    refuse to load past B bytes of GPU memory (e.g. 2G, 512M)
       --json               print one JSON object with ids, text and stats
       --no-stats           do not print stats to stderr`;
@@ -37,6 +39,7 @@ const HELP = `usage: qllm run [<model.gguf>] [-p TEXT | -f FILE] [options]
 export const modelFlags = {
   ctx: { type: 'string', short: 'c' },
   'no-f16': { type: 'boolean' },
+  'kv-type': { type: 'string' },
   'memory-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -73,12 +76,13 @@ export function samplerOptions(v: Record<string, unknown>): GenerateOptions {
 
 export async function loadForCli(path: string, v: Record<string, unknown>): Promise<{ model: QllmModel; loadMs: number }> {
   const ctx = num(v.ctx as string | undefined, '-c', { min: 2, integer: true, example: 2048 });
+  const kvType = parseKvType(v['kv-type'], '--kv-type');
   path = await (await import('../pull/resolve.ts')).resolveModelArg(path); // hf:owner/repo/file.gguf: the cached file, downloaded on first use
   const bar = progressBar('loading');
   const t0 = performance.now();
   try {
     const budget = v['memory-budget'] === undefined ? undefined : (await import('../models/memory-plan.ts')).parseByteSize(v['memory-budget'] as string, '--memory-budget');
-    const model = await loadModel(path, { contextLength: ctx, memoryBudget: budget, noF16: v['no-f16'] === true, onProgress: (f, l) => bar.update(f, l) });
+    const model = await loadModel(path, { contextLength: ctx, memoryBudget: budget, noF16: v['no-f16'] === true, kvType, onProgress: (f, l) => bar.update(f, l) });
     return { model, loadMs: performance.now() - t0 };
   } finally {
     bar.done();
@@ -92,7 +96,7 @@ export function statsLines(model: QllmModel, s: GenerationStats, loadMs: number)
   const prompt = cached ? `${s.promptTokens - cached} new tokens; ${cached} reused from the cache` : `${s.promptTokens} tokens`;
   return [
     `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${prompt}) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
-    `gpu memory: weights ${formatBytes(m.weights)}, kv ${formatBytes(m.kv)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
+    `gpu memory: weights ${formatBytes(m.weights)}, ${formatKvBytes(m.kv, model.info.kvType, model.info.kvF16Bytes)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
     `${formatWeightSavings(m.weights, model.info.f16WeightBytes)} | adapter: ${model.info.adapter}`,
   ].join('\n');
 }
@@ -174,7 +178,7 @@ export async function run(argv: string[]): Promise<void> {
         stats: {
           load_ms: round(loadMs), ttft_ms: round(stats.ttftMs), prefill_tok_s: round(stats.prefillTokPerS), decode_tok_s: round(stats.decodeTokPerS),
           prompt_tokens: stats.promptTokens, generated_tokens: stats.generatedTokens, stop_reason: stats.stopReason,
-          gpu_bytes: m, f16_weight_bytes: model.info.f16WeightBytes, adapter: model.info.adapter,
+          gpu_bytes: m, f16_weight_bytes: model.info.f16WeightBytes, kv_type: model.info.kvType, kv_f16_bytes: model.info.kvF16Bytes, adapter: model.info.adapter,
         },
       }));
     } else {

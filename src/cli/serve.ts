@@ -6,6 +6,7 @@
 // signal exits at once.
 import type { LoadOptions, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
+import { parseKvType } from '../models/kv-cache.ts';
 import { createServer, type QllmServer, type ServerOptions } from '../serve/server.ts';
 import { isLoopback } from '../serve/http-util.ts';
 import { num, parse, positionals } from './args.ts';
@@ -18,6 +19,7 @@ const HELP = `usage: qllm serve <model.gguf> [options]
   --host H          address to bind (default 127.0.0.1; anything else needs --api-key)
   --port P          port (default 8080; 0 picks a free one)
   -c, --ctx N       context length in tokens (default min(model, 2048))
+  --kv-type T       KV cache type: f16 (default; f32 without shader-f16), f32, q8_0, q4_0
   --api-key KEY     require "Authorization: Bearer KEY" on every endpoint but /health
                     (or set QLLM_API_KEY). Without a key only requests addressed to
                     localhost/127.0.0.1/[::1] are served
@@ -33,6 +35,7 @@ const OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   ctx: { type: 'string', short: 'c' },
+  'kv-type': { type: 'string' },
   'api-key': { type: 'string' },
   queue: { type: 'string' },
   cors: { type: 'string' },
@@ -57,10 +60,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--cors ${values.cors} is not an origin: pass e.g. --cors http://localhost:3000 (scheme://host[:port], no path) or --cors '*'`);
   }
   const ctx = num(values.ctx, '--ctx', { min: 16, max: 1 << 20, integer: true });
+  const kvType = parseKvType(values['kv-type'], '--kv-type');
   if (values.metrics && values['no-metrics']) throw new UsageError('--metrics and --no-metrics contradict each other: pass one');
   return {
     path,
-    load: { contextLength: ctx },
+    load: { contextLength: ctx, ...(kvType ? { kvType } : {}) },
     server: {
       host,
       port: num(values.port, '--port', { min: 0, max: 65535, integer: true, dflt: 8080 }),

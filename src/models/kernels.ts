@@ -6,6 +6,7 @@
 // per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4).
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
+import { attentionKvSource, isBlockKv, type KvType, kvDBase } from './kv-cache.ts';
 
 export interface Kernel {
   readonly label: string;
@@ -65,7 +66,11 @@ export async function createRmsnorm(engine: Engine, o: { params: GPUBuffer; x: G
   return kernel('rmsnorm', p, (n) => [n, 1]);
 }
 
-export interface RopeShape { nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean }
+export interface RopeShape {
+  nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean;
+  /** A block type (q8_0, q4_0) takes over from kvF16 (kv-cache.ts); its d plane's place needs contextLength. */
+  kvType?: KvType; contextLength?: number;
+}
 
 /**
  * Rotates q in place, rotates k and stores k, v into the caches at slots
@@ -77,6 +82,15 @@ export async function createRopeKv(
 ): Promise<Kernel> {
   const WG = 64;
   if (o.kOffset % 8 || o.vOffset % 8) throw new GpuError(`rope: k/v offsets (${o.kOffset}, ${o.vOffset}) must be multiples of 8 bytes`);
+  if (o.kvType && isBlockKv(o.kvType)) {
+    // One invocation per q pair and per 32-value block of k and of v (rope_kv_quant.wgsl).
+    const kvDim = o.nKvHeads * o.headDim;
+    if (o.contextLength === undefined) throw new GpuError('rope: a block-type KV cache needs contextLength');
+    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8, KV_Q4: o.kvType === 'q4_0' ? 1 : 0, D_BASE: kvDBase(o.kvType, o.contextLength, kvDim) };
+    const p = await build(engine, 'rope_kv_quant', c, c, [o.params, o.qkv, o.table, o.kCache, o.vCache]);
+    const perToken = (o.nHeads * o.headDim) / 2 + (2 * kvDim) / 32;
+    return kernel('rope_kv_quant', p, (n) => grid(engine, n * perToken, WG));
+  }
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8 };
   const p = await build(engine, 'rope', c, c, [o.params, o.qkv, o.table, o.kCache, o.vCache]);
   const perToken = ((o.nHeads + o.nKvHeads) * o.headDim) / 2;
@@ -86,6 +100,8 @@ export async function createRopeKv(
 export interface AttentionOptions {
   params: GPUBuffer; q: Buf; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer;
   nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean;
+  /** A block type (q8_0, q4_0) takes over from kvF16: the kernels read its blocks (kv-cache.ts). */
+  kvType?: KvType;
   maxTokens: number; contextLength: number;
   /** Split positions into chunks merged by a second kernel. Default: on real GPUs, off on CPU rasterisers. */
   split?: boolean;
@@ -137,12 +153,14 @@ export function headsPerGroup(nHeads: number, nKvHeads: number): number {
  */
 export async function createAttention(engine: Engine, o: AttentionOptions): Promise<Kernel> {
   const score = attentionScoreConstants(o);
+  // The cache's loaders: f32/f16 as always (KV_F16), or a block type's (kv-cache.ts).
+  const kv = attentionKvSource((n) => engine.shader(n), o.kvType && isBlockKv(o.kvType) ? o.kvType : o.kvF16 ? 'f16' : 'f32', o.contextLength, o.nKvHeads * o.headDim);
   if (useSubgroupAttention(engine, o)) {
-    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, ...score };
+    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score };
     // Heads per workgroup: the largest divisor of the GQA group size up to 8.
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const hg = headsPerGroup(o.nHeads, o.nKvHeads);
-    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: engine.shader('attention_kv') }, engine.shader('attention_subgroup_main'));
+    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: kv.code }, engine.shader('attention_subgroup_main'));
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
@@ -154,8 +172,8 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   engine.device.queue.writeBuffer(dims, 0, new Uint32Array([half, 0, 0, 0]));
   const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
   const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
-  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, KV_F16: o.kvF16 ? 1 : 0, ...score, SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
-  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half, KV: engine.shader('attention_kv') });
+  const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score, SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
+  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half, KV: kv.code });
   const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
   const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
   return {

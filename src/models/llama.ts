@@ -17,6 +17,7 @@ import { PARAMS_BYTES, createArgmax, createAttention, createBiasAdd, createGroup
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { type Acts, align256, increasing, type Layer, type Product, type Step } from './llama-parts.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
+import { checkKvType, isBlockKv, type KvType, kvBufferBytes, resolveKvType } from './kv-cache.ts';
 import { checkEnginePlan } from './memory-plan.ts';
 import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
@@ -33,6 +34,8 @@ export interface LlamaLoadOptions {
   attentionChunk?: number;
   /** One dispatch per layer for one-token steps on CPU kernels (llama-chain.ts). Default true; tests compare both paths. */
   chains?: boolean;
+  /** KV cache type (kv-cache.ts). Default f16, or f32 where the engine has no shader-f16. */
+  kvType?: KvType;
 }
 
 /** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
@@ -44,7 +47,8 @@ export class LlamaModel {
   readonly maxBatch: number;
   /** Vocabulary size (token_embd rows). */
   readonly vocab: number;
-  /** KV cache element type. */
+  /** KV cache element type (kv-cache.ts); kvF16: it is f16. */
+  readonly kvType: KvType;
   readonly kvF16: boolean;
   private readonly engine: Engine;
   private readonly owned: GPUBuffer[] = [];
@@ -80,22 +84,25 @@ export class LlamaModel {
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new StepBytes();
 
-  private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number) {
+  private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number, kvType: KvType) {
     this.engine = engine;
     this.config = config;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
     this.vocab = vocab;
-    this.kvF16 = engine.f16;
+    this.kvType = kvType;
+    this.kvF16 = kvType === 'f16';
   }
 
   static async load(engine: Engine, file: GgufFile, config: Config, opts: LlamaLoadOptions): Promise<LlamaModel> {
     const ctx = opts.contextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens as contextLength (-c)`);
     const tensors = checkModel(file, config, ctx);
-    checkEnginePlan(engine, config, tensors, opts); // the whole plan against the budget and the adapter's limits, before the first buffer
+    const kvType = resolveKvType(opts.kvType, engine.f16);
+    checkKvType(kvType, config);
+    checkEnginePlan(engine, config, tensors, { ...opts, kvType }); // the whole plan against the budget and the adapter's limits, before the first buffer
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
-    const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab);
+    const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab, kvType);
     try {
       await m.build(file, tensors, opts);
     } catch (e) {
@@ -215,14 +222,16 @@ export class LlamaModel {
     const embd = await matrix(t.tokenEmbd);
     this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B, scale: plan.embedScale });
     const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
-    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16 };
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx };
+    // A block-type cache is quantized by rope_kv_quant.wgsl, so products do not store K/V themselves and layers are not chained.
+    const blockKv = isBlockKv(this.kvType);
     const chainLayers: ChainLayer[] = [];
     for (let i = 0; i < c.nLayers; i++) {
       const L = t.layers[i], lp = plan.layers[i];
       const table = tables[Math.max(0, lp.rope)];
       const ropeDim = lp.rope < 0 ? 0 : c.ropeDim; // 0: this layer has no RoPE (SmolLM3), the rope kernels only store k and v
-      const kCache = this.buffer('kv', `k cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
-      const vCache = this.buffer('kv', `v cache ${i}`, ctx * kvDim * (this.kvF16 ? 2 : 4));
+      const kCache = this.buffer('kv', `k cache ${i}`, kvBufferBytes(this.kvType, ctx, kvDim));
+      const vCache = this.buffer('kv', `v cache ${i}`, kvBufferBytes(this.kvType, ctx, kvDim));
       const attnNormW = L.attnNorm && (await vector(L.attnNorm));
       const ffnNormW = L.ffnNorm && (await vector(L.ffnNorm));
       // Biases and q/k norms come between the product and RoPE, so then the product cannot rotate as it stores.
@@ -238,7 +247,7 @@ export class LlamaModel {
         between.push(await createGroupNorm(e, { params: p, buf: a.qkv, offset: a.qkvOff[j], w: await vector(nt, whole ? heads : 1), groups: whole ? 1 : heads, size: whole ? heads * c.headDim : c.headDim, eps }));
       }
       const ropeIo = { roles: ['q', 'k', 'v'] as ('q' | 'k' | 'v')[], table, kCache, vCache, headDim: c.headDim, ropeDim, kvDim, kvF16: this.kvF16 };
-      const qkv = await products([L.q, L.k, L.v], a.qkv, a.qkvOff, attnNormW, between.length ? undefined : ropeIo);
+      const qkv = await products([L.q, L.k, L.v], a.qkv, a.qkvOff, attnNormW, between.length || blockKv ? undefined : ropeIo);
       const silu = fam.act === 'silu';
       const gateUp = await products([L.gate, L.up], a.gu, a.guOff, ffnNormW, undefined, silu);
       const downW = await matrix(L.down, 'ffn_down');
@@ -279,7 +288,7 @@ export class LlamaModel {
       this.logitsPost = { all: await createLogitsPost(e, { ...post, params: p }), one: await createLogitsPost(e, { ...post, params: a.paramsOne }) };
     }
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
-    if (opts.chains !== false && chainable(t, c.headDim)) {
+    if (opts.chains !== false && !blockKv && chainable(t, c.headDim)) {
       this.chains = await createLayerChains(e, c, {
         layers: chainLayers, embedding: embd, output: outW, outNorm: outNormW, ids: a.ids, logits: a.logits, params: a.params, paramsOne: a.paramsOne,
         table: tables[0], kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes),

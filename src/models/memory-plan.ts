@@ -14,6 +14,7 @@ import { gpuFormat, partBytes, rowBytes } from '../gpu/formats.ts';
 import { tensorShape } from '../gpu/weights.ts';
 import { DECODERS } from '../quant/dequant.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
+import { type KvType, kvBufferBytes } from './kv-cache.ts';
 import { align256 } from './llama-parts.ts';
 
 export interface MemoryPlanOptions {
@@ -21,6 +22,8 @@ export interface MemoryPlanOptions {
   contextLength: number;
   /** KV cache in f16 (an adapter with shader-f16 and no noF16); else f32, twice the bytes. Default true. */
   kvF16?: boolean;
+  /** KV cache type (kv-cache.ts); takes over from kvF16 when given. */
+  kvType?: KvType;
   /** Prompt tokens per forward pass (LlamaLoadOptions.maxBatch). Default 64. */
   maxBatch?: number;
   /** Attention split in chunks (GPU kernels: a partials buffer per layer). Default true, the larger. */
@@ -45,6 +48,7 @@ export interface PlannedBuffer {
 export interface MemoryPlan {
   contextLength: number;
   kvF16: boolean;
+  kvType: KvType;
   weights: number;
   kv: number;
   activations: number;
@@ -68,7 +72,8 @@ const rounded = (n: number) => Math.max(4, Math.ceil(n / 4) * 4);
 export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): MemoryPlan {
   const ctx = o.contextLength;
   const B = Math.max(1, Math.min(o.maxBatch ?? 64, ctx));
-  const kvF16 = o.kvF16 ?? true;
+  const kvType: KvType = o.kvType ?? ((o.kvF16 ?? true) ? 'f16' : 'f32');
+  const kvF16 = kvType === 'f16';
   const maxBinding = o.maxBindingBytes ?? Number.POSITIVE_INFINITY;
   const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
   const plan = t.plan, fam = plan.family;
@@ -120,8 +125,8 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
 
   // KV caches and rope tables grow with the context.
   const nL = c.nLayers;
-  add('kv', 'k cache', ctx * kvDim * (kvF16 ? 2 : 4), { count: nL, perContext: true });
-  add('kv', 'v cache', ctx * kvDim * (kvF16 ? 2 : 4), { count: nL, perContext: true });
+  add('kv', 'k cache', kvBufferBytes(kvType, ctx, kvDim), { count: nL, perContext: true });
+  add('kv', 'v cache', kvBufferBytes(kvType, ctx, kvDim), { count: nL, perContext: true });
   add('other', 'rope table', ctx * c.ropeDim * 4, { count: plan.ropes.length, perContext: true });
 
   // Activations (llama.ts build(): q|k|v and gate|up as 256-aligned regions of one buffer each).
@@ -149,14 +154,14 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   add('other', 'uniforms', 64 * (4 + 2 * parts + 4 * nL), { storage: false });
 
   const sum = (cat: PlannedBuffer['category']) => buffers.filter((b) => b.category === cat).reduce((s, b) => s + b.bytes * b.count, 0);
-  const p = { contextLength: ctx, kvF16, weights: sum('weights'), kv: sum('kv'), activations: sum('activations'), other: sum('other'), staging: sum('staging'), buffers };
+  const p = { contextLength: ctx, kvF16, kvType, weights: sum('weights'), kv: sum('kv'), activations: sum('activations'), other: sum('other'), staging: sum('staging'), buffers };
   return { ...p, total: p.weights + p.kv + p.activations + p.other + p.staging };
 }
 
 /** LlamaModel.load's check: the plan for this engine's KV type, kernels and limits, against what is left of its budget. */
-export function checkEnginePlan(e: Engine, c: Config, t: ModelTensors, o: { contextLength: number; maxBatch?: number; attentionChunk?: number }): void {
+export function checkEnginePlan(e: Engine, c: Config, t: ModelTensors, o: { contextLength: number; maxBatch?: number; attentionChunk?: number; kvType?: KvType }): void {
   const at = (n: number) => planMemory(c, t, {
-    contextLength: n, kvF16: e.f16, maxBatch: o.maxBatch, splitAttention: o.attentionChunk === undefined ? !e.cpuTuning : o.attentionChunk > 0,
+    contextLength: n, kvF16: e.f16, kvType: o.kvType, maxBatch: o.maxBatch, splitAttention: o.attentionChunk === undefined ? !e.cpuTuning : o.attentionChunk > 0,
     attentionChunk: o.attentionChunk || undefined, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize),
   });
   checkMemoryPlan(at(o.contextLength), e.limits, e.memoryBudget - e.memory().total, at);

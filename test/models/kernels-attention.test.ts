@@ -11,6 +11,7 @@ import type { EngineOptions } from '../../src/gpu/engine.ts';
 import { type AttentionOptions, attentionScoreConstants, createAttention } from '../../src/models/kernels.ts';
 import { f16ToF32, f32ToF16 } from '../../src/quant/half.ts';
 import { maxAbsDiff, paramsBuffer, rand, readF32, runPass, testEngine, upload, zeros } from './gpu-util.ts';
+import { refAttention } from './reference-attention.ts';
 
 const CONFIGS: [string, EngineOptions][] = [['cpu tuning', {}], ['gpu tuning', { tuning: 'gpu' }], ['no f16', { noF16: true }]];
 
@@ -41,40 +42,6 @@ function packCache(vals: Float32Array, f16: boolean): Uint32Array {
   return out;
 }
 const roundF16 = (a: Float32Array) => Float32Array.from(a, (v) => f16ToF32(f32ToF16(v)));
-
-/** The scores (after scale and softcap) and outputs of llama.cpp's build_attn_mha in f64; also the largest |score|/softcap seen. */
-function refAttention(q: Float32Array, k: Float32Array, v: Float32Array, c: Case): { out: Float64Array; maxRatio: number } {
-  const { nHeads, nKvHeads, headDim, pos, n } = c;
-  const scale = c.scale ?? 1 / Math.sqrt(headDim), cap = c.softcap ?? 0, window = c.window ?? 0;
-  const qd = nHeads * headDim, kvd = nKvHeads * headDim;
-  const out = new Float64Array(n * qd);
-  let maxRatio = 0;
-  for (let t = 0; t < n; t++) {
-    const p = pos + t;
-    const j0 = window > 0 ? Math.max(0, p + 1 - window) : 0; // p - j < window
-    for (let h = 0; h < nHeads; h++) {
-      const kvh = Math.floor(h / (nHeads / nKvHeads));
-      const s: number[] = [];
-      for (let j = j0; j <= p; j++) {
-        let d = 0;
-        for (let i = 0; i < headDim; i++) d += q[t * qd + h * headDim + i] * k[j * kvd + kvh * headDim + i];
-        d *= scale;
-        if (cap > 0) {
-          maxRatio = Math.max(maxRatio, Math.abs(d) / cap);
-          d = cap * Math.tanh(d / cap);
-        }
-        s.push(d);
-      }
-      const mx = Math.max(...s);
-      const ex = s.map((x) => Math.exp(x - mx));
-      const sum = ex.reduce((a, b) => a + b, 0);
-      for (let jj = 0; jj < ex.length; jj++) {
-        for (let i = 0; i < headDim; i++) out[t * qd + h * headDim + i] += (ex[jj] / sum) * v[(j0 + jj) * kvd + kvh * headDim + i];
-      }
-    }
-  }
-  return { out, maxRatio };
-}
 
 describe('attentionScoreConstants', () => {
   it('defaults to 1/sqrt(headDim), no softcap, no window; rejects bad values', () => {

@@ -12,10 +12,13 @@
 // negative).
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
 
-export type KvType = 'f16' | 'f32';
+export type KvType = 'f16' | 'f32' | 'q8_0' | 'q4_0';
+
+/** node-llama-cpp's GgmlType names for experimentalKvCache{Key,Value}Type. */
+const KV_GGML = { f32: 'F32', f16: 'F16', q8_0: 'Q8_0', q4_0: 'Q4_0' } as const;
 
 export interface GreedyOptions {
-  /** KV cache element type (keys and values). Default 'f32'. */
+  /** KV cache element type (keys and values). Default 'f32'. A quantized V cache needs flash attention (llama.cpp refuses it without), which is then the default. */
   kvType?: KvType;
   /** Context cells. Default 512; prompt + steps must fit (no silent context shift). */
   contextSize?: number;
@@ -23,6 +26,7 @@ export interface GreedyOptions {
    * Default false. On the CPU, llama.cpp's flash-attention path computes attention in
    * f16 whatever the KV type (F32 KV with it on matches F16 KV to the bit on stories260K),
    * so an F32 KV comparison needs it off. llama.cpp's own default ('auto') turns it on.
+   * Default true for q8_0/q4_0 (required there), else false.
    */
   flashAttention?: boolean;
   /** Evaluation threads. Default 1: CI has 2 cores and vitest runs 2 files at once. */
@@ -121,7 +125,9 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
   if (promptIds.length + steps > contextSize) {
     throw new Error(`oracleGreedy: prompt ${promptIds.length} + ${steps} steps exceeds contextSize ${contextSize} (llama.cpp would shift the context)`);
   }
-  const kv = (opts.kvType ?? 'f32') === 'f32' ? 'F32' : 'F16';
+  const kvType = opts.kvType ?? 'f32';
+  const kv = KV_GGML[kvType];
+  const quantKv = kvType === 'q8_0' || kvType === 'q4_0';
   const topK = opts.topK ?? 10;
   const llama = await getOracleLlama();
   let model: LlamaModel | undefined;
@@ -132,7 +138,7 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
       batchSize: Math.min(512, contextSize),
       sequences: 1,
       threads: opts.threads ?? 1,
-      flashAttention: opts.flashAttention ?? false,
+      flashAttention: opts.flashAttention ?? quantKv,
       experimentalKvCacheKeyType: kv,
       experimentalKvCacheValueType: kv,
     });
