@@ -41,7 +41,9 @@ const browserPlugin = {
     b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
   },
 };
-const outfile = join(root, 'dist/qllm.browser.js');
+// `--outfile=PATH`: the bundle elsewhere (tests build their own, so that a full build's clean of dist/ never races them).
+const outArg = process.argv.find((a) => a.startsWith('--outfile='));
+const outfile = outArg ? outArg.slice('--outfile='.length) : join(root, 'dist/qllm.browser.js');
 const result = await esbuild.build({
   entryPoints: [join(root, 'src/browser.ts')],
   outfile,

@@ -49,19 +49,20 @@ describe.skipIf(!hasShared || (!haveChromium && !process.env.CI))('the browser b
   const ranges: number[] = [];
   let fullReads = 0;
   const dir = mkdtempSync(join(tmpdir(), 'qllm-browser-'));
+  const bundle = join(dir, 'qllm.browser.js');
   let browser: import('playwright-core').Browser;
   let page: import('playwright-core').Page;
   const errors: string[] = [];
 
   beforeAll(async () => {
-    const b = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), '--browser'], { encoding: 'utf8' });
+    const b = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), '--browser', `--outfile=${bundle}`], { encoding: 'utf8' });
     expect(b.status, b.stderr).toBe(0);
     server = createServer(async (req, res) => {
       if (req.url === '/') {
         res.writeHead(200, { 'Content-Type': 'text/html' });
         res.end(PAGE);
       } else if (req.url === '/qllm.browser.js') {
-        await sendFile(req, res, join(repoRoot, 'dist', 'qllm.browser.js'), 'text/javascript');
+        await sendFile(req, res, bundle, 'text/javascript');
       } else if (req.url === '/model.gguf') {
         const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
         if (m) ranges.push(Number(m[2]) - Number(m[1]) + 1);

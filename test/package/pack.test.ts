@@ -19,8 +19,10 @@ let installed = '';
 describe.skipIf(!hasShared)('the packed npm package in a fresh project', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'qllm-pack-'));
-    // `npm pack` runs `prepare`, which builds dist/.
-    const out = execFileSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // `npm pack` runs `prepack`, which builds dist/ (tsc; a type error fails it, shown here).
+    const packed = spawnSync(npm, ['pack', '--json', '--pack-destination', dir], { cwd: repoRoot, encoding: 'utf8' });
+    expect(packed.status, `${packed.stdout}\n${packed.stderr}`).toBe(0);
+    const out = packed.stdout;
     const tarball = join(dir, (JSON.parse(out.slice(out.indexOf('['))) as { filename: string }[])[0].filename);
     const app = join(dir, 'app');
     execFileSync('mkdir', ['-p', app]);

@@ -24,7 +24,7 @@ describe.skipIf(!hasShared || (!haveChromium && !process.env.CI))('the chat page
   let browser: import('playwright-core').Browser;
 
   beforeAll(async () => {
-    const b = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), '--browser'], { encoding: 'utf8' });
+    const b = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs'), '--browser', `--outfile=${join(dir, 'qllm.browser.js')}`], { encoding: 'utf8' });
     expect(b.status, b.stderr).toBe(0);
     model = await loadModel(sharedModel('stories260K.gguf'), { contextLength: 256 });
     // Count the server model's generations: in-browser chat must not use it.
@@ -33,7 +33,7 @@ describe.skipIf(!hasShared || (!haveChromium && !process.env.CI))('the chat page
       serverChats++;
       return chat(m, o);
     };
-    srv = createServer(model, { port: 0, log: () => {}, modelPath: sharedModel('stories260K.gguf') });
+    srv = createServer(model, { port: 0, log: () => {}, modelPath: sharedModel('stories260K.gguf'), browserBundle: join(dir, 'qllm.browser.js') });
     srv.server.on('request', (req) => {
       if (req.url === '/model.gguf' && req.headers.range) ranges.push(req.headers.range);
     });
