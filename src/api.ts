@@ -62,9 +62,74 @@ export interface GenerateOptions extends SamplerOptions {
    * any JSON object. Keywords a grammar cannot enforce are a UsageError.
    */
   jsonSchema?: object | string | boolean;
+  /**
+   * When the context is full, keep going as llama.cpp's context shift does: keep
+   * the first `keepTokens`, drop half of the rest (the oldest), and recompute
+   * the kept tokens' K/V at their new positions. A prompt longer than the
+   * context is cut the same way instead of refused. maxTokens then bounds the
+   * reply instead of the context. Default true for chat(), false for generate().
+   */
+  contextShift?: boolean;
+  /** Tokens at the start never dropped by a context shift. Default: chat(): the system prompt's; generate(): the BOS. */
+  keepTokens?: number;
 }
 
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  /** The text ('' for an assistant turn that only made tool calls). */
+  content: string;
+  /** assistant: the tool calls this turn made (as Generation.message returned them). */
+  toolCalls?: ToolCall[];
+  /** tool: the id of the call this message answers. */
+  toolCallId?: string;
+  /** tool: the function's name (some templates show it). */
+  name?: string;
+}
+
+/** A function the model may call (OpenAI's shape). */
+export interface Tool {
+  type: 'function';
+  function: {
+    name: string;
+    description?: string;
+    /** JSON Schema of the arguments object. Default: any object. */
+    parameters?: object;
+  };
+}
+
+/** A call the model made. */
+export interface ToolCall {
+  /** Unique per call; pass it back as the tool message's toolCallId. */
+  id: string;
+  name: string;
+  /**
+   * JSON text of the arguments object, as the model wrote it. With toolChoice
+   * 'required' or a named function it always parses and validates against the
+   * function's parameters (the call is grammar-constrained); with 'auto' check it.
+   */
+  arguments: string;
+}
+
+/**
+ * 'auto' (default): the model decides; 'none': no tools are shown, no calls parsed;
+ * 'required': it must call one (or more, with parallelToolCalls); or one named function.
+ */
+export type ToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+
+/**
+ * chat() options. With `tools`, the tools go to the model's chat template (or, for a
+ * template that cannot show them, into the system prompt with llama.cpp's generic
+ * JSON call format), and Generation.message splits the reply into text and calls
+ * in the syntax the template's family uses (Llama 3.x JSON, Qwen/Hermes
+ * <tool_call>, Mistral [TOOL_CALLS], Granite <|tool_call|>, or generic JSON).
+ * The streamed Token.text shows the call syntax as generated.
+ */
+export interface ChatOptions extends GenerateOptions {
+  tools?: Tool[];
+  toolChoice?: ToolChoice;
+  /** Allow several calls in one reply. Default false (as llama.cpp's server). */
+  parallelToolCalls?: boolean;
+}
 
 export interface GpuBytes { weights: number; kv: number; activations: number; other: number; total: number }
 
@@ -78,6 +143,9 @@ export interface GenerationStats {
   stopReason: 'eos' | 'stop' | 'length' | 'abort';
   /** Prompt tokens whose K/V were reused from the previous generation (not run again). */
   cachedTokens?: number;
+  /** Context shifts this generation made (GenerateOptions.contextShift), and prompt tokens cut to fit. */
+  contextShifts?: number;
+  droppedPromptTokens?: number;
 }
 
 export interface TokenLogprob { tokenId: number; logprob: number }
@@ -98,6 +166,13 @@ export interface Generation extends AsyncIterable<Token> {
   readonly stats: Promise<GenerationStats>;
   /** Token ids of the prompt as fed to the model. */
   readonly promptIds: Promise<number[]>;
+  /**
+   * Resolves when generation ends: the reply as an assistant message, ready to
+   * append to the conversation. After chat() with tools its content is the text
+   * outside the calls and toolCalls the calls made (absent when none); otherwise
+   * content is the whole text.
+   */
+  readonly message: Promise<ChatMessage>;
 }
 
 export interface ModelInfo {
@@ -125,8 +200,12 @@ export interface Model {
    * blocks the model. To run several requests, queue them (as `qllm serve` does).
    */
   generate(prompt: string, opts?: GenerateOptions): Generation;
-  /** Like generate(), on the model's chat template; the same one-at-a-time rule. */
-  chat(messages: ChatMessage[], opts?: GenerateOptions): Generation;
+  /**
+   * Like generate(), on the model's chat template; the same one-at-a-time rule.
+   * With opts.tools the model can call functions: run each of (await gen.message).toolCalls,
+   * append that message and a { role: 'tool', toolCallId, content } per call, and chat again.
+   */
+  chat(messages: ChatMessage[], opts?: ChatOptions): Generation;
   tokenize(text: string, opts?: { addBos?: boolean }): number[];
   detokenize(ids: number[]): string;
   memory(): GpuBytes;

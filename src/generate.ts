@@ -60,6 +60,15 @@ export class Session {
     validateSamplerOptions(opts);
     const ctx = this.model.contextLength;
     if (promptIds.length === 0) throw new UsageError('the prompt is empty and the model adds no BOS: give a prompt');
+    if (opts.keepTokens !== undefined && (!Number.isInteger(opts.keepTokens) || opts.keepTokens < 0)) {
+      throw new UsageError(`keepTokens ${opts.keepTokens} must be an integer >= 0 (tokens a context shift never drops)`);
+    }
+    let dropped = 0;
+    if (opts.contextShift && promptIds.length >= ctx) {
+      const cut = truncatePrompt(promptIds, ctx, this.keepOf(opts, ctx));
+      dropped = promptIds.length - cut.length;
+      promptIds = cut;
+    }
     if (promptIds.length >= ctx) throw new UsageError(`prompt of ${promptIds.length} tokens does not fit the context of ${ctx}: raise contextLength (-c) up to the model's context length, or shorten the prompt`);
     if (opts.maxTokens !== undefined && (!Number.isInteger(opts.maxTokens) || opts.maxTokens < 1)) {
       throw new UsageError(`max tokens ${opts.maxTokens} must be a positive integer: pass e.g. maxTokens 128 (-n 128)`);
@@ -81,16 +90,25 @@ export class Session {
     await this.inflight.catch(() => {});
     if (me.superseded) throw new UsageError(SUPERSEDED);
     try {
-      yield* this.run(promptIds, opts, done, me, grammar);
+      yield* this.run(promptIds, opts, (s) => done(dropped ? { ...s, droppedPromptTokens: dropped } : s), me, grammar);
     } finally {
       if (this.owner === me) this.owner = undefined;
     }
   }
 
+  /** Tokens a shift keeps at the start: keepTokens, capped so that a shift always frees room. */
+  private keepOf(opts: GenerateOptions, ctx: number): number {
+    return Math.min(opts.keepTokens ?? 1, Math.floor(ctx / 2));
+  }
+
   private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }, grammar?: GrammarConstraint): AsyncGenerator<Token> {
     const t0 = performance.now();
     const ctx = this.model.contextLength;
-    const maxNew = Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
+    // With context shift the reply may outgrow the context; maxTokens bounds it.
+    const shift = opts.contextShift === true;
+    const maxNew = shift ? (opts.maxTokens ?? 256) : Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
+    const nKeep = this.keepOf(opts, ctx);
+    let shifts = 0;
     const temperature = opts.temperature ?? 0.8;
     const penalty = opts.repeatPenalty ?? 1;
     // Logprobs need the whole logits row back from the GPU, and so does a grammar (to mask it).
@@ -118,10 +136,22 @@ export class Session {
 
     let lp: { logprob: number; topLogprobs: TokenLogprob[] } | undefined; // the last step's, with opts.logprobs
     const step = async (): Promise<number> => {
+      if (shift && pos + feed.length > ctx) {
+        // llama.cpp's context shift: keep the first nKeep, drop half of the rest
+        // (the oldest). The kept tail moves to new positions, so its K/V (RoPE'd
+        // at the old ones) is recomputed: it is fed again with this step's tokens.
+        const all = [...this.cached, ...feed];
+        const discard = Math.max(Math.floor((this.cached.length - nKeep) / 2), all.length - ctx);
+        this.cached.length = nKeep;
+        feed = all.slice(nKeep + discard);
+        pos = nKeep;
+        shifts++;
+      }
       const n = feed.length;
       const start = pos;
       let id: number;
-      if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start, { next: generated + 1 < maxNew });
+      // Queue the next greedy step ahead only if it will fit without a shift.
+      if (greedyOnGpu) id = await this.model.forwardArgmax(feed, start, { next: generated + 1 < maxNew && start + n + 1 <= ctx });
       else {
         const logits = await this.model.forward(feed, start);
         id = grammar ? grammar.sample(sampler, logits, history) : sampler.sample(logits, history);
@@ -141,6 +171,7 @@ export class Session {
         decodeTokPerS: decodeMs > 0 && generated > 1 ? ((generated - 1) / decodeMs) * 1000 : 0,
         stopReason,
         cachedTokens: keep,
+        ...(shifts ? { contextShifts: shifts } : {}),
       };
     };
     // Superseded: the stats settle now (as an abort), since a dropped iterator never reaches `finally`.
@@ -208,6 +239,17 @@ export class Session {
       if (!me.superseded) done(stats());
     }
   }
+}
+
+/**
+ * A prompt that does not fit, cut as llama.cpp's server does: keep the first
+ * `keep` tokens, then drop whole blocks of half the remaining room from the
+ * start of the rest until the prompt fits with room left to generate.
+ */
+export function truncatePrompt(ids: number[], ctx: number, keep: number): number[] {
+  const block = Math.max(1, Math.floor((ctx - keep) / 2));
+  const erased = Math.ceil((ids.length - keep - block) / block);
+  return erased > 0 ? [...ids.slice(0, keep), ...ids.slice(keep + erased * block)] : ids;
 }
 
 /** Index of the earliest stop-string match in s, or -1. */

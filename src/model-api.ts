@@ -1,6 +1,6 @@
 // loadModel(): the library entry point. Wires file → config → engine → weights →
 // tokenizer → generation session, and exposes the `Model` contract of api.ts.
-import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
+import type { ChatMessage, ChatOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
 import { readConfig, type Config } from './config.ts';
 import { GgufError, isQllmError, printable, UsageError } from './errors.ts';
 import { Session } from './generate.ts';
@@ -14,6 +14,8 @@ import { checkMemoryPlan, planMemory, validateBudget } from './models/memory-pla
 import { openModelFile } from './open.ts';
 import { renderChat } from './tokenizer/chat.ts';
 import { Tokenizer } from './tokenizer/index.ts';
+import { TokenType } from './tokenizer/vocab.ts';
+import { type MarkerLookup, markerGbnf, planTools, replyMessage, silentMarkers, type ToolPlan } from './tools/index.ts';
 
 export class QllmModel implements Model {
   readonly session: Session;
@@ -44,13 +46,55 @@ export class QllmModel implements Model {
     return this.start(() => this.tokenizer.encode(prompt, { addBos: opts.addBos }), opts);
   }
 
-  chat(messages: ChatMessage[], opts: GenerateOptions = {}): Generation {
+  chat(messages: ChatMessage[], opts: ChatOptions = {}): Generation {
+    const { tools, toolChoice, parallelToolCalls, ...gen } = opts;
+    // A conversation keeps going past the context (context shift), keeping its system prompt.
+    gen.contextShift ??= true;
+    const reply: { plan?: ToolPlan; silent?: Map<number, string> } = {};
     return this.start(() => {
+      const tc = this.config.tokenizer!;
+      if (tools !== undefined || toolChoice !== undefined) {
+        const lookup = this.markerLookup();
+        reply.plan = planTools(tc.chatTemplate, { tools: tools ?? [], choice: toolChoice, parallel: parallelToolCalls }, markerGbnf(lookup));
+        reply.silent = silentMarkers(reply.plan, lookup);
+        if (reply.plan.grammar !== undefined) {
+          if (gen.grammar !== undefined || gen.jsonSchema !== undefined) throw new UsageError('a grammar or JSON schema cannot be combined with a forced tool call: drop it, or use tool choice "auto"');
+          gen.grammar = reply.plan.grammar;
+        }
+      }
       // Templates usually write the BOS text themselves (then addBos is false); it parses as a special token.
-      const { text, usedDefault, addBos } = renderChat(this.config.tokenizer!, messages, { addGenerationPrompt: true });
+      const { text, usedDefault, addBos } = renderChat(tc, messages, { addGenerationPrompt: true, tools: reply.plan?.render.tools, system: reply.plan?.render.system });
       this.usedDefaultTemplate = usedDefault;
-      return this.tokenizer.encode(text, { addBos: opts.addBos ?? addBos, parseSpecial: true });
-    }, opts);
+      const ids = this.tokenizer.encode(text, { addBos: opts.addBos ?? addBos, parseSpecial: true });
+      if (gen.contextShift && gen.keepTokens === undefined) gen.keepTokens = this.systemPrefix(messages, ids, opts.addBos ?? addBos);
+      return ids;
+    }, gen, reply);
+  }
+
+  /** How many of `ids` render the leading system messages alone (what a context shift keeps); undefined: just the BOS. */
+  private systemPrefix(messages: ChatMessage[], ids: number[], addBos: boolean): number | undefined {
+    let n = 0;
+    while (n < messages.length && messages[n].role === 'system') n++;
+    if (n === 0) return undefined;
+    try {
+      const head = renderChat(this.config.tokenizer!, messages.slice(0, n), { addGenerationPrompt: false });
+      const prefix = this.tokenizer.encode(head.text, { addBos, parseSpecial: true });
+      // Only where the system turn renders the same tokens on its own (most templates).
+      return prefix.length < ids.length && prefix.every((t, i) => t === ids[i]) ? prefix.length : undefined;
+    } catch {
+      return undefined; // a template that refuses a system-only conversation
+    }
+  }
+
+  /** A marker that is one special token of this vocabulary (tools: [TOOL_CALLS], <|python_tag|>, …). */
+  private markerLookup(): MarkerLookup {
+    return (text) => {
+      const ids = this.tokenizer.encode(text, { addBos: false, parseSpecial: true });
+      if (ids.length !== 1) return undefined;
+      const type = this.tokenizer.tokenType(ids[0]);
+      if (type !== TokenType.Control && type !== TokenType.UserDefined) return undefined;
+      return { id: ids[0], silent: type === TokenType.Control };
+    };
   }
 
   memory(): GpuBytes {
@@ -67,7 +111,8 @@ export class QllmModel implements Model {
     void this.file.close();
   }
 
-  private start(promptIds: () => number[], opts: GenerateOptions): Generation {
+  /** `reply`: filled in by promptIds() for a chat with tools (how to split the reply; markers printed as nothing). */
+  private start(promptIds: () => number[], opts: GenerateOptions, reply: { plan?: ToolPlan; silent?: Map<number, string> } = {}): Generation {
     if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
     let resolveStats!: (s: GenerationStats) => void;
     let rejectStats!: (e: unknown) => void;
@@ -81,9 +126,16 @@ export class QllmModel implements Model {
       resolveIds = res;
       rejectIds = rej;
     });
+    let resolveMessage!: (m: ChatMessage) => void;
+    let rejectMessage!: (e: unknown) => void;
+    const message = new Promise<ChatMessage>((res, rej) => {
+      resolveMessage = res;
+      rejectMessage = rej;
+    });
     // Callers that only iterate must not see unhandled rejections from these.
     stats.catch(() => {});
     ids.catch(() => {});
+    message.catch(() => {});
     const session = this.session;
     async function* iterate(): AsyncGenerator<Token> {
       let p: number[];
@@ -93,17 +145,31 @@ export class QllmModel implements Model {
       } catch (e) {
         rejectIds(e);
         rejectStats(e);
+        rejectMessage(e);
         throw e;
       }
+      let text = '';
+      let failed = false;
       try {
-        yield* session.generate(p, opts, resolveStats);
+        for await (const t of session.generate(p, opts, resolveStats)) {
+          // A tool-call marker that is a control token prints as nothing; the reply keeps its text.
+          const marked = t.text === '' && reply.silent?.get(t.tokenId);
+          const tok = marked ? { ...t, text: marked } : t;
+          text += tok.text;
+          yield tok;
+        }
       } catch (e) {
+        failed = true;
         rejectStats(e);
+        rejectMessage(e);
         throw e;
+      } finally {
+        // Also when the caller stops early (return()): the reply so far.
+        if (!failed) resolveMessage(replyMessage(reply.plan, text));
       }
     }
     const it = iterate();
-    return { [Symbol.asyncIterator]: () => it, stats, promptIds: ids };
+    return { [Symbol.asyncIterator]: () => it, stats, promptIds: ids, message };
   }
 }
 

@@ -16,13 +16,15 @@ const HELP = `usage: qllm chat <model.gguf> [-c N] [--system TEXT] [--special] [
   Ctrl-C stops the current reply; Ctrl-C at the prompt or Ctrl-D exits.
   Piped input: one message per line, replies printed one after another.
   --system TEXT   a system message at the start of the conversation
-  --special       print control tokens the model generates (<|im_end|>, ...) as text`;
+  --special       print control tokens the model generates (<|im_end|>, ...) as text
+  --no-context-shift  stop at the end of the context instead of dropping the oldest
+                  turns (the system message is kept) and going on`;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values: v, positionals: pos } = parse(argv, { ...modelFlags, ...samplerFlags, system: { type: 'string' }, special: { type: 'boolean' } }, 'chat');
+  const { values: v, positionals: pos } = parse(argv, { ...modelFlags, ...samplerFlags, system: { type: 'string' }, special: { type: 'boolean' }, 'no-context-shift': { type: 'boolean' } }, 'chat');
   if (v.help) return void console.log(HELP);
   const [path] = positionals(pos, ['model.gguf'], 'chat');
-  const opts = samplerOptions(v);
+  const opts = { ...samplerOptions(v), contextShift: v['no-context-shift'] !== true };
   const tty = process.stdin.isTTY === true;
   const { model, loadMs } = await loadForCli(path, v);
   const system: ChatMessage[] = v.system ? [{ role: 'system', content: v.system }] : [];

@@ -28,6 +28,8 @@ const HELP = `usage: qllm run [<model.gguf>] [-p TEXT | -f FILE] [options]
       --json-schema S      output JSON valid under the JSON Schema S (a file, or inline JSON text)
       --grammar-file F     output only what the GBNF grammar in F allows (llama.cpp's format)
       --no-bos             do not add the BOS token
+      --context-shift      at the end of the context keep going: drop the oldest half
+                           (keeping the BOS) and recompute the rest, as llama.cpp does
       --special            print control tokens the model generates (<s>, <|im_start|>, ...) as text
       --no-f16             force the f32 shader path
       --kv-type T          KV cache type: f16 (default; f32 without shader-f16), f32, q8_0, q4_0
@@ -89,13 +91,21 @@ export async function loadForCli(path: string, v: Record<string, unknown>): Prom
   }
 }
 
+/** ' | context shifted N times (M prompt tokens cut)' when the context was full. */
+function shiftNote(s: GenerationStats): string {
+  const parts: string[] = [];
+  if (s.contextShifts) parts.push(`context shifted ${s.contextShifts} time${s.contextShifts > 1 ? 's' : ''}`);
+  if (s.droppedPromptTokens) parts.push(`${s.droppedPromptTokens} prompt tokens cut to fit`);
+  return parts.length ? ` | ${parts.join(', ')}` : '';
+}
+
 export function statsLines(model: QllmModel, s: GenerationStats, loadMs: number): string {
   const m = model.memory();
   // The rate is over the tokens this call fed; a chat turn reuses the rest from the KV cache.
   const cached = s.cachedTokens ?? 0;
   const prompt = cached ? `${s.promptTokens - cached} new tokens; ${cached} reused from the cache` : `${s.promptTokens} tokens`;
   return [
-    `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${prompt}) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})`,
+    `load ${loadMs.toFixed(0)} ms | ttft ${s.ttftMs.toFixed(0)} ms | prefill ${s.prefillTokPerS.toFixed(1)} tok/s (${prompt}) | decode ${s.decodeTokPerS.toFixed(1)} tok/s (${s.generatedTokens} tokens, ${s.stopReason})${shiftNote(s)}`,
     `gpu memory: weights ${formatBytes(m.weights)}, ${formatKvBytes(m.kv, model.info.kvType, model.info.kvF16Bytes)}, activations ${formatBytes(m.activations)}, other ${formatBytes(m.other)}, total ${formatBytes(m.total)}`,
     `${formatWeightSavings(m.weights, model.info.f16WeightBytes)} | adapter: ${model.info.adapter}`,
   ].join('\n');
@@ -138,6 +148,7 @@ export async function run(argv: string[]): Promise<void> {
       prompt: { type: 'string', short: 'p' },
       file: { type: 'string', short: 'f' },
       'no-bos': { type: 'boolean' },
+      'context-shift': { type: 'boolean' },
       special: { type: 'boolean' },
       json: { type: 'boolean' },
       'no-stats': { type: 'boolean' },
@@ -158,7 +169,7 @@ export async function run(argv: string[]): Promise<void> {
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   try {
-    const gen = model.generate(prompt, { ...opts, addBos: v['no-bos'] ? false : undefined, signal: ac.signal });
+    const gen = model.generate(prompt, { ...opts, addBos: v['no-bos'] ? false : undefined, contextShift: v['context-shift'] === true, signal: ac.signal });
     const ids: number[] = [];
     let text = '';
     for await (const t of gen) {

@@ -91,4 +91,17 @@ describe.skipIf(!hasShared)('qllm chat from a pipe', () => {
     expect(r.stderr).toMatch(/prefill [\d.]+ tok\/s \(\d+ new tokens; \d+ reused from the cache\)/); // /stats after turn two
     expect(r.stderr).not.toMatch(/readline was closed|\n\s+at /);
   });
+
+  it('goes on past the context (3× it) by context shift, keeping the system message; --no-context-shift stops at the end', async () => {
+    const model = sharedModel('stories260K.gguf');
+    const lines = 'Once upon a time\\nAnd then?\\nWhat happened next?\\nTell me more\\n/stats\\n';
+    const r = await shell(`printf '${lines}' | qllm chat '${model}' -n 48 --temp 0 -c 64 --system 'Tell stories.'`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().length).toBeGreaterThan(100); // replies may hold newlines of their own
+    // 4 replies of 48 tokens and their prompts: more than 3× the 64-token context.
+    expect(r.stderr).toMatch(/\(48 tokens, length\) \| (context shifted \d+ times?|\d+ prompt tokens cut to fit)/);
+    const off = await shell(`printf '${lines}' | qllm chat '${model}' -n 48 --temp 0 -c 64 --no-context-shift`);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toMatch(/^qllm: prompt of \d+ tokens does not fit the context of 64/m);
+  });
 });
