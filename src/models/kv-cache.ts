@@ -118,20 +118,7 @@ export function dequantizeKv(t: KvType, blocks: Uint8Array, n: number): Float32A
   return dequantize(KV[t].ggml, blocks, n);
 }
 
-/** ggml blocks of `ctx` rows → the GPU layout above (bodies, then the d plane), as u32 words. */
-export function blocksToGpu(t: KvType, blocks: Uint8Array, ctx: number, kvDim: number): Uint32Array {
-  const f = KV[t], body = f.blockBytes - 2, nBlocks = (ctx * kvDim) / f.block;
-  const out = new Uint8Array(Math.max(4, Math.ceil(kvBufferBytes(t, ctx, kvDim) / 4) * 4));
-  const dBase = kvDBase(t, ctx, kvDim) * 4;
-  for (let b = 0; b < nBlocks; b++) {
-    out.set(blocks.subarray(b * f.blockBytes + 2, (b + 1) * f.blockBytes), b * body);
-    out[dBase + 2 * b] = blocks[b * f.blockBytes];
-    out[dBase + 2 * b + 1] = blocks[b * f.blockBytes + 1];
-  }
-  return new Uint32Array(out.buffer);
-}
-
-/** The inverse of blocksToGpu: the GPU words of a block-type cache → ggml blocks. */
+/** The GPU words of a block-type cache (the layout above) → ggml blocks, for comparing with the codec. */
 export function gpuToBlocks(t: KvType, words: Uint32Array, ctx: number, kvDim: number): Uint8Array {
   const f = KV[t], body = f.blockBytes - 2, nBlocks = (ctx * kvDim) / f.block;
   const src = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);

@@ -19,7 +19,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions } from '../../src/gpu/engine.ts';
 import { createAttention, createRopeKv, ropeTable } from '../../src/models/kernels.ts';
-import { blocksToGpu, checkKvType, dequantizeKv, gpuToBlocks, type KvType, kvBufferBytes, quantizeKv } from '../../src/models/kv-cache.ts';
+import { checkKvType, dequantizeKv, gpuToBlocks, type KvType, kvBufferBytes, quantizeKv } from '../../src/models/kv-cache.ts';
 import { UsageError } from '../../src/errors.ts';
 import { maxAbsDiff, paramsBuffer, rand, readF32, readback, runPass, testEngine, upload, zeros } from './gpu-util.ts';
 import { refAttention } from './reference-attention.ts';

@@ -12,6 +12,7 @@ import type { Engine } from '../../src/gpu/engine.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { checkModel } from '../../src/models/llama-tensors.ts';
 import { checkMemoryPlan, estimateMemory, type MemoryPlan, parseByteSize, planMemory } from '../../src/models/memory-plan.ts';
+import { type KvType, kvCacheBytes } from '../../src/models/kv-cache.ts';
 import { makeModel } from '../../src/synth/make-model.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
 import { hasShared, sharedModel } from '../shared.ts';
@@ -22,15 +23,15 @@ const cpu = await getTestEngine();
 const gpuTuned = await getTestEngine({ tuning: 'gpu' });
 
 /** Loads `path` on `e` and returns the plan for the same settings beside the bytes the load added. */
-async function planVsActual(e: Engine, path: string, ctx: number) {
+async function planVsActual(e: Engine, path: string, ctx: number, kvType?: KvType) {
   const file = await openGguf(path);
   try {
     const c = readConfig(file);
     const before = e.memory().byCategory;
-    const m = await LlamaModel.load(e, file, c, { contextLength: ctx });
+    const m = await LlamaModel.load(e, file, c, { contextLength: ctx, kvType });
     const after = e.memory().byCategory;
     m.dispose();
-    const plan = estimateMemory(file, ctx, { kvF16: e.f16, splitAttention: !e.cpuTuning, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize) });
+    const plan = estimateMemory(file, ctx, { kvF16: e.f16, kvType, splitAttention: !e.cpuTuning, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize) });
     const actual = { weights: after.weights - before.weights, kv: after.kv - before.kv, activations: after.activations - before.activations, other: after.other - before.other, staging: after.staging - before.staging };
     return { plan, actual };
   } finally {
@@ -62,6 +63,42 @@ describe.skipIf(!cpu || !gpuTuned)('planMemory matches LlamaModel.load', () => {
     for (const e of [cpu!, gpuTuned!]) {
       const { plan, actual } = await planVsActual(e, path, 96);
       expectBound(plan, actual);
+    }
+  });
+});
+
+describe.skipIf(!cpu || !gpuTuned)('KV cache types: planned = allocated, and the block types\' bytes beside f16\'s', () => {
+  // Odd context lengths: a cache whose d plane ends mid-word is rounded up like any buffer.
+  const models: [string, () => Promise<string>][] = [
+    ...(hasShared ? [['stories260K (kvDim 32: one block a row)', async () => sharedModel('stories260K.gguf')] as [string, () => Promise<string>]] : []),
+    ['llama GQA 6/2, head 48 (blocks span heads)', async () => {
+      const out = join(dir, 'kv48.gguf');
+      await makeModel({ out, arch: 'llama', heads: 6, kvHeads: 2, headDim: 48, type: 'q8_0', seed: 3 });
+      return out;
+    }],
+  ];
+  it.each(models)('%s, CPU and GPU kernel configurations', async (_name, make) => {
+    const path = await make();
+    const file = await openGguf(path);
+    const c = readConfig(file);
+    await file.close();
+    for (const e of [cpu!, gpuTuned!]) {
+      for (const ctx of [97, 2 * 97]) {
+        const kv: Partial<Record<KvType, number>> = {};
+        for (const t of ['f32', 'f16', 'q8_0', 'q4_0'] as KvType[]) {
+          const { plan, actual } = await planVsActual(e, path, ctx, t);
+          expectBound(plan, actual);
+          expect(plan.kvType).toBe(t);
+          expect(actual.kv).toBe(kvCacheBytes(t, c, ctx)); // what info and the run stats report
+          kv[t] = actual.kv;
+        }
+        expect(kv.f32! / kv.f16!).toBe(2);
+        expect(kv.q8_0! / kv.f16!).toBeLessThanOrEqual(0.55);
+        expect(kv.q4_0! / kv.f16!).toBeLessThanOrEqual(0.3);
+        // ggml's 34 and 18 bytes per 32 values, to the word the engine rounds each buffer to.
+        expect(Math.abs(kv.q8_0! - (kv.f16! * 34) / 64)).toBeLessThanOrEqual(2 * c.nLayers * 2);
+        expect(Math.abs(kv.q4_0! - (kv.f16! * 18) / 64)).toBeLessThanOrEqual(2 * c.nLayers * 2);
+      }
     }
   });
 });

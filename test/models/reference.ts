@@ -94,6 +94,8 @@ export interface ReferenceOptions {
   ggmlCpuGelu?: boolean;
   /** Called with intermediate vectors, named after llama.cpp's cb() names (Qcur, Kcur after RoPE, kqv_out, ffn_out, l_out, result_norm...). */
   trace?: (name: string, layer: number, v: Float64Array) => void;
+  /** What a token's K (after RoPE) and V rows become in the cache (a KV type's round trip, e.g. q8_0); default: kept in f64. */
+  kvStore?: (row: Float64Array) => Float64Array;
 }
 
 /** Fills RopeScaling fields older callers leave out (their configs predate YaRN/LongRoPE support). */
@@ -120,6 +122,7 @@ export class ReferenceModel {
   /** The per-pair divisors llama.cpp feeds RoPE (rope_freqs or LongRoPE's long/short), if any. */
   readonly ropeFactors: Float32Array | undefined;
   private readonly trace: ReferenceOptions['trace'];
+  private readonly kvStore: ReferenceOptions['kvStore'];
   private readonly gelu: (v: number) => number;
   /** Per layer: [pos][nKvHeads*headDim] (K after norm and RoPE) and [pos][nKvHeads*valueDim]. */
   private readonly kCache: Float64Array[][] = [];
@@ -130,6 +133,7 @@ export class ReferenceModel {
     const c = this.config;
     this.plan = opts.plan ?? planModel(c, opts.contextLength ?? c.contextLength, (n) => w.has(n), 'reference');
     this.trace = opts.trace;
+    this.kvStore = opts.kvStore;
     this.gelu = opts.ggmlCpuGelu ? geluGgmlCpu : geluTanh;
     const f = this.plan.family;
     const get = (n: string) => {
@@ -253,8 +257,8 @@ export class ReferenceModel {
       tr('Qcur', l, q);
       tr('Kcur', l, k);
       tr('Vcur', l, v);
-      this.kCache[l].push(k);
-      this.vCache[l].push(v);
+      this.kCache[l].push(this.kvStore ? this.kvStore(k) : k);
+      this.vCache[l].push(this.kvStore ? this.kvStore(v) : v);
       const att = this.attend(l, q, pos, this.windows[l]);
       tr('kqv_out', l, att);
       let o = matvec(L.wo, att, dim, nHeads * valueDim);
