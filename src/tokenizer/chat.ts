@@ -6,11 +6,15 @@
 // - a template that never reads a system message's content gets the system text folded
 //   into the first user message ("<system>\n<user>"), as llama.cpp's caps probe decides;
 // - a BOS (EOS) text the template writes at the start (end) is dropped when the
-//   tokenizer adds BOS (EOS) itself, so the text equals llama.cpp's prompt.
+//   tokenizer adds BOS (EOS) itself, so the text equals llama.cpp's prompt;
+// - tools go in the context as `tools`, assistant tool calls as `tool_calls`, tool
+//   results as role 'tool' with tool_call_id/name; what a template cannot show is
+//   polyfilled as minja does (src/tools/render.ts) after a probe (toolCaps).
 import { Environment, Interpreter, Template } from '@huggingface/jinja';
-import type { ChatMessage } from '../api.ts';
+import type { ChatMessage, Tool } from '../api.ts';
 import type { TokenizerConfig } from '../config.ts';
 import { UsageError } from '../errors.ts';
+import { checkToolFields, type ToolCaps, templateMessages, templateTools, toolsPrompt } from '../tools/render.ts';
 
 /**
  * Used when the GGUF has no chat template. Such a model is almost always a base
@@ -51,9 +55,13 @@ export interface RenderOptions {
   maxSteps?: number;
   /** Longest string the template may build (e.g. what the context can hold). Default 16M characters. */
   maxChars?: number;
+  /** Functions the model may call (src/tools planTools: none when tool choice is 'none'). */
+  tools?: Tool[];
+  /** Instructions added to the system prompt (the generic tool-call format's). */
+  system?: string[];
 }
 
-const ROLES = new Set(['system', 'user', 'assistant']);
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
 /** One line: template errors can carry newlines and source excerpts. */
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
@@ -66,8 +74,9 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
     throw new UsageError('chat needs at least one message: pass [{ role: "user", content: "..." }]');
   }
   messages.forEach((m, i) => {
-    if (!m || !ROLES.has(m.role)) throw new UsageError(`message ${i} has role ${JSON.stringify(m?.role)}: use 'system', 'user' or 'assistant'`);
+    if (!m || !ROLES.has(m.role)) throw new UsageError(`message ${i} has role ${JSON.stringify(m?.role)}: use 'system', 'user', 'assistant' or 'tool'`);
     if (typeof m.content !== 'string') throw new UsageError(`message ${i} (${m.role}) has no string content: pass content as a string`);
+    checkToolFields(m, i);
   });
   const usedDefault = tc.chatTemplate === undefined || tc.chatTemplate.trim() === '';
   const src = usedDefault ? DEFAULT_CHAT_TEMPLATE : (tc.chatTemplate as string);
@@ -81,11 +90,14 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
   } catch (e) {
     throw new UsageError(`the model's chat template does not parse (${oneLine(String((e as Error).message ?? e))}): use generate() with a plain prompt instead of chat`);
   }
+  const tools = opts.tools?.length ? opts.tools : undefined;
+  const withTools = tools !== undefined || messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
+  const caps = withTools ? toolCaps(src, template) : NO_TOOLS;
   // Plain copies: templates may index and slice but must not see our objects.
-  let msgs = messages.map((m) => ({ role: m.role, content: m.content }));
+  let msgs = templateMessages(messages, caps, [...(opts.system ?? []), ...(tools && !caps.tools ? [toolsPrompt(tools)] : [])]);
   if (msgs[0].role === 'system' && !readsSystemContent(src, template)) {
     // llama.cpp's workaround::system_message_not_supported.
-    msgs = msgs.length > 1 ? [{ role: msgs[1].role, content: `${msgs[0].content}\n${msgs[1].content}` }, ...msgs.slice(2)] : [];
+    msgs = msgs.length > 1 ? [{ ...msgs[1], content: `${msgs[0].content}\n${msgs[1].content}` }, ...msgs.slice(2)] : [];
   }
   const now = opts.now ?? new Date();
   const ctx: Record<string, unknown> = {
@@ -96,9 +108,10 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
     datetime: `${MONTHS[now.getMonth()]} ${pad2(now.getDate())} ${now.getFullYear()}`, // strftime %b %d %Y
     date_string: `${pad2(now.getDate())} ${MONTHS[now.getMonth()]} ${now.getFullYear()}`, // %d %b %Y
   };
+  if (tools && caps.tools) ctx.tools = templateTools(tools);
   // llama.cpp leaves add_generation_prompt undefined rather than false (templates test `is defined`).
   if (opts.addGenerationPrompt) ctx.add_generation_prompt = true;
-  const chars = msgs.reduce((n, m) => n + m.content.length, 0);
+  const chars = msgs.reduce((n, m) => n + String(m.content).length, 0) + (tools ? JSON.stringify(ctx.tools ?? []).length : 0);
   const steps = opts.maxSteps ?? 50_000 + 200 * msgs.length + Math.ceil(chars / 64);
   let text: string;
   try {
@@ -208,4 +221,37 @@ export function readsSystemContent(src: string, template: Template = new Templat
   if (systemSupport.size > 64) systemSupport.clear();
   systemSupport.set(src, used);
   return used;
+}
+
+const NO_TOOLS: ToolCaps = { tools: false, toolCalls: false, objectArguments: false, toolResponses: false };
+const toolSupport = new Map<string, ToolCaps>();
+
+/**
+ * What a template shows of tools, by rendering probes with needles and looking
+ * for them in the output (minja's capability probe; llama.cpp's caps.cpp watches
+ * the same reads). The call id is 9 characters: Mistral's templates raise on any other.
+ */
+export function toolCaps(src: string, template: Template = new Template(src)): ToolCaps {
+  const cached = toolSupport.get(src);
+  if (cached) return cached;
+  const run = (messages: object[], tools?: object[]): string => {
+    try {
+      return bounded(50_000, DEFAULT_MAX_CHARS, () => template.render({ messages, ...(tools ? { tools } : {}), bos_token: '', eos_token: '' }));
+    } catch {
+      return ''; // a template that fails on a probe cannot show that part
+    }
+  };
+  const user = { role: 'user', content: 'Hey' };
+  const call = (args: unknown) => ({ role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'probe_call_name', arguments: args }, id: '123456789' }] });
+  const tools = run([user], [{ type: 'function', function: { name: 'probe_tool_name', description: 'A probe.', parameters: { type: 'object', properties: { arg: { type: 'string' } }, required: ['arg'] } } }]).includes('probe_tool_name');
+  const objectArguments = run([user, call({ argument_needle: 'x' })]).includes('argument_needle');
+  const toolCalls = objectArguments || run([user, call('{"argument_needle": "x"}')]).includes('argument_needle');
+  const args = objectArguments ? { arg: 'x' } : '{"arg": "x"}';
+  // A template that prints any role's content would show the result, but not as a tool result: it must know the role.
+  const toolResponses = /["']tool["']|tool_call_id|ipython|tool_response/.test(src)
+    && run([user, call(args), { role: 'tool', content: 'response_needle', tool_call_id: '123456789', name: 'probe_call_name' }]).includes('response_needle');
+  const caps = { tools, toolCalls, objectArguments, toolResponses };
+  if (toolSupport.size > 64) toolSupport.clear();
+  toolSupport.set(src, caps);
+  return caps;
 }
