@@ -5,10 +5,17 @@
 //   "explode" → GpuError after two tokens
 // Honours maxTokens, stop strings and AbortSignal like the real Model contract.
 // With opts.logprobs every token has logprob -0.5 and alternatives (itself, <eos>, <bos>).
-import type { ChatMessage, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
+// `script(prompt, opts)` may return the pieces to reply with instead (tool-call tests).
+import type { ChatMessage, ChatOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
 import { GpuError, UsageError } from '../../src/errors.ts';
 
-export interface FakeModelOptions { delayMs?: number; contextLength?: number; name?: string }
+export interface FakeModelOptions {
+  delayMs?: number;
+  contextLength?: number;
+  name?: string;
+  /** The reply's pieces for this prompt (undefined: the usual "You said: …"). */
+  script?: (prompt: string, opts: GenerateOptions) => string[] | undefined;
+}
 
 export class FakeModel implements Model {
   readonly info: ModelInfo;
@@ -18,13 +25,15 @@ export class FakeModel implements Model {
   aborted = 0;
   active = 0;
   maxActive = 0;
-  lastOpts: GenerateOptions | undefined;
+  lastOpts: ChatOptions | undefined;
   lastPrompt = '';
+  private readonly script: FakeModelOptions['script'];
   private readonly vocab = new Map<string, number>(['<bos>', '<eos>'].map((w, i) => [w, i]));
   private readonly words: string[] = ['<bos>', '<eos>'];
 
   constructor(o: FakeModelOptions = {}) {
     this.delayMs = o.delayMs ?? 1;
+    this.script = o.script;
     this.info = {
       name: o.name ?? 'fake-model', architecture: 'fake', contextLength: o.contextLength ?? 512, vocabSize: 32000,
       fileBytes: 123_456_789, f16WeightBytes: 440_000_000, adapter: 'fake adapter',
@@ -42,7 +51,7 @@ export class FakeModel implements Model {
 
   dispose(): void {}
 
-  chat(messages: ChatMessage[], opts: GenerateOptions = {}): Generation {
+  chat(messages: ChatMessage[], opts: ChatOptions = {}): Generation {
     const prompt = `${messages.map((m) => `<|${m.role}|> ${m.content}`).join('\n')}\n<|assistant|>`;
     const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
     return this.run(prompt, lastUser, opts);
@@ -69,12 +78,13 @@ export class FakeModel implements Model {
     const lp = (id: number) => (opts.logprobs === undefined ? {} : {
       logprob: -0.5, topLogprobs: [{ tokenId: id, logprob: -0.5 }, { tokenId: 1, logprob: -1.5 }, { tokenId: 0, logprob: -3 }].slice(0, opts.logprobs),
     });
-    const words = subject.includes('forever') ? null : ['You', ' said:', ...subject.split(/\s+/).filter(Boolean).map((w) => ` ${w}`)];
+    const words = this.script?.(prompt, opts) ?? (subject.includes('forever') ? null : ['You', ' said:', ...subject.split(/\s+/).filter(Boolean).map((w) => ` ${w}`)]);
+    let text = '';
 
     async function* tokens(): AsyncGenerator<Token> {
       let n = 0;
       let ttft = 0;
-      let text = '';
+      text = '';
       let reason: GenerationStats['stopReason'] = 'eos';
       const finish = () => resolveStats({
         promptTokens: promptIds.length, generatedTokens: n, ttftMs: ttft, prefillTokPerS: 1000, decodeTokPerS: n > 1 ? 1000 / Math.max(self.delayMs, 0.1) : 0, stopReason: reason,
@@ -116,7 +126,9 @@ export class FakeModel implements Model {
       }
     }
     const it = tokens();
-    return { [Symbol.asyncIterator]: () => it, stats, promptIds: Promise.resolve(promptIds) };
+    const message = stats.then(() => ({ role: 'assistant' as const, content: text }));
+    message.catch(() => {});
+    return { [Symbol.asyncIterator]: () => it, stats, promptIds: Promise.resolve(promptIds), message };
   }
 }
 
