@@ -74,7 +74,7 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
     throw new UsageError('chat needs at least one message: pass [{ role: "user", content: "..." }]');
   }
   messages.forEach((m, i) => {
-    if (!m || !ROLES.has(m.role)) throw new UsageError(`message ${i} has role ${JSON.stringify(m?.role)}: use 'system', 'user', 'assistant' or 'tool'`);
+    if (!m || !ROLES.has(m.role)) throw new UsageError(`message ${i} has role ${JSON.stringify(m?.role)}: use 'system', 'user' or 'assistant' (or 'tool' for a tool's result)`);
     if (typeof m.content !== 'string') throw new UsageError(`message ${i} (${m.role}) has no string content: pass content as a string`);
     checkToolFields(m, i);
   });
@@ -234,22 +234,24 @@ const toolSupport = new Map<string, ToolCaps>();
 export function toolCaps(src: string, template: Template = new Template(src)): ToolCaps {
   const cached = toolSupport.get(src);
   if (cached) return cached;
-  const run = (messages: object[], tools?: object[]): string => {
+  const run = (messages: object[], tools: object[]): string => {
     try {
-      return bounded(50_000, DEFAULT_MAX_CHARS, () => template.render({ messages, ...(tools ? { tools } : {}), bos_token: '', eos_token: '' }));
+      return bounded(50_000, DEFAULT_MAX_CHARS, () => template.render({ messages, tools, bos_token: '', eos_token: '' }));
     } catch {
       return ''; // a template that fails on a probe cannot show that part
     }
   };
   const user = { role: 'user', content: 'Hey' };
   const call = (args: unknown) => ({ role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'probe_call_name', arguments: args }, id: '123456789' }] });
-  const tools = run([user], [{ type: 'function', function: { name: 'probe_tool_name', description: 'A probe.', parameters: { type: 'object', properties: { arg: { type: 'string' } }, required: ['arg'] } } }]).includes('probe_tool_name');
-  const objectArguments = run([user, call({ argument_needle: 'x' })]).includes('argument_needle');
-  const toolCalls = objectArguments || run([user, call('{"argument_needle": "x"}')]).includes('argument_needle');
+  // Every probe passes tools: some templates loop over them unguarded (Hermes 2 Pro's tool_use).
+  const probeTools = [{ type: 'function', function: { name: 'probe_tool_name', description: 'A probe.', parameters: { type: 'object', properties: { arg: { type: 'string', description: 'An argument.' } }, required: ['arg'] } } }];
+  const tools = run([user], probeTools).includes('probe_tool_name');
+  const objectArguments = run([user, call({ argument_needle: 'x' })], probeTools).includes('argument_needle');
+  const toolCalls = objectArguments || run([user, call('{"argument_needle": "x"}')], probeTools).includes('argument_needle');
   const args = objectArguments ? { arg: 'x' } : '{"arg": "x"}';
   // A template that prints any role's content would show the result, but not as a tool result: it must know the role.
   const toolResponses = /["']tool["']|tool_call_id|ipython|tool_response/.test(src)
-    && run([user, call(args), { role: 'tool', content: 'response_needle', tool_call_id: '123456789', name: 'probe_call_name' }]).includes('response_needle');
+    && run([user, call(args), { role: 'tool', content: 'response_needle', tool_call_id: '123456789', name: 'probe_call_name' }], probeTools).includes('response_needle');
   const caps = { tools, toolCalls, objectArguments, toolResponses };
   if (toolSupport.size > 64) toolSupport.clear();
   toolSupport.set(src, caps);
