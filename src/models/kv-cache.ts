@@ -52,9 +52,15 @@ export function parseKvType(text: unknown, flag = 'kvType'): KvType | undefined 
   throw new UsageError(`${flag} ${printable(String(text))} is not a KV cache type: pass one of ${KV_TYPES.join(', ')} (default f16, or f32 where the GPU lacks shader-f16)`);
 }
 
-/** The type a load uses: the one asked for, else f16 where the engine has shader-f16 and f32 where not (as before kvType existed). */
-export function resolveKvType(asked: KvType | undefined, f16: boolean): KvType {
-  return parseKvType(asked) ?? (f16 ? 'f16' : 'f32');
+/**
+ * The type a load uses: the one asked for, else f16 where the engine has
+ * shader-f16 and f32 where not (as before kvType existed); checked against
+ * the model's shape when given (checkKvType).
+ */
+export function resolveKvType(asked: KvType | undefined, f16: boolean, c?: Pick<Config, 'nKvHeads' | 'headDim'>): KvType {
+  const t = parseKvType(asked) ?? (f16 ? 'f16' : 'f32');
+  if (c) checkKvType(t, c);
+  return t;
 }
 
 /**

@@ -17,7 +17,7 @@ import { PARAMS_BYTES, createArgmax, createAttention, createBiasAdd, createGroup
 import { type ChainLayer, createLayerChains, type LayerChains } from './llama-chain.ts';
 import { type Acts, align256, increasing, type Layer, type Product, type Step } from './llama-parts.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
-import { checkKvType, isBlockKv, type KvType, kvBufferBytes, resolveKvType } from './kv-cache.ts';
+import { isBlockKv, type KvType, kvBufferBytes, resolveKvType } from './kv-cache.ts';
 import { checkEnginePlan } from './memory-plan.ts';
 import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
@@ -98,8 +98,7 @@ export class LlamaModel {
     const ctx = opts.contextLength;
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens as contextLength (-c)`);
     const tensors = checkModel(file, config, ctx);
-    const kvType = resolveKvType(opts.kvType, engine.f16);
-    checkKvType(kvType, config);
+    const kvType = resolveKvType(opts.kvType, engine.f16, config);
     checkEnginePlan(engine, config, tensors, { ...opts, kvType }); // the whole plan against the budget and the adapter's limits, before the first buffer
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
     const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab, kvType);
@@ -223,8 +222,7 @@ export class LlamaModel {
     this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B, scale: plan.embedScale });
     const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx };
-    // A block-type cache is quantized by rope_kv_quant.wgsl, so products do not store K/V themselves and layers are not chained.
-    const blockKv = isBlockKv(this.kvType);
+    const blockKv = isBlockKv(this.kvType); // stored by rope_kv_quant.wgsl: no K/V store in the products, no decode chains
     const chainLayers: ChainLayer[] = [];
     for (let i = 0; i < c.nLayers; i++) {
       const L = t.layers[i], lp = plan.layers[i];
