@@ -20,7 +20,9 @@ const HELP = `usage: qllm bench <model.gguf> [-p 64] [-n 32] [-r 3] [-c CTX] [--
   --json     print one JSON object with the same figures
   --profile  after the timed runs, GPU time per step (timestamp queries) for
              one prefill and the decode tokens, with GB/s per weight matrix
-  --no-f16   force the f32 shader path`;
+  --no-f16   force the f32 shader path
+  --kv-type T         KV cache type: f16 (default), f32, q8_0, q4_0
+  --memory-budget B   refuse to load past B bytes of GPU memory (e.g. 2G)`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 

@@ -16,6 +16,7 @@ const HELP = `usage: qllm chat <model.gguf> [-c N] [--system TEXT] [--special] [
   Ctrl-C stops the current reply; Ctrl-C at the prompt or Ctrl-D exits.
   Piped input: one message per line, replies printed one after another.
   --system TEXT   a system message at the start of the conversation
+  -c, --ctx N, --kv-type T, --memory-budget B, --no-f16: as for 'qllm run'
   --special       print control tokens the model generates (<|im_end|>, ...) as text
   --no-context-shift  stop at the end of the context instead of dropping the oldest
                   turns (the system message is kept) and going on`;

@@ -12,6 +12,8 @@ const HELP = `usage: qllm perplexity <model.gguf> -f text.txt [-c CTX] [--chunks
   --chunks N                  score only the first N chunks (default all)
   --json                      print one JSON object (ppl, ppl_error, chunks, ...) instead of text
   --no-f16                    force the f32 shader path
+  --kv-type T                 KV cache type: f16 (default), f32, q8_0, q4_0
+  --memory-budget B           refuse to load past B bytes of GPU memory (e.g. 2G)
   --kl-divergence-base FILE   save this (base) model's log-probabilities to FILE
   --kl-divergence FILE        compare against a base FILE: mean KLD and top-1 agreement`;
 
