@@ -316,12 +316,13 @@ export class LlamaModel {
   /**
    * Records and submits one batch (≤ maxBatch tokens at positions pos…):
    * tail 'none' stops after the blocks, 'all' computes every token's logits,
-   * 'last' the last token's, 'argmax' the last token's and its argmax; the
+   * 'last' the last token's, 'argmax' the last token's and its argmax,
+   * 'hidden' every token's final-normed hidden state [n, dim] (embeddings); the
    * wanted result is copied into the readback buffer (argmax: readBest[slot]).
    * idsOnGpu: one token whose id is the previous submit's argmax, copied on
    * the GPU (`tokens` is then only its count).
    */
-  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax', slot = 0, idsOnGpu = false): void {
+  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden', slot = 0, idsOnGpu = false): void {
     const e = this.engine, a = this.acts, n = tokens.length;
     e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, 0, 0]));
     if (!idsOnGpu) e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
@@ -330,7 +331,7 @@ export class LlamaModel {
     // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
     const prof = this.prof && !this.prof.pending ? this.prof : undefined;
     // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over the chains' own activations.
-    const ch = n === 1 ? this.chains : undefined;
+    const ch = n === 1 && tail !== 'hidden' ? this.chains : undefined;
     if (ch) enc.clearBuffer(ch.claims); // the chains' phase counters start at 0
     let pass = enc.beginComputePass();
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
@@ -358,9 +359,12 @@ export class LlamaModel {
       run('ffn_down', L.down);
       if (L.ffnAdd) run('ffn residual', L.ffnAdd);
     }
-    if (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused))) run('output_norm', this.finalNorm);
+    if (tail === 'hidden' || (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused)))) run('output_norm', this.finalNorm);
     const head = ch ? ch.head : this.outputAll;
-    if (tail === 'all') {
+    if (tail === 'hidden') {
+      pass.end();
+      enc.copyBufferToBuffer(a.xn, 0, a.readLogits, 0, n * this.config.dim * 4);
+    } else if (tail === 'all') {
       run('output', head);
       if (this.logitsPost) run('logits scale/cap', this.logitsPost.all);
       pass.end();
@@ -489,6 +493,30 @@ export class LlamaModel {
       const [last, lastPos] = this.prefix(tokens, pos);
       this.submit(last, lastPos, 'last');
       return new Float32Array(await this.read(this.acts.readLogits, V * 4, tokens.length));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Runs tokens at positions pos… (filling the KV cache, as forward() does) and
+   * returns every token's hidden state after the final norm, [n, dim] f32:
+   * what embeddings pool. The output head does not run.
+   */
+  async hidden(tokens: number[], pos: number): Promise<Float32Array> {
+    this.check(tokens, pos);
+    const D = this.config.dim;
+    if (D > this.vocab) throw new UsageError(`embeddings need the vocabulary (${this.vocab}) to be at least the model width (${D}): this model is not supported for embeddings`);
+    this.busy = true;
+    this.ahead = undefined;
+    try {
+      const out = new Float32Array(tokens.length * D);
+      for (let i = 0; i < tokens.length; i += this.maxBatch) {
+        const chunk = tokens.slice(i, i + this.maxBatch);
+        this.submit(chunk, pos + i, 'hidden');
+        out.set(new Float32Array(await this.read(this.acts.readLogits, chunk.length * D * 4, chunk.length)), i * D);
+      }
+      return out;
     } finally {
       this.busy = false;
     }
