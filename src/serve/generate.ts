@@ -5,6 +5,8 @@
 // that disconnects aborts its generation at once. No dialect knows another.
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, Generation, GenerationStats, Model, Token } from '../api.ts';
+import { UsageError } from '../errors.ts';
+import { type MarkerLookup, markerGbnf, planTools, silentMarkers, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { apiError, type ApiError } from './errors.ts';
 import { sendError, toApiError } from './http-util.ts';
 import type { ModelMeta } from './model-meta.ts';
@@ -42,6 +44,8 @@ export interface GenRequest {
   messages?: ChatMessage[];
   prompt?: string;
   opts: GenerateOptions;
+  /** A chat with tools: the request and its plan (planToolsFor). */
+  tools?: { request: ToolRequest; plan: ToolPlan };
 }
 
 export interface Finished {
@@ -108,27 +112,61 @@ function checkFits(ctx: ServeContext, text: string): void {
 }
 
 /** The prompt text a chat request feeds the model (what /apply-template returns), checked against the context. */
-export function renderPrompt(ctx: ServeContext, messages: ChatMessage[]): { text: string; addBos: boolean } {
+export function renderPrompt(ctx: ServeContext, messages: ChatMessage[], tools?: ToolPlan['render']): { text: string; addBos: boolean } {
   const t = ctx.meta.template;
   if (!t) throw apiError(501, 'this model exposes no chat template to the server', 'not_supported');
   const bound = maxPromptBytes(ctx);
-  const r = t.render(messages, Number.isFinite(bound) ? bound : undefined);
+  const r = t.render(messages, Number.isFinite(bound) ? bound : undefined, tools);
   checkFits(ctx, r.text);
   return r;
 }
 
+/** A marker that is one special token of the served vocabulary (its plain text tokenizes otherwise). */
+const markerLookup = (ctx: ServeContext): MarkerLookup => (text) => {
+  const ids = ctx.meta.tokenize(text, { addSpecial: false, parseSpecial: true });
+  if (ids.length !== 1 || ctx.meta.tokenize(text, { addSpecial: false, parseSpecial: false }).length === 1) return undefined;
+  // Counted as silent either way: only a token that prints as nothing gets its text put back.
+  return { id: ids[0], silent: true };
+};
+
+/** The tool plan for the served model's template: 400 naming the field when the tools or choice cannot be used. */
+export function planToolsFor(ctx: ServeContext, request: ToolRequest, field = 'tools'): ToolPlan {
+  try {
+    return planTools(ctx.meta.template?.source, request, markerGbnf(markerLookup(ctx)));
+  } catch (e) {
+    if (e instanceof UsageError) throw apiError(400, e.message, 'invalid_value', /^a response format/.test(e.message) ? 'response_format' : /^tool choice/.test(e.message) ? 'tool_choice' : field);
+    throw e;
+  }
+}
+
+interface Prepared {
+  start: (o: GenerateOptions) => Generation;
+  /** Control tokens whose text the reply needs (tool-call markers), by id. */
+  silent?: Map<number, string>;
+}
+
 /** Renders or checks the prompt now (errors before queueing), returns how to start the generation. */
-function prepare(ctx: ServeContext, req: GenRequest): (o: GenerateOptions) => Generation {
+function prepare(ctx: ServeContext, req: GenRequest): Prepared {
   if (req.messages) {
     const messages = req.messages;
-    if (!ctx.meta.template) return (o) => ctx.model.chat(messages, o);
+    const plan = req.tools?.plan;
+    if (!ctx.meta.template) {
+      // A model the server cannot render for: its own chat() handles the tools.
+      const t = req.tools?.request;
+      const tools = t ? { tools: t.tools, toolChoice: t.choice, parallelToolCalls: t.parallel } : {};
+      return { start: (o) => ctx.model.chat(messages, { ...o, ...tools }) };
+    }
+    if (plan?.grammar !== undefined && (req.opts.grammar !== undefined || req.opts.jsonSchema !== undefined)) {
+      throw apiError(400, "'response_format' cannot be combined with a forced tool call: drop one", 'invalid_value', 'response_format');
+    }
     // Rendered once here, fed as text: the bytes were checked, and /apply-template shows exactly this.
-    const r = renderPrompt(ctx, messages);
-    return (o) => ctx.model.generate(r.text, { ...o, addBos: r.addBos });
+    const r = renderPrompt(ctx, messages, plan?.render);
+    const grammar = plan?.grammar !== undefined ? { grammar: plan.grammar } : {};
+    return { start: (o) => ctx.model.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)) };
   }
   const prompt = req.prompt ?? '';
   checkFits(ctx, prompt);
-  return (o) => ctx.model.generate(prompt, o);
+  return { start: (o) => ctx.model.generate(prompt, o) };
 }
 
 function report(ctx: ServeContext, e: unknown): ApiError {
@@ -140,7 +178,7 @@ function report(ctx: ServeContext, e: unknown): ApiError {
 export const shuttingDown = () => apiError(503, 'server is shutting down; retry against another instance', 'shutting_down');
 
 export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
-  const start = prepare(ctx, req);
+  const { start, silent } = prepare(ctx, req);
   if (ctx.draining()) throw shuttingDown();
   const ac = new AbortController();
   const onClose = () => { if (!res.writableFinished) { state.clientClosed = true; ac.abort(); } };
@@ -151,7 +189,7 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
   try {
     release = await ctx.queue.acquire(ac.signal);
     ctx.track(ac, done);
-    await generateInto(ctx, start(Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state);
+    await generateInto(ctx, start(Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state, silent);
   } catch (e) {
     if (!state.clientClosed) sendError(res, ac.signal.aborted ? shuttingDown() : report(ctx, e), reply.errorBody);
   } finally {
@@ -165,14 +203,22 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
   }
 }
 
-async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
+async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState, silent?: Map<number, string>): Promise<void> {
   const t0 = performance.now();
   gen.stats.then((s) => ctx.metrics.record(s), () => {});
   gen.promptIds.catch(() => {});
   const it = gen[Symbol.asyncIterator]();
   const tokens: Token[] = [];
   let text = '';
-  const take = (t: Token) => { state.tokens++; tokens.push(t); text += t.text; };
+  const take = (t: Token): Token => {
+    // A tool-call marker that is a control token prints as nothing: the reply's parser needs its text.
+    const marked = silent?.size && t.text === '' ? silent.get(t.tokenId) : undefined;
+    const tok = marked ? { ...t, text: marked } : t;
+    state.tokens++;
+    tokens.push(tok);
+    text += tok.text;
+    return tok;
+  };
   const finish = async (): Promise<Finished> => {
     const stats = await gen.stats;
     const totalMs = performance.now() - t0;
@@ -191,8 +237,7 @@ async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, re
     await reply.begin();
     try {
       while (!step.done) {
-        take(step.value);
-        await reply.token(step.value);
+        await reply.token(take(step.value));
         if (state.clientClosed) return;
         step = await it.next();
       }

@@ -5,7 +5,7 @@
 // refuse a prompt that cannot fit before spending seconds encoding it).
 // A loaded QllmModel provides all of it; any other Model (the tests' fake, an
 // embedder's own) gets what its public methods allow, plus ServerOptions.meta.
-import type { ChatMessage, Model } from '../api.ts';
+import type { ChatMessage, Model, Tool } from '../api.ts';
 import type { TokenizerConfig } from '../config.ts';
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { DEFAULT_CHAT_TEMPLATE, renderChat } from '../tokenizer/chat.ts';
@@ -18,8 +18,8 @@ export interface ChatTemplate {
   usedDefault: boolean;
   bosText: string;
   eosText: string;
-  /** The prompt text a chat request feeds the model, and whether BOS goes before it. */
-  render(messages: ChatMessage[], maxChars?: number): { text: string; addBos: boolean };
+  /** The prompt text a chat request feeds the model, and whether BOS goes before it (`tools`: src/tools planTools' render). */
+  render(messages: ChatMessage[], maxChars?: number, tools?: { tools?: Tool[]; system?: string[] }): { text: string; addBos: boolean };
 }
 
 export interface ModelMeta {
@@ -90,8 +90,8 @@ export function templateOf(tc: TokenizerConfig): ChatTemplate {
     usedDefault,
     bosText: text(tc.bosId),
     eosText: text(tc.eosId),
-    render: (messages, maxChars) => {
-      const r = renderChat(tc, messages, { addGenerationPrompt: true, maxChars });
+    render: (messages, maxChars, tools) => {
+      const r = renderChat(tc, messages, { addGenerationPrompt: true, maxChars, tools: tools?.tools, system: tools?.system });
       return { text: r.text, addBos: r.addBos };
     },
   };

@@ -6,8 +6,10 @@
 import { statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, Token } from '../api.ts';
+import { UsageError } from '../errors.ts';
+import { compileResponseFormat } from '../grammar/index.ts';
 import { formatCount } from '../info.ts';
-import { apiError, badType, type ApiError } from './errors.ts';
+import { apiError, badType, kindOf, type ApiError } from './errors.ts';
 import { runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
 import { asObject, optBool, optNumber, parseStop, type Body } from './parse.ts';
@@ -46,14 +48,29 @@ function parseOptions(v: unknown, contextLength: number, defaultMax: number | un
   return opts;
 }
 
+/** Ollama's `format`: "json" (any JSON object) or a JSON schema → the grammar the reply must follow. */
+function parseFormat(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const rf = v === 'json' ? { type: 'json_object' } : v && typeof v === 'object' && !Array.isArray(v) ? { type: 'json_schema', json_schema: { schema: v } } : undefined;
+  if (!rf) throw apiError(400, `'format' must be "json" or a JSON schema object, got ${typeof v === 'string' ? JSON.stringify(v.slice(0, 40)) : kindOf(v)}`, 'invalid_value', 'format');
+  try {
+    return compileResponseFormat(rf);
+  } catch (e) {
+    if (e instanceof UsageError) throw apiError(400, `'format': ${e.message}`, 'invalid_value', 'format');
+    throw e;
+  }
+}
+
 /** Fields qllm cannot honour: a clear 400 rather than a reply that ignores them. */
 function refuseUnsupported(b: Body): void {
-  if (b.format !== undefined && b.format !== null && b.format !== '') {
-    throw apiError(400, "'format' (JSON or schema-constrained output) is not supported by qllm yet: ask for JSON in the prompt instead", 'not_supported', 'format');
-  }
   if (b.think !== undefined && b.think !== null && b.think !== false) throw apiError(400, "'think' is not supported: qllm does not separate a model's thinking from its answer", 'not_supported', 'think');
   if (Array.isArray(b.tools) ? b.tools.length > 0 : b.tools !== undefined && b.tools !== null) throw apiError(400, "'tools' (tool calling) is not supported by qllm yet", 'not_supported', 'tools');
   if (Array.isArray(b.images) ? b.images.length > 0 : b.images !== undefined && b.images !== null) throw apiError(400, "'images' are not supported: qllm runs text-only models", 'not_supported', 'images');
+}
+
+function withFormat(opts: GenerateOptions, format: unknown): GenerateOptions {
+  const grammar = parseFormat(format);
+  return grammar === undefined ? opts : { ...opts, grammar };
 }
 
 function parseMessages(v: unknown): ChatMessage[] {
@@ -178,7 +195,7 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const model = modelName(b);
         refuseUnsupported(b);
         const messages = parseMessages(b.messages);
-        const opts = parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens);
+        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
         if (messages.length === 0) return loaded(res, model, 'chat');
         await run(res, state, b, model, { messages, opts }, 'chat');
       } },
@@ -197,7 +214,7 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const raw = optBool(b, 'raw') ?? false;
         const prompt = (b.prompt as string | undefined) ?? '';
         const system = (b.system as string | undefined) ?? '';
-        const opts = parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens);
+        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
         if (prompt === '' && system === '') return loaded(res, model, 'generate');
         // As Ollama does with a GGUF that has no chat template: the prompt goes in as it is.
         const plain = raw || ctx.meta.template?.usedDefault === true;

@@ -2,12 +2,16 @@
 // Request bodies → the generation core's options, and its results → OpenAI
 // response objects. Every bad field is a 400 that names the field; the shapes
 // follow the `openai` package's ChatCompletion / ChatCompletionChunk / Completion types.
+// Tools: the model's calls come back as message.tool_calls (finish_reason
+// 'tool_calls'); streamed, each call is one delta with index, id, type and name,
+// then its arguments in fragments. response_format constrains the reply's JSON.
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, GenerationStats, GpuBytes, Token } from '../api.ts';
+import { parseReply, type StreamDelta, ToolCallStream, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { apiError, badType, preview } from './errors.ts';
-import { asObject, optBool, optNumber, parseMessages, parseStop, type Body } from './parse.ts';
-import { runGeneration, type Finished, type Reply, type ServeContext } from './generate.ts';
+import { asObject, optBool, optNumber, parseMessages, parseResponseFormat, parseStop, parseTools, type Body } from './parse.ts';
+import { planToolsFor, runGeneration, type Finished, type Reply, type ServeContext } from './generate.ts';
 import { readJson, sendJson, writeEvent, type Dialect, type Handler } from './http-util.ts';
 
 export interface ParsedRequest {
@@ -16,6 +20,9 @@ export interface ParsedRequest {
   stream: boolean;
   includeUsage: boolean;
   opts: GenerateOptions;
+  tools?: ToolRequest;
+  /** response_format's grammar and schema (json_object / json_schema). */
+  responseFormat?: { grammar: string; schema: unknown };
 }
 
 export interface RequestLimits { contextLength: number; defaultMaxTokens?: number }
@@ -57,7 +64,8 @@ function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit
     stop: parseStop(b.stop),
   };
   for (const k of Object.keys(opts) as (keyof GenerateOptions)[]) if (opts[k] === undefined) delete opts[k];
-  return { b, parsed: { stream, includeUsage, opts } };
+  const responseFormat = parseResponseFormat(b.response_format);
+  return { b, parsed: { stream, includeUsage, opts, ...(responseFormat ? { responseFormat } : {}) } };
 }
 
 export function parseChatRequest(body: unknown, lim: RequestLimits): ParsedRequest {
@@ -66,7 +74,10 @@ export function parseChatRequest(body: unknown, lim: RequestLimits): ParsedReque
   const top = optNumber(b, 'top_logprobs', { min: 0, max: 20, integer: true });
   if (top !== undefined && !logprobs) throw apiError(400, "'top_logprobs' needs 'logprobs': true", 'invalid_value', 'top_logprobs');
   if (logprobs) parsed.opts.logprobs = top ?? 0;
-  return { ...parsed, messages: parseMessages(b.messages) };
+  const tools = parseTools(b);
+  // A reply beside tools: the schema goes to the tool plan (only the generic format can honour it).
+  if (tools && parsed.responseFormat) tools.responseSchema = parsed.responseFormat.schema;
+  return { ...parsed, messages: parseMessages(b.messages), ...(tools ? { tools } : {}) };
 }
 
 export function parseCompletionRequest(body: unknown, lim: RequestLimits): ParsedRequest {
@@ -84,8 +95,9 @@ export function parseCompletionRequest(body: unknown, lim: RequestLimits): Parse
 
 // ---- responses -------------------------------------------------------------
 
-export type FinishReason = 'stop' | 'length';
-export const finishReason = (s: GenerationStats['stopReason']): FinishReason => (s === 'length' ? 'length' : 'stop');
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+/** A reply cut off by the token limit says 'length' even when it holds a call (as OpenAI does). */
+export const finishReason = (s: GenerationStats['stopReason'], calls = 0): FinishReason => (s === 'length' ? 'length' : calls > 0 ? 'tool_calls' : 'stop');
 
 export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number }
 export const usageOf = (s: GenerationStats): Usage => ({ prompt_tokens: s.promptTokens, completion_tokens: s.generatedTokens, total_tokens: s.promptTokens + s.generatedTokens });
@@ -142,7 +154,12 @@ function legacyLogprobs(tokens: Token[], piece: Piece, offset: { at: number }) {
 
 const base = (m: Meta, object: string) => ({ id: m.id, object, created: m.created, model: m.model, system_fingerprint: null });
 
-function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse): Reply {
+/** A tool-call stream delta as a chat.completion.chunk delta. */
+const deltaOf = (d: StreamDelta) => ('content' in d ? { content: d.content }
+  : 'name' in d ? { tool_calls: [{ index: d.index, id: d.id, type: 'function', function: { name: d.name, arguments: '' } }] }
+  : { tool_calls: [{ index: d.index, function: { arguments: d.arguments } }] });
+
+function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse, plan: ToolPlan | undefined): Reply {
   const m: Meta = { id: `chatcmpl-${randomId()}`, created: Math.floor(Date.now() / 1000), model: ctx.meta.names[0] };
   const piece = pieces(ctx);
   const withLp = p.opts.logprobs !== undefined;
@@ -150,6 +167,8 @@ function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse): Re
   const chunk = (delta: object, logprobs: object | null, finish: FinishReason | null) => ({
     ...base(m, 'chat.completion.chunk'), choices: [{ index: 0, delta, logprobs, finish_reason: finish }], ...usage,
   });
+  // With tools, the text goes through the call parser (it holds back what may become a call).
+  const calls = plan?.parse && p.stream ? new ToolCallStream(plan.parse, plan.idKind) : undefined;
   return {
     stream: p.stream,
     begin: async () => {
@@ -158,22 +177,36 @@ function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse): Re
     },
     token: async (t) => {
       const entry = withLp && t.logprob !== undefined ? { content: [chatLogprob(t, piece)], refusal: null } : null;
+      if (calls) {
+        const deltas = calls.push(t.text);
+        for (const [k, d] of deltas.entries()) await writeEvent(res, chunk(deltaOf(d), k === 0 ? entry : null, null));
+        if (deltas.length === 0 && entry) await writeEvent(res, chunk({ content: '' }, entry, null));
+        return;
+      }
       // A token can be part of a UTF-8 character and carry no text yet.
       if (t.text !== '' || entry) await writeEvent(res, chunk({ content: t.text }, entry, null));
     },
     end: async (f: Finished) => {
       const timings = timingsOf(f.stats, f.totalMs, ctx.model.memory());
-      const fin = finishReason(f.stats.stopReason);
       if (!p.stream) {
         const logprobs = withLp ? { content: f.tokens.filter((t) => t.logprob !== undefined).map((t) => chatLogprob(t, piece)), refusal: null } : null;
+        const r = plan ? parseReply(plan, f.text) : { content: f.text, toolCalls: [] };
+        const toolCalls = r.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+        const message = toolCalls.length ? { role: 'assistant', content: r.content === '' ? null : r.content, refusal: null, tool_calls: toolCalls } : { role: 'assistant', content: r.content, refusal: null };
         sendJson(res, 200, {
           ...base(m, 'chat.completion'),
-          choices: [{ index: 0, message: { role: 'assistant', content: f.text, refusal: null }, logprobs, finish_reason: fin }],
+          choices: [{ index: 0, message, logprobs, finish_reason: finishReason(f.stats.stopReason, toolCalls.length) }],
           usage: usageOf(f.stats), timings,
         });
         return;
       }
-      await writeEvent(res, chunk({}, null, fin));
+      let n = 0;
+      if (calls) {
+        const last = calls.finish();
+        for (const d of last.deltas) await writeEvent(res, chunk(deltaOf(d), null, null));
+        n = last.calls.length;
+      }
+      await writeEvent(res, chunk({}, null, finishReason(f.stats.stopReason, n)));
       if (p.includeUsage) await writeEvent(res, { ...base(m, 'chat.completion.chunk'), choices: [], usage: usageOf(f.stats), timings });
       await writeEvent(res, '[DONE]');
     },
@@ -227,8 +260,12 @@ export function openaiDialect(ctx: ServeContext): Dialect {
   const completion = (kind: 'chat' | 'completion'): Handler => async (req, res, state) => {
     const body = await readJson(req, ctx.maxBody);
     const p = kind === 'chat' ? parseChatRequest(body, lim) : parseCompletionRequest(body, lim);
-    const reply = kind === 'chat' ? chatReply(ctx, p, res) : completionReply(ctx, p, res);
-    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts }, reply, res, state);
+    const plan = p.tools ? planToolsFor(ctx, p.tools) : undefined;
+    // The tool plan takes the response format when it parses calls (generic format); otherwise it constrains the reply.
+    if (p.responseFormat && !plan?.parse) p.opts.grammar = p.responseFormat.grammar;
+    const reply = kind === 'chat' ? chatReply(ctx, p, res, plan?.parse ? plan : undefined) : completionReply(ctx, p, res);
+    const tools = p.tools && plan ? { tools: { request: p.tools, plan } } : {};
+    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, ...tools }, reply, res, state);
   };
   const model = (id: string) => ({ id, object: 'model', created: ctx.started, owned_by: 'qllm' });
   return {

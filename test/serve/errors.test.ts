@@ -18,7 +18,7 @@ describe('bad input → JSON errors, server keeps running', () => {
     { name: 'missing messages', req: chat({ model: 'fake-model' }), status: 400, code: 'missing_field', param: 'messages' },
     { name: 'messages not an array', req: chat({ messages: 'hi' }), status: 400, code: 'invalid_type', param: 'messages' },
     { name: 'empty messages', req: chat({ messages: [] }), status: 400, code: 'invalid_value', param: 'messages' },
-    { name: 'bad role', req: chat({ messages: [{ role: 'tool', content: 'x' }] }), status: 400, code: 'invalid_value', param: 'messages[0].role' },
+    { name: 'bad role', req: chat({ messages: [{ role: 'function', content: 'x' }] }), status: 400, code: 'invalid_value', param: 'messages[0].role' },
     { name: 'content a number', req: chat({ messages: [{ role: 'user', content: 5 }] }), status: 400, code: 'invalid_type', param: 'messages[0].content' },
     { name: 'image part', req: chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), status: 400, code: 'invalid_value', param: 'messages[0].content[0]' },
     { name: 'temperature a string', req: chat({ messages: [{ role: 'user', content: 'x' }], temperature: 'hot' }), status: 400, code: 'invalid_type', param: 'temperature', msg: /'temperature' must be a number/ },

@@ -89,8 +89,8 @@ describe('ollama client against qllm serve', () => {
 
   it('refuses what it cannot do with a clear Ollama error, and keeps serving', async () => {
     const refused: [() => Promise<unknown>, number, RegExp][] = [
-      [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], format: 'json' }), 400, /'format'.*not supported/],
-      [() => ollama.generate({ model: 'x', prompt: 'q', format: { type: 'object' } }), 400, /'format'/],
+      [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], format: 'yaml' }), 400, /'format' must be "json" or a JSON schema/],
+      [() => ollama.generate({ model: 'x', prompt: 'q', format: { type: 'array', uniqueItems: true } }), 400, /'format'.*uniqueItems/],
       [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'f' } }] }), 400, /tool calling/],
       [() => ollama.chat({ model: 'x', messages: [{ role: 'tool', content: 'q' }] }), 400, /no tool messages/],
       [() => ollama.generate({ model: 'x', prompt: 'q', images: ['aGk='] }), 400, /text-only/],
