@@ -109,7 +109,15 @@ export interface Config {
   readonly logitScale: number | undefined;
   readonly vocabSize: number;
   readonly tokenizer: TokenizerConfig | undefined;
+  /** {arch}.pooling_type (llama_pooling_type): how embeddings pool the tokens' hidden states. Absent: 'none'. */
+  readonly poolingType: PoolingType;
+  /** {arch}.attention.causal (default true; false for BERT-style encoders). */
+  readonly causal: boolean;
 }
+
+/** llama.cpp's llama_pooling_type, by its GGUF number (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
+export type PoolingType = 'none' | 'mean' | 'cls' | 'last' | 'rank';
+const POOLING: readonly PoolingType[] = ['none', 'mean', 'cls', 'last', 'rank'];
 
 /** Tensor names of one transformer block, named after the GGUF tensors (llama.cpp's gguf-py constants.py). */
 export interface LayerTensorNames {
@@ -253,8 +261,18 @@ export function readConfig(file: GgufFile): Config {
     logitScale: positive(a('logit_scale'), optNum(a('logit_scale'))),
     vocabSize: count(a('vocab_size'), optNum(a('vocab_size'))) ?? tokenizer?.tokens.length ?? 0,
     tokenizer,
+    poolingType: pooling(a('pooling_type')),
+    causal: bool(a('attention.causal'), true),
   };
   return Object.freeze(cfg);
+
+  function pooling(k: string): PoolingType {
+    const v = optNum(k);
+    if (v === undefined) return 'none';
+    const t = POOLING[v];
+    if (!Number.isInteger(v) || !t) throw new GgufError(`${k} = ${v} is not a pooling type llama.cpp knows (0 none, 1 mean, 2 cls, 3 last, 4 rank): the file is corrupt or newer than qllm`);
+    return t;
+  }
 
   /** A period (u32) or one flag per layer (a bool array), as llama.cpp's get_key_or_arr reads it. */
   function pattern(k: string): number | readonly boolean[] | undefined {

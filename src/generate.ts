@@ -55,6 +55,31 @@ export class Session {
     this.cached = [];
   }
 
+  /**
+   * Runs `fn` with the model to itself (embeddings): supersedes a generation in
+   * progress as a newer generate() would, waits for its step on the GPU, and
+   * forgets the cache afterwards, since `fn` overwrites it.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const me = {
+      superseded: false,
+      cancel: () => {
+        me.superseded = true;
+      },
+    };
+    this.owner?.cancel();
+    this.owner = me;
+    await this.inflight.catch(() => {});
+    try {
+      const p = fn();
+      this.inflight = p;
+      return await p;
+    } finally {
+      this.cached = [];
+      if (this.owner === me) this.owner = undefined;
+    }
+  }
+
   /** Streams tokens for `promptIds`; `done` receives the stats at the end. */
   async *generate(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void): AsyncGenerator<Token> {
     validateSamplerOptions(opts);
