@@ -18,7 +18,7 @@
 //   down.encode → x += Σ_s w·down_e(h)           createMoeProduct with combine
 import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
-import { decodeSide, kernelParts, partInfo, split2, tunables, useSubgroups } from './matmul.ts';
+import { decodeSide, partInfo, split2 } from './matmul.ts';
 import { MOE_TILE, maxTiles, type RoutesLayout } from './router.ts';
 import type { GpuWeight } from './weights.ts';
 
@@ -70,12 +70,9 @@ export async function createMoeProduct(engine: Engine, w: GpuWeight, io: MoeProd
   if (io.x === io.y || io.x === cmb?.out || io.y === cmb?.out) throw new GpuError(`MoE product ${w.name}: x, y and out must be separate buffers (WebGPU binds a written buffer once)`);
   const mvMax = io.matvecMaxTokens ?? 1;
 
-  const sub = useSubgroups(engine);
-  const parts0 = kernelParts(engine, w, sub);
-  const { snippet, enables } = parts0;
-  const xvec = w.cols % 4 === 0 && xOff % 16 === 0;
-  const tun = tunables(engine, sub, xvec, snippet.endsWith('_any'), snippet);
+  // The same tunables, dequant snippet and x loads as the dense products (matmul.ts).
   const d = decodeSide(engine, w, { x: io.x, y: io.y, params: io.params, maxTokens: L.maxTokens }, xOff, 1);
+  const { sub, xvec, tun, snippet, enables } = d;
   const moeWgsl = engine.shader('moe_common', { K: L.k });
   const xs = engine.shader(sub ? 'dequant_xs_subgroup' : 'dequant_xs_plain');
   const common = { format: snippet, f16: engine.f16, sub, xvec, mask: d.mask, k: L.k };
