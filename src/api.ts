@@ -74,6 +74,22 @@ export interface GenerateOptions extends SamplerOptions {
   keepTokens?: number;
 }
 
+export interface EmbedOptions {
+  /** How token states become one vector. Default: the file's pooling_type; 'last' for a model without one. */
+  pooling?: 'mean' | 'cls' | 'last';
+  /** Scale each vector to unit length (default true, as llama-server does). */
+  normalize?: boolean;
+  /** Add BOS/EOS per the model's metadata (default true). */
+  addSpecial?: boolean;
+}
+
+export interface Embedding {
+  /** [dim] */
+  embedding: number[];
+  /** Tokens the text took. */
+  tokens: number;
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
   /** The text ('' for an assistant turn that only made tool calls). */
@@ -208,6 +224,12 @@ export interface Model {
   chat(messages: ChatMessage[], opts?: ChatOptions): Generation;
   tokenize(text: string, opts?: { addBos?: boolean }): number[];
   detokenize(ids: number[]): string;
+  /**
+   * One unit-length vector per text, from the final-normed hidden states pooled
+   * as the file says (embedding models such as Qwen3-Embedding; a chat model
+   * pools its last token). Supersedes a generation in progress, as generate() does.
+   */
+  embed(texts: string | string[], opts?: EmbedOptions): Promise<Embedding[]>;
   memory(): GpuBytes;
   dispose(): void;
 }

@@ -1,8 +1,9 @@
 // loadModel(): the library entry point. Wires file → config → engine → weights →
 // tokenizer → generation session, and exposes the `Model` contract of api.ts.
-import type { ChatMessage, ChatOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
+import type { ChatMessage, ChatOptions, Embedding, EmbedOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
 import { readConfig, type Config } from './config.ts';
 import { GgufError, isQllmError, printable, UsageError } from './errors.ts';
+import { poolingFor, pool } from './embed.ts';
 import { Session } from './generate.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { Engine } from './gpu/engine.ts';
@@ -95,6 +96,28 @@ export class QllmModel implements Model {
       if (type !== TokenType.Control && type !== TokenType.UserDefined) return undefined;
       return { id: ids[0], silent: type === TokenType.Control };
     };
+  }
+
+  async embed(texts: string | string[], opts: EmbedOptions = {}): Promise<Embedding[]> {
+    if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
+    const list = Array.isArray(texts) ? texts : [texts];
+    if (list.some((t) => typeof t !== 'string')) throw new UsageError('embed() takes a string or an array of strings');
+    if (!this.config.causal) throw new UsageError(`${this.info.name} is a bidirectional (encoder) model: qllm embeds with causal models only, e.g. Qwen3-Embedding`);
+    const pooling = poolingFor(this.config.poolingType, opts.pooling);
+    const special = opts.addSpecial ?? true;
+    // Every text is checked before the model is taken.
+    const ids = list.map((t, i) => {
+      const x = this.tokenizer.encode(t, special ? {} : { addBos: false, addEos: false });
+      if (x.length === 0) throw new UsageError(`text ${i} is empty and the model adds no BOS: nothing to embed`);
+      if (x.length > this.info.contextLength) throw new UsageError(`text ${i} is ${x.length} tokens, more than the context of ${this.info.contextLength}: shorten it or raise contextLength (-c)`);
+      return x;
+    });
+    const dim = this.config.dim;
+    return this.session.exclusive(async () => {
+      const out: Embedding[] = [];
+      for (const x of ids) out.push({ embedding: pool(await this.llama.hidden(x, 0), x.length, dim, pooling, opts.normalize ?? true), tokens: x.length });
+      return out;
+    });
   }
 
   memory(): GpuBytes {

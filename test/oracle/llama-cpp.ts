@@ -164,6 +164,31 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
   }
 }
 
+/**
+ * llama.cpp's embedding of `ids` (BOS included; node-llama-cpp adds a missing
+ * BOS, and EOS where the vocabulary asks for it): the pooled hidden state after
+ * the output norm, or the last token's where the file has no pooling type. Not normalised.
+ */
+export async function oracleEmbed(modelPath: string, ids: number[], opts: { contextSize?: number; threads?: number } = {}): Promise<number[]> {
+  const contextSize = opts.contextSize ?? 256;
+  const llama = await getOracleLlama();
+  let model: LlamaModel | undefined;
+  try {
+    model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+    // One batch for the whole input: pooling needs every token in one ubatch.
+    const ctx = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads: opts.threads ?? 1 });
+    try {
+      return [...(await ctx.getEmbeddingFor(ids as Token[])).vector];
+    } finally {
+      await ctx.dispose();
+    }
+  } catch (e) {
+    throw withLog(e);
+  } finally {
+    await model?.dispose();
+  }
+}
+
 /** [id, ln p - ln p_best] for the k most probable ids (the map comes sorted, best first). */
 function topRelative(probs: Map<number, number>, k: number): [number, number][] {
   const out: [number, number][] = [];

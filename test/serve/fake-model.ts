@@ -6,7 +6,7 @@
 // Honours maxTokens, stop strings and AbortSignal like the real Model contract.
 // With opts.logprobs every token has logprob -0.5 and alternatives (itself, <eos>, <bos>).
 // `script(prompt, opts)` may return the pieces to reply with instead (tool-call tests).
-import type { ChatMessage, ChatOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
+import type { ChatMessage, ChatOptions, Embedding, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
 import { GpuError, UsageError } from '../../src/errors.ts';
 
 export interface FakeModelOptions {
@@ -46,6 +46,16 @@ export class FakeModel implements Model {
   }
 
   detokenize(ids: number[]): string { return ids.map((i) => this.words[i] ?? '?').join(' '); }
+
+  /** 4-dimensional unit vectors from the words' ids: equal texts embed equally. */
+  async embed(texts: string | string[]): Promise<Embedding[]> {
+    return (Array.isArray(texts) ? texts : [texts]).map((t) => {
+      const ids = this.tokenize(t);
+      const v = [1, 0, 0, 0].map((b, j) => b + ids.reduce((s, id, i) => s + Math.sin(id * (j + 1) + i), 0));
+      const n = Math.hypot(...v);
+      return { embedding: v.map((x) => x / n), tokens: ids.length };
+    });
+  }
 
   memory(): GpuBytes { return { weights: 125_000_000, kv: 16_777_216, activations: 4_194_304, other: 1_048_576, total: 125_000_000 + 16_777_216 + 4_194_304 + 1_048_576 }; }
 
