@@ -1,12 +1,13 @@
-// Causal attention over the KV cache. Token t (absolute position p = pos+t)
-// attends to cache slots window_start(p)..p (0..p without a WINDOW) with a
+// Causal attention over the KV cache. Token t (position p = tok_pos(t) in its
+// sequence, whose position j is cache slot tok_base(t) + j: seq_uniform.wgsl
+// or seq_table.wgsl) attends to positions window_start(p)..p (0..p without a WINDOW) with a
 // one-pass online softmax in f32, scores soft-capped if SOFTCAP (both in
 // attention_kv.wgsl); GQA:
 // kv head = head / (N_HEADS/N_KV). One invocation per (token, head, chunk of
 // CHUNK positions); lanes next to each other are heads of one kv group, so
 // they read the same K/V rows.
 //   q: f32 [nTokens, N_HEADS*HEAD_DIM] (roped)   out: f32 [nTokens, N_HEADS*HEAD_DIM]
-//   kc, vc: [contextLength, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
+//   kc, vc: [slots, N_KV*HEAD_DIM] u32 words (f16 pairs if KV_F16, else f32 bits)
 //   part (SPLIT only): per (t, head, chunk) a record of HEAD_DIM/2 + 1 vec2:
 //   the unnormalized sums Σ e^(s-m)·v, then (m, l = Σ e^(s-m)); attention_merge
 //   combines the chunks. A chunk wholly before the window (or past p) runs no
@@ -18,7 +19,7 @@
 // arrays. The loops run to dims.x, a uniform equal to HEAD_DIM/2: with a
 // constant bound LLVM (lavapipe) fully unrolls them and a headDim-64 pipeline
 // takes ~6 s to compile instead of ~0.5 s.
-struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct Params { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 
 override N_HEADS: u32;
 override N_KV: u32;
@@ -47,7 +48,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let c = (idx / N_HEADS) % nChunks;
   let t = idx / (N_HEADS * nChunks);
   let kvh = h / (N_HEADS / N_KV);
-  let p = params.pos + t;
+  let p = tok_pos(t);
+  let s0 = tok_base(t);
   let kvHalf = N_KV * half;
 
   var qv: array<vec2f, {{HALF}}>;
@@ -61,7 +63,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var l = 0.0;
   let end = min(p + 1u, (c + 1u) * CHUNK);
   for (var j = max(c * CHUNK, window_start(p)); j < end; j++) {
-    let base = j * kvHalf + kvh * half;
+    let base = (s0 + j) * kvHalf + kvh * half;
     var s = 0.0;
     for (var i = 0u; i < half; i++) { s += dot(qv[i], loadK(base + i)); }
     s = cap_score(s);

@@ -8,13 +8,15 @@
 // its q/output arrays with a loop variable, which lavapipe turns into per-lane
 // scratch memory (a third of decode time at 512 positions).
 // Same math as attention.wgsl without SPLIT: softmax in f32 over cache slots
-// window_start(p)..p with p = pos+t, scores soft-capped if SOFTCAP (both in
-// attention_kv.wgsl); GQA kv head = head / (N_HEADS/N_KV).
-//   q, out: f32 [nTokens, N_HEADS*HEAD_DIM]   kc, vc: [contextLength, N_KV*HEAD_DIM]
+// window_start(p)..p with p = tok_pos(t), scores soft-capped if SOFTCAP (both in
+// attention_kv.wgsl); GQA kv head = head / (N_HEADS/N_KV). Position j of the
+// token's sequence is cache slot tok_base(t) + j (seq_uniform.wgsl, or
+// seq_table.wgsl for batched decode; a decode chain's are in chain_common.wgsl).
+//   q, out: f32 [nTokens, N_HEADS*HEAD_DIM]   kc, vc: [slots, N_KV*HEAD_DIM]
 //   as u32 words (f16 pairs if KV_F16, else f32 bits). HEAD_DIM % 16 == 0.
 // Dispatch: one workgroup per (token, group of HG heads), 2-D if large.
 enable subgroups;
-struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct Params { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 
 override N_HEADS: u32;
 override N_KV: u32;
@@ -58,7 +60,8 @@ fn attention(idx: u32, lane: u32) {
   let h0 = (idx % (N_HEADS / HG)) * HG; // first of this workgroup's heads
   let t = idx / (N_HEADS / HG);
   let kvh = h0 / (N_HEADS / N_KV);
-  let p = params.pos + t;
+  let p = tok_pos(t);
+  let s0 = vec4u(tok_base(t)); // this sequence's first cache slot
   let half = HEAD_DIM / 2u;
   let kvHalf = N_KV * half;
   let off = kvh * half + lane * PAIRS; // this lane's slice of a cache row
@@ -81,8 +84,8 @@ fn attention(idx: u32, lane: u32) {
     // Positions j..j+3; those past p read slot p and weigh nothing.
     let jj = min(vec4u(j) + vec4u(0u, 1u, 2u, 3u), vec4u(p));
     let valid = vec4u(j) + vec4u(0u, 1u, 2u, 3u) <= vec4u(p);
-    let ps = partials(&qv, jj, off, kvHalf);
-    let b = jj * kvHalf + vec4u(off);
+    let ps = partials(&qv, s0 + jj, off, kvHalf);
+    let b = (s0 + jj) * kvHalf + vec4u(off);
     var ew: array<vec4f, HG>; // this step's softmax weights per head
     for (var g = 0u; g < HG; g++) {
       var s = subgroupAdd(ps[g]);

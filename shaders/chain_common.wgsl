@@ -3,7 +3,7 @@
 // forbids two writable bindings of one buffer in a dispatch), the KV caches,
 // the rope table, the step uniform, and the phase counters
 // (claims[base + 2p]: items of phase p handed out, [base + 2p + 1]: finished).
-struct ChainParams { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct ChainParams { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read_write> acts4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> kcache: array<u32>;
 @group(0) @binding(2) var<storage, read_write> vcache: array<u32>;
@@ -11,6 +11,10 @@ struct ChainParams { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(4) var<uniform> params: ChainParams;
 @group(0) @binding(5) var<storage, read_write> claims: array<atomic<u32>>;
 @group(0) @binding(6) var<uniform> chain: vec4<u32>; // x: this chain's first counter
+
+// A chain runs one token of one sequence (seq_uniform.wgsl, which the phases' attention calls).
+fn tok_pos(t: u32) -> u32 { return params.pos + t; }
+fn tok_base(t: u32) -> u32 { return params.base; }
 
 // The next item of phase p, the same for every lane of the subgroup.
 fn claim(p: u32, lid: u32) -> u32 {

@@ -1,15 +1,16 @@
 // Rotary embedding, llama.cpp "normal" convention (arch llama): each head's
 // adjacent pairs (x[2i], x[2i+1]), i < ROPE_DIM/2, rotate by the angle of
-// position pos+t, looked up in a CPU-built table (f64-exact cos/sin, linear
+// position p = tok_pos(t), looked up in a CPU-built table (f64-exact cos/sin, linear
 // scaling folded in). Fused with the KV-cache store: q rotates in place; k is
-// rotated and written, with v, into the caches at slot pos+t.
+// rotated and written, with v, into the caches at slot tok_base(t) + p (the
+// token's sequence's region: seq_uniform.wgsl or seq_table.wgsl).
 //   qkv: one buffer with q f32 [nTokens, N_HEADS*HEAD_DIM] at 0, k and v
 //   f32 [nTokens, N_KV*HEAD_DIM] at K_OFF and V_OFF (in vec2s). One binding,
 //   because WebGPU forbids a buffer bound both writable and read-only in a dispatch.
 //   table: vec2 (cos, sin) [contextLength, ROPE_DIM/2]
-//   kc, vc: [contextLength, N_KV*HEAD_DIM] as u32 words: f16 pairs packed with
+//   kc, vc: [slots, N_KV*HEAD_DIM] as u32 words: f16 pairs packed with
 //   pack2x16float when KV_F16, else f32 bit patterns.
-struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct Params { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 
 override N_HEADS: u32;
 override N_KV: u32;
@@ -54,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let rem = idx % perToken;
   let h = rem / half;
   let i = rem % half;
-  let p = params.pos + t;
+  let p = tok_pos(t);
   if (h < N_HEADS) {
     let at = t * N_HEADS * half + h * half + i;
     qkv[at] = rotate(qkv[at], p, i);
@@ -62,6 +63,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     let kh = h - N_HEADS;
     let kvHalf = N_KV * half;
     let at = t * kvHalf + kh * half + i;
-    store(p * kvHalf + kh * half + i, rotate(qkv[K_OFF + at], p, i), qkv[V_OFF + at]);
+    store((tok_base(t) + p) * kvHalf + kh * half + i, rotate(qkv[K_OFF + at], p, i), qkv[V_OFF + at]);
   }
 }

@@ -1,6 +1,6 @@
 // rope.wgsl for a block-type KV cache (q8_0, or q4_0 if KV_Q4): q rotates in
 // place as there; k (rotated) and v are quantized into the caches at slot
-// pos+t, one invocation per block of 32 values, exactly as ggml's
+// tok_base(t) + tok_pos(t) (as in rope.wgsl), one invocation per block of 32 values, exactly as ggml's
 // quantize_row_q8_0_ref / quantize_row_q4_0_ref (layout: attention_kv_quant.wgsl):
 //   q8_0: amax = max|x|, d = amax/127, id = 1/d (0 if d = 0), q = roundf(x·id)
 //         (half away from zero; WGSL's round() is half to even);
@@ -19,7 +19,7 @@
 // whoever writes it.
 //   qkv: q f32 [nTokens, N_HEADS*HEAD_DIM] at 0, k and v f32 [nTokens, N_KV*HEAD_DIM]
 //   at K_OFF and V_OFF (in vec2s).  table: vec2 (cos, sin) [contextLength, ROPE_DIM/2]
-struct Params { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct Params { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 
 override N_HEADS: u32;
 override N_KV: u32;
@@ -86,7 +86,7 @@ fn pair_bits(isK: bool, t: u32, p: u32, c: u32, m: u32, id: f32) -> u32 {
 }
 
 fn store_block(isK: bool, t: u32, c: u32) {
-  let p = params.pos + t;
+  let p = tok_pos(t);
   let bound = min(1u, params.nTokens); // 1: main() runs only where nTokens ≥ 1
   var amax = 0.0;
   var mx = 0.0;
@@ -98,7 +98,7 @@ fn store_block(isK: bool, t: u32, c: u32) {
   }
   let d = select(amax / 127.0, mx / -8.0, KV_Q4);
   let id = select(0.0, 1.0 / d, d != 0.0);
-  let b = p * (N_KV * HEAD_DIM / 32u) + c; // block index in the cache
+  let b = (tok_base(t) + p) * (N_KV * HEAD_DIM / 32u) + c; // block index in the cache
   // Body word k: q8_0 values 4k..4k+3 (pairs 2k, 2k+1); q4_0 the same in the
   // low nibbles and values 4k+16..4k+19 (pairs 2k+8, 2k+9) in the high ones.
   let words = select(8u, 4u, KV_Q4);
@@ -122,7 +122,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let rem = idx % perToken;
   if (rem < qPairs) {
     let at = t * qPairs + rem;
-    qkv[at] = rotate(qkv[at], params.pos + t, rem % half);
+    qkv[at] = rotate(qkv[at], tok_pos(t), rem % half);
   } else {
     let c = rem - qPairs;
     store_block(c < nb, t, c % nb);

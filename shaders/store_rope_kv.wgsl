@@ -1,12 +1,13 @@
 // One token's q|k|v rows (decode) with rope.wgsl's step done as they are
 // stored, instead of in a dispatch of its own: q rows are rotated and written
-// to y, k rows rotated and v rows as they are go to the caches at slot pos.
+// to y, k rows rotated and v rows as they are go to the caches at slot
+// base + pos (the sequence's region starts at slot base; seq_uniform.wgsl).
 // Row r's partner in its rotation pair (r ^ 1) is held by lane ^ 1 (rows are
 // strided by the workgroup size, an even number), so it comes by
 // subgroupShuffleXor: every lane must call store_row (uniform control flow).
 // ROLE0..2: what segment 0..2 of the weight holds: 1 q, 2 k, 3 v. Cache
 // layout and rotation as in rope.wgsl.
-struct RopeParams { nTokens: u32, pos: u32, pad0: u32, pad1: u32 }
+struct RopeParams { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 @group(0) @binding(4) var<uniform> rp: RopeParams;
 @group(0) @binding(8) var<storage, read> table: array<vec2<f32>>;
 @group(0) @binding(9) var<storage, read_write> kc: array<u32>;
@@ -41,7 +42,7 @@ fn store_pair(row: u32, v: f32, other: f32) {
     put(yrow(row).x, mine);
     return;
   }
-  let pair = rp.pos * (KV_DIM / 2u) + j / 2u;
+  let pair = (rp.base + rp.pos) * (KV_DIM / 2u) + j / 2u;
   if (KV_F16) {
     if (!odd) {
       if (role == 2u) { kc[pair] = pack2x16float(r); } else { vc[pair] = pack2x16float(r); }

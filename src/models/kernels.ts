@@ -3,7 +3,11 @@
 // normed/scaled residual add, logit scale/softcap): each factory builds its
 // pipeline and bind group once, at load time, and returns an
 // `encode(pass, nTokens)` that only records a dispatch. Every kernel reads the
-// per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4).
+// per-step uniform `params` (u32 nTokens at byte 0, u32 pos at byte 4, and
+// for the kernels that touch the KV cache u32 base at byte 8: the first cache
+// slot of the step's sequence). Those kernels also come in a batched-decode
+// form (`seqs`): each token is its own sequence's next one, with its position
+// and base read per token (seq_table.wgsl).
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { attentionKvSource, isBlockKv, type KvType, kvDBase } from './kv-cache.ts';
@@ -20,7 +24,7 @@ export interface Kernel {
 export type Buf = GPUBuffer | GPUBufferBinding;
 const bind = (b: Buf): GPUBufferBinding => ('buffer' in b ? b : { buffer: b });
 
-/** Bytes of the per-step uniform: nTokens, pos, 2 × pad. */
+/** Bytes of the per-step uniform: nTokens, pos, base (first KV slot of the sequence), pad. */
 export const PARAMS_BYTES = 16;
 
 /** Workgroup sizes: lavapipe prefers narrow groups (barriers are coroutine switches). */
@@ -70,11 +74,24 @@ export interface RopeShape {
   nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean;
   /** A block type (q8_0, q4_0) takes over from kvF16 (kv-cache.ts); its d plane's place needs contextLength. */
   kvType?: KvType; contextLength?: number;
+  /** Cache slots of all sequences (default contextLength): where a block type's d plane starts. */
+  kvSlots?: number;
+  /**
+   * Batched decode: u32 pairs [maxTokens] (position, first cache slot of the
+   * token's sequence) per token, instead of params.pos + t and params.base.
+   */
+  seqs?: GPUBuffer;
+}
+
+/** The WGSL that says where each token goes (seq_uniform.wgsl, or with a seqs buffer seq_table.wgsl at `binding`). */
+function seqCode(engine: Engine, seqs: GPUBuffer | undefined, binding: number): string {
+  return seqs ? engine.shader('seq_table', { BINDING: binding }) : engine.shader('seq_uniform');
 }
 
 /**
  * Rotates q in place, rotates k and stores k, v into the caches at slots
- * pos…pos+n-1. q, k, v lie in one buffer: q at byte 0, k at kOffset, v at vOffset.
+ * base+pos…base+pos+n-1 (with seqs: each token at its own). q, k, v lie in
+ * one buffer: q at byte 0, k at kOffset, v at vOffset.
  */
 export async function createRopeKv(
   engine: Engine,
@@ -86,13 +103,13 @@ export async function createRopeKv(
     // One invocation per q pair and per 32-value block of k and of v (rope_kv_quant.wgsl).
     const kvDim = o.nKvHeads * o.headDim;
     if (o.contextLength === undefined) throw new GpuError('rope: a block-type KV cache needs contextLength');
-    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8, KV_Q4: o.kvType === 'q4_0' ? 1 : 0, D_BASE: kvDBase(o.kvType, o.contextLength, kvDim) };
-    const p = await build(engine, 'rope_kv_quant', c, c, [o.params, o.qkv, o.table, o.kCache, o.vCache]);
+    const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8, KV_Q4: o.kvType === 'q4_0' ? 1 : 0, D_BASE: kvDBase(o.kvType, o.kvSlots ?? o.contextLength, kvDim) };
+    const p = await build(engine, 'rope_kv_quant', { ...c, seqs: !!o.seqs }, c, [o.params, o.qkv, o.table, o.kCache, o.vCache, ...(o.seqs ? [o.seqs] : [])], {}, seqCode(engine, o.seqs, 5));
     const perToken = (o.nHeads * o.headDim) / 2 + (2 * kvDim) / 32;
     return kernel('rope_kv_quant', p, (n) => grid(engine, n * perToken, WG));
   }
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8 };
-  const p = await build(engine, 'rope', c, c, [o.params, o.qkv, o.table, o.kCache, o.vCache]);
+  const p = await build(engine, 'rope', { ...c, seqs: !!o.seqs }, c, [o.params, o.qkv, o.table, o.kCache, o.vCache, ...(o.seqs ? [o.seqs] : [])], {}, seqCode(engine, o.seqs, 5));
   const perToken = ((o.nHeads + o.nKvHeads) * o.headDim) / 2;
   return kernel('rope', p, (n) => grid(engine, n * perToken, WG));
 }
@@ -113,6 +130,13 @@ export interface AttentionOptions {
   softcap?: number;
   /** > 0: sliding window, position p attends slot j only if p − j < window (llama.cpp SWA standard). Default 0 = off. */
   window?: number;
+  /** Cache slots of all sequences (default contextLength): where a block type's d plane starts. */
+  kvSlots?: number;
+  /**
+   * Batched decode (RopeShape.seqs): per token (position, first cache slot of
+   * its sequence). Never split: each token's own length sets its loop.
+   */
+  seqs?: GPUBuffer;
 }
 
 /**
@@ -146,21 +170,25 @@ export function headsPerGroup(nHeads: number, nKvHeads: number): number {
 }
 
 /**
- * Causal GQA attention of q [n, nHeads*headDim] over cache slots 0…pos+t (or
- * the last `window` of them) into out. Split: one invocation per (token, head,
- * chunk), then a merge kernel. On lavapipe: one subgroup per (token, head),
- * see useSubgroupAttention.
+ * Causal GQA attention of q [n, nHeads*headDim] over positions 0…pos+t (or
+ * the last `window` of them) of the sequence whose cache starts at slot base
+ * into out. Split: one invocation per (token, head, chunk), then a merge
+ * kernel. On lavapipe: one subgroup per (token, head), see useSubgroupAttention.
+ * With seqs each token reads its own sequence up to its own position.
  */
 export async function createAttention(engine: Engine, o: AttentionOptions): Promise<Kernel> {
   const score = attentionScoreConstants(o);
   // The cache's loaders: f32/f16 as always (KV_F16), or a block type's (kv-cache.ts).
-  const kv = attentionKvSource((n) => engine.shader(n), o.kvType && isBlockKv(o.kvType) ? o.kvType : o.kvF16 ? 'f16' : 'f32', o.contextLength, o.nKvHeads * o.headDim);
+  const kv = attentionKvSource((n) => engine.shader(n), o.kvType && isBlockKv(o.kvType) ? o.kvType : o.kvF16 ? 'f16' : 'f32', o.kvSlots ?? o.contextLength, o.nKvHeads * o.headDim);
+  if (o.seqs) o = { ...o, split: false }; // the merge counts chunks from params.pos: one sequence only
+  const seqs = o.seqs ? [o.seqs] : [];
   if (useSubgroupAttention(engine, o)) {
     const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score };
     // Heads per workgroup: the largest divisor of the GQA group size up to 8.
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const hg = headsPerGroup(o.nHeads, o.nKvHeads);
-    const p = await build(engine, 'attention_subgroup', { ...c, hg }, c, [o.params, o.q, o.kCache, o.vCache, o.out], { PAIRS: o.headDim / 16, HG: hg, KV: kv.code }, engine.shader('attention_subgroup_main'));
+    const main = `${engine.shader('attention_subgroup_main')}\n${seqCode(engine, o.seqs, 5)}`;
+    const p = await build(engine, 'attention_subgroup', { ...c, hg, seqs: !!o.seqs }, c, [o.params, o.q, o.kCache, o.vCache, o.out, ...seqs], { PAIRS: o.headDim / 16, HG: hg, KV: kv.code }, main);
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
@@ -173,7 +201,7 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
   const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score, SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
-  const p = await build(engine, 'attention', c, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part], { HALF: half, KV: kv.code });
+  const p = await build(engine, 'attention', { ...c, seqs: !!o.seqs }, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part, ...seqs], { HALF: half, KV: kv.code }, seqCode(engine, o.seqs, 7));
   const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
   const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
   return {
@@ -267,11 +295,12 @@ export async function createLogitsPost(engine: Engine, o: { params: GPUBuffer; x
   return kernel('logits_post', p, (n) => grid(engine, n * o.n, WG));
 }
 
-/** out[0] = argmax of row nTokens-1 of x [nTokens, n] (u32). */
-export async function createArgmax(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; out: GPUBuffer; n: number }): Promise<Kernel> {
+/** out[0] = argmax of row nTokens-1 of x [nTokens, n] (u32); with rows, out[t] = argmax of row t for every t < nTokens. */
+export async function createArgmax(engine: Engine, o: { params: GPUBuffer; x: GPUBuffer; out: GPUBuffer; n: number; rows?: boolean }): Promise<Kernel> {
   const WG = wg(engine, 256, 8);
-  const p = await build(engine, 'argmax', { n: o.n, wg: WG }, { N: o.n, WG }, [o.params, o.x, o.out]);
-  return kernel('argmax', p, () => [1, 1]);
+  const c = { N: o.n, WG, ...(o.rows ? { ROWS: 1 } : {}) };
+  const p = await build(engine, 'argmax', { n: o.n, wg: WG, rows: !!o.rows }, c, [o.params, o.x, o.out]);
+  return kernel(o.rows ? 'argmax_rows' : 'argmax', p, (n) => [o.rows ? n : 1, 1]);
 }
 
 /**
