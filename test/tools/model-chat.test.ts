@@ -28,7 +28,11 @@ const ask = [{ role: 'user' as const, content: 'Forecast for Paris?' }];
 /** The synthetic vocabulary with [TOOL_CALLS] as its last token (a control token) and Mistral Nemo's template. */
 function nemoVocab(path: string): number {
   const base = syntheticVocab(511);
-  const arr = (key: string) => (base.find((k) => k.key === key)?.value as { values: ArrayLike<number> | string[] }).values;
+  const arr = (key: string) => {
+    const v = base.find((k) => k.key === key)?.value as { values: ArrayLike<number> | string[] } | undefined;
+    if (!v) throw new Error(`the synthetic vocabulary has no ${key}`);
+    return v.values;
+  };
   const tokens = [...(arr('tokenizer.ggml.tokens') as string[]), '[TOOL_CALLS]'];
   const out = base.filter((k) => !['tokenizer.ggml.tokens', 'tokenizer.ggml.scores', 'tokenizer.ggml.token_type'].includes(k.key));
   out.push(
