@@ -3,14 +3,18 @@
 //   POST /api/show, /api/chat, /api/generate   (NDJSON streaming by default, or stream: false)
 // The one model answers to any name; replies echo the name asked for. Errors are
 // Ollama's {"error": "..."}. Timing fields are qllm's own measurements, in ns.
+// Tools as Ollama has them: arguments are objects, calls carry no ids (qllm
+// numbers them for the template, matching each tool result to the calls in order),
+// and a streamed reply sends its calls in one line before the last.
 import { statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import type { ChatMessage, GenerateOptions, Token } from '../api.ts';
+import type { ChatMessage, GenerateOptions, Token, ToolCall } from '../api.ts';
 import { UsageError } from '../errors.ts';
 import { compileResponseFormat } from '../grammar/index.ts';
 import { formatCount } from '../info.ts';
+import { checkTools, parseReply, ToolCallStream, type ToolPlan } from '../tools/index.ts';
 import { apiError, badType, kindOf, type ApiError } from './errors.ts';
-import { runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
+import { planToolsFor, runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
 import { asObject, optBool, optNumber, parseStop, type Body } from './parse.ts';
 
@@ -64,7 +68,6 @@ function parseFormat(v: unknown): string | undefined {
 /** Fields qllm cannot honour: a clear 400 rather than a reply that ignores them. */
 function refuseUnsupported(b: Body): void {
   if (b.think !== undefined && b.think !== null && b.think !== false) throw apiError(400, "'think' is not supported: qllm does not separate a model's thinking from its answer", 'not_supported', 'think');
-  if (Array.isArray(b.tools) ? b.tools.length > 0 : b.tools !== undefined && b.tools !== null) throw apiError(400, "'tools' (tool calling) is not supported by qllm yet", 'not_supported', 'tools');
   if (Array.isArray(b.images) ? b.images.length > 0 : b.images !== undefined && b.images !== null) throw apiError(400, "'images' are not supported: qllm runs text-only models", 'not_supported', 'images');
 }
 
@@ -73,22 +76,78 @@ function withFormat(opts: GenerateOptions, format: unknown): GenerateOptions {
   return grammar === undefined ? opts : { ...opts, grammar };
 }
 
+/** Ollama's calls carry no ids; templates (Mistral's) want them: the n-th call of the conversation is 00000000n. */
+const callId = (n: number) => String(n).padStart(9, '0');
+
 function parseMessages(v: unknown): ChatMessage[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw badType('messages', 'an array of {role, content}', v);
+  let calls = 0;
+  const pending: ToolCall[] = [];
   return v.map((m, i) => {
     const f = `messages[${i}]`;
     if (!m || typeof m !== 'object' || Array.isArray(m)) throw badType(f, 'an object {role, content}', m);
-    const { role, content, images, tool_calls } = m as Body;
+    const { role, content, images, tool_calls, tool_name } = m as Body;
     if (typeof role !== 'string') throw badType(`${f}.role`, 'a string', role);
-    if (role !== 'system' && role !== 'user' && role !== 'assistant') {
-      throw apiError(400, `'${f}.role' is ${JSON.stringify(role.slice(0, 40))}; qllm supports system, user and assistant (no tool messages)`, 'invalid_value', `${f}.role`);
+    if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
+      throw apiError(400, `'${f}.role' is ${JSON.stringify(role.slice(0, 40))}; qllm supports system, user, assistant and tool`, 'invalid_value', `${f}.role`);
     }
     if (content !== undefined && content !== null && typeof content !== 'string') throw badType(`${f}.content`, 'a string', content);
     if (Array.isArray(images) && images.length > 0) throw apiError(400, `'${f}.images' are not supported: qllm runs text-only models`, 'not_supported', `${f}.images`);
-    if (Array.isArray(tool_calls) && tool_calls.length > 0) throw apiError(400, `'${f}.tool_calls' are not supported: qllm has no tool calling yet`, 'not_supported', `${f}.tool_calls`);
-    return { role, content: typeof content === 'string' ? content : '' };
+    const msg: ChatMessage = { role, content: typeof content === 'string' ? content : '' };
+    if (role === 'assistant' && tool_calls !== undefined && tool_calls !== null) {
+      if (!Array.isArray(tool_calls)) throw badType(`${f}.tool_calls`, 'an array of {function: {name, arguments}}', tool_calls);
+      pending.length = 0;
+      msg.toolCalls = tool_calls.map((c, j) => {
+        const fn = (c as Body | null)?.function as Body | undefined;
+        const g = `${f}.tool_calls[${j}].function`;
+        if (!fn || typeof fn.name !== 'string' || fn.name === '') throw badType(`${g}.name`, 'a non-empty string', fn?.name);
+        const args = fn.arguments ?? {};
+        if (typeof args !== 'object' || Array.isArray(args)) throw badType(`${g}.arguments`, 'an object', args);
+        const call = { id: callId(++calls), name: fn.name, arguments: JSON.stringify(args) };
+        pending.push(call);
+        return call;
+      });
+      if (msg.toolCalls.length === 0) delete msg.toolCalls;
+    }
+    if (role === 'tool') {
+      // Results answer the last assistant turn's calls in order (or by name).
+      const k = typeof tool_name === 'string' ? pending.findIndex((c) => c.name === tool_name) : 0;
+      const call = pending.splice(Math.max(k, 0), 1)[0];
+      if (call) msg.toolCallId = call.id;
+      const name = typeof tool_name === 'string' ? tool_name : call?.name;
+      if (name !== undefined) msg.name = name;
+    }
+    return msg;
   });
+}
+
+/** Ollama's `tools` (any tool_choice is 'auto'): the plan for the served template, or undefined. */
+function parseTools(ctx: ServeContext, v: unknown): { request: { tools: never[] }; plan: ToolPlan } | undefined {
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return undefined;
+  try {
+    checkTools(v, undefined);
+  } catch (e) {
+    if (e instanceof UsageError) throw apiError(400, `'tools': ${e.message}`, 'invalid_value', 'tools');
+    throw e;
+  }
+  const request = { tools: v as never[] };
+  return { request, plan: planToolsFor(ctx, request) };
+}
+
+/** Calls as Ollama sends them: arguments as an object (a call whose arguments do not parse is left as text). */
+function ollamaCalls(calls: { name: string; arguments: string }[]): { function: { name: string; arguments: unknown } }[] | undefined {
+  const out = [];
+  for (const c of calls) {
+    try {
+      const args = JSON.parse(c.arguments);
+      if (!args || typeof args !== 'object' || Array.isArray(args)) return undefined;
+      out.push({ function: { name: c.name, arguments: args } });
+    } catch {
+      return undefined;
+    }
+  }
+  return out.length ? out : undefined;
 }
 
 const ns = (ms: number) => Math.max(0, Math.round(ms * 1e6));
@@ -140,8 +199,11 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
     if (top !== undefined && !logprobs) throw apiError(400, "'top_logprobs' needs 'logprobs': true", 'invalid_value', 'top_logprobs');
     if (logprobs) req.opts.logprobs = top ?? 0;
     const head = () => ({ model, created_at: new Date().toISOString() });
-    const part = (text: string) => (kind === 'chat' ? { message: { role: 'assistant', content: text } } : { response: text });
+    const part = (text: string, calls?: object[]) => (kind === 'chat' ? { message: { role: 'assistant', content: text, ...(calls ? { tool_calls: calls } : {}) } } : { response: text });
     const lp = (tokens: Token[]) => (logprobs ? { logprobs: tokens.filter((t) => t.logprob !== undefined).map(logprob) } : {});
+    const plan = req.tools?.plan.parse ? req.tools.plan : undefined;
+    // With tools the text goes through the call parser; the calls go out whole at the end.
+    const calls = plan?.parse && stream ? new ToolCallStream(plan.parse, plan.idKind) : undefined;
     const reply: Reply = {
       stream,
       errorBody,
@@ -150,10 +212,23 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         res.flushHeaders();
       },
       token: async (t) => {
-        if (t.text !== '' || (logprobs && t.logprob !== undefined)) await writeLine(res, { ...head(), ...part(t.text), ...lp([t]), done: false });
+        const text = calls ? calls.push(t.text).map((d) => ('content' in d ? d.content : '')).join('') : t.text;
+        if (text !== '' || (logprobs && t.logprob !== undefined)) await writeLine(res, { ...head(), ...part(text), ...lp([t]), done: false });
       },
       end: async (f) => {
-        const done = { ...head(), ...part(stream ? '' : f.text), ...(stream ? {} : lp(f.tokens)), done: true, done_reason: f.stats.stopReason === 'length' ? 'length' : 'stop', ...durations(f) };
+        let text = stream ? '' : f.text;
+        let toolCalls: object[] | undefined;
+        if (calls) {
+          const last = calls.finish();
+          const rest = last.deltas.map((d) => ('content' in d ? d.content : '')).join('');
+          toolCalls = ollamaCalls(last.calls);
+          if (rest !== '' || toolCalls) await writeLine(res, { ...head(), ...part(rest, toolCalls), done: false });
+        } else if (plan && !stream) {
+          const r = parseReply(plan, f.text);
+          toolCalls = ollamaCalls(r.toolCalls);
+          if (toolCalls) text = r.content;
+        }
+        const done = { ...head(), ...part(text, stream ? undefined : toolCalls), ...(stream ? {} : lp(f.tokens)), done: true, done_reason: f.stats.stopReason === 'length' ? 'length' : 'stop', ...durations(f) };
         if (stream) await writeLine(res, done);
         else sendJson(res, 200, done);
       },
@@ -196,8 +271,10 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         refuseUnsupported(b);
         const messages = parseMessages(b.messages);
         const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
+        const tools = parseTools(ctx, b.tools);
+        if (tools && opts.grammar !== undefined) throw apiError(400, "'format' cannot be combined with 'tools': the reply would have to be JSON and a call at once", 'invalid_value', 'format');
         if (messages.length === 0) return loaded(res, model, 'chat');
-        await run(res, state, b, model, { messages, opts }, 'chat');
+        await run(res, state, b, model, { messages, opts, ...(tools ? { tools } : {}) }, 'chat');
       } },
       '/api/generate': { POST: async (req, res, state) => {
         const b = await body(req);

@@ -91,8 +91,8 @@ describe('ollama client against qllm serve', () => {
     const refused: [() => Promise<unknown>, number, RegExp][] = [
       [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], format: 'yaml' }), 400, /'format' must be "json" or a JSON schema/],
       [() => ollama.generate({ model: 'x', prompt: 'q', format: { type: 'array', uniqueItems: true } }), 400, /'format'.*uniqueItems/],
-      [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'f' } }] }), 400, /tool calling/],
-      [() => ollama.chat({ model: 'x', messages: [{ role: 'tool', content: 'q' }] }), 400, /no tool messages/],
+      [() => ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], tools: [{ type: 'function', function: { name: 'bad name' } }] }), 400, /'tools': .*1 to 64 letters/],
+      [() => ollama.chat({ model: 'x', messages: [{ role: 'robot', content: 'q' }] }), 400, /supports system, user, assistant and tool/],
       [() => ollama.generate({ model: 'x', prompt: 'q', images: ['aGk='] }), 400, /text-only/],
       [() => ollama.generate({ model: 'x', prompt: 'q', suffix: 'z' }), 400, /fill-in-the-middle/],
       [() => ollama.generate({ model: 'x', prompt: 'q', options: { num_ctx: 100_000 } }), 400, /num_ctx.*-c 100000/],

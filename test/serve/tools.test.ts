@@ -2,6 +2,7 @@
 // routes) over the fake model, wire shapes checked with plain fetch: the fake
 // is given Qwen 2.5's chat template (so the server renders the tools into it and
 // reads <tool_call> blocks back) and scripted replies.
+import { Ollama, type Tool as OllamaTool } from 'ollama';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startFake } from './helpers.ts';
 import { qwenTemplate, script, WEATHER } from './tool-fixtures.ts';
@@ -170,5 +171,45 @@ describe('Ollama format', () => {
     expect(s.fake.lastOpts?.grammar).toMatch(/^ok-kv ::= /m);
     await post(`${s.url}/api/generate`, { model: 'x', prompt: 'q', format: '', stream: false });
     expect(s.fake.lastOpts?.grammar).toBeUndefined();
+  });
+});
+
+describe('Ollama tools (fake model, Qwen 2.5 template)', () => {
+  let s: Awaited<ReturnType<typeof startFake>>;
+  let ollama: Ollama;
+  beforeAll(async () => {
+    s = await startFake({ meta: { template: qwenTemplate() } }, { delayMs: 1, script });
+    ollama = new Ollama({ host: s.url });
+  });
+  afterAll(() => s.close());
+  const tools = [WEATHER as unknown as OllamaTool];
+
+  it('returns the call with its arguments as an object, streamed and not', async () => {
+    const r = await ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'Explain first' }], tools, stream: false });
+    expect(r.message).toEqual({ role: 'assistant', content: 'Let me check.', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] });
+    const lines = [];
+    for await (const l of await ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'Explain first' }], tools, stream: true })) lines.push(l);
+    expect(lines.map((l) => l.message.content).join('')).toBe('Let me check.');
+    expect(lines.flatMap((l) => l.message.tool_calls ?? [])).toEqual([{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }]);
+    expect(lines.at(-1)?.done).toBe(true);
+  });
+
+  it('feeds the call and the tool result (matched by order) back through the template', async () => {
+    const r = await ollama.chat({
+      model: 'x', tools, stream: false,
+      messages: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { role: 'assistant', content: '', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+        { role: 'tool', content: '{"temp_c": 21}', tool_name: 'get_weather' },
+      ],
+    });
+    expect(s.fake.lastPrompt).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>');
+    expect(s.fake.lastPrompt).toContain('<tool_response>\n{"temp_c": 21}\n</tool_response>');
+    expect(r.message.content).toBe('It is 21 °C in Paris.');
+  });
+
+  it('refuses format beside tools', async () => {
+    const e = await ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], tools, format: 'json' }).catch((x) => x);
+    expect(e).toMatchObject({ status_code: 400, error: expect.stringMatching(/'format' cannot be combined with 'tools'/) });
   });
 });
