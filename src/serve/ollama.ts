@@ -12,7 +12,7 @@ import type { ChatMessage, GenerateOptions, Token, ToolCall } from '../api.ts';
 import { UsageError } from '../errors.ts';
 import { compileResponseFormat } from '../grammar/index.ts';
 import { formatCount } from '../info.ts';
-import { checkTools, parseReply, ToolCallStream, type ToolPlan } from '../tools/index.ts';
+import { checkTools, detectToolFormat, parseReply, ToolCallStream, type ToolPlan } from '../tools/index.ts';
 import { apiError, badType, kindOf, type ApiError } from './errors.ts';
 import { planToolsFor, runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
@@ -255,10 +255,12 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
       '/api/show': { POST: async (req, res) => {
         const b = await body(req);
         modelName(b);
+        // Ollama lists 'tools' for a template that calls them in a syntax of its own (not the generic fallback).
+        const toolsShown = !!ctx.meta.template && !ctx.meta.template.usedDefault && detectToolFormat(ctx.meta.template.source) !== 'generic';
         const arch = info.architecture;
         sendJson(res, 200, {
           license: '', modelfile: `# served by qllm ${QLLM_VERSION}\nFROM ${ctx.meta.path ?? name}\n`, parameters: '',
-          template: ctx.meta.template?.source ?? '', details, modified_at: modified, capabilities: ['completion'],
+          template: ctx.meta.template?.source ?? '', details, modified_at: modified, capabilities: ['completion', ...(toolsShown ? ['tools'] : [])],
           model_info: {
             'general.architecture': arch, 'general.name': info.name, 'general.parameter_count': Math.round(info.f16WeightBytes / 2),
             [`${arch}.context_length`]: ctx.contextLength, 'tokenizer.ggml.vocab_size': info.vocabSize,

@@ -208,6 +208,10 @@ describe('Ollama tools (fake model, Qwen 2.5 template)', () => {
     expect(r.message.content).toBe('It is 21 °C in Paris.');
   });
 
+  it('lists the tools capability for a template with a call syntax', async () => {
+    expect((await ollama.show({ model: 'x' })).capabilities).toEqual(['completion', 'tools']);
+  });
+
   it('refuses format beside tools', async () => {
     const e = await ollama.chat({ model: 'x', messages: [{ role: 'user', content: 'q' }], tools, format: 'json' }).catch((x) => x);
     expect(e).toMatchObject({ status_code: 400, error: expect.stringMatching(/'format' cannot be combined with 'tools'/) });
