@@ -56,11 +56,14 @@ export class QllmModel implements Model {
       const tc = this.config.tokenizer!;
       if (tools !== undefined || toolChoice !== undefined) {
         const lookup = this.markerLookup();
-        reply.plan = planTools(tc.chatTemplate, { tools: tools ?? [], choice: toolChoice, parallel: parallelToolCalls }, markerGbnf(lookup));
+        // A JSON schema beside tools is the schema of a reply that is not a call (only the generic format has one).
+        const schema = gen.jsonSchema !== undefined && toolChoice !== 'none' ? { responseSchema: gen.jsonSchema } : {};
+        reply.plan = planTools(tc.chatTemplate, { tools: tools ?? [], choice: toolChoice, parallel: parallelToolCalls, ...schema }, markerGbnf(lookup));
         reply.silent = silentMarkers(reply.plan, lookup);
         if (reply.plan.grammar !== undefined) {
-          if (gen.grammar !== undefined || gen.jsonSchema !== undefined) throw new UsageError('a grammar or JSON schema cannot be combined with a forced tool call: drop it, or use tool choice "auto"');
+          if (gen.grammar !== undefined) throw new UsageError('a grammar cannot be combined with tools that constrain the reply (a forced call, or the generic JSON format): drop it');
           gen.grammar = reply.plan.grammar;
+          delete gen.jsonSchema;
         }
       }
       // Templates usually write the BOS text themselves (then addBos is false); it parses as a special token.

@@ -134,7 +134,7 @@ export function planToolsFor(ctx: ServeContext, request: ToolRequest, field = 't
   try {
     return planTools(ctx.meta.template?.source, request, markerGbnf(markerLookup(ctx)));
   } catch (e) {
-    if (e instanceof UsageError) throw apiError(400, e.message, 'invalid_value', /^a response format/.test(e.message) ? 'response_format' : /^tool choice/.test(e.message) ? 'tool_choice' : field);
+    if (e instanceof UsageError) throw apiError(400, e.message, 'invalid_value', /^a JSON reply format/.test(e.message) ? 'response_format' : /^tool choice/.test(e.message) ? 'tool_choice' : field);
     throw e;
   }
 }

@@ -90,7 +90,7 @@ export function planTools(src: string | undefined, req: ToolRequest, marker?: (t
     // As llama.cpp: the generic reply is always JSON, a call or {"response": …}.
     plan.grammar = toolGrammar({ format, tools: named, parallel, allowResponse: choice === 'auto', responseSchema: req.responseSchema, marker });
   } else if (req.responseSchema !== undefined) {
-    throw new UsageError(`a response format cannot be combined with tools on this model (${format} tool calls are not JSON replies): drop one, or set tool choice "none"`);
+    throw new UsageError(`a JSON reply format (response_format, jsonSchema) cannot be combined with tools on this model (${format} tool calls are not JSON replies): drop one, or set tool choice "none"`);
   } else if (choice !== 'auto') {
     plan.grammar = toolGrammar({ format, tools: named, parallel, callId: idKind === 'mistral9', marker });
   }

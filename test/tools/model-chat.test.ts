@@ -103,6 +103,16 @@ describe.skipIf(!gpu)('chat() with tools on random-weight models', () => {
     expect(prompt).toContain(`[TOOL_RESULTS]{"content": {"temp_c": 21}, "call_id": "${call.id}"}[/TOOL_RESULTS]`);
   });
 
+  it('generic, tool choice auto with a jsonSchema: each reply is a valid call or a response that validates', async () => {
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+    for (let seed = 1; seed <= 4; seed++) {
+      const { message } = await reply(plain, { tools, jsonSchema: schema, temperature: 1, seed, maxTokens: 300 });
+      const call = message.toolCalls?.[0];
+      const problem = call ? validate(JSON.parse(call.arguments), params) : validate(JSON.parse(message.content), schema);
+      expect([seed, problem]).toEqual([seed, '']);
+    }
+  });
+
   it('without tools, message is the whole reply', async () => {
     const { toks, message } = await reply(plain, { temperature: 1, seed: 1, maxTokens: 8 });
     expect(message).toEqual({ role: 'assistant', content: toks.map((t) => t.text).join('') });
@@ -111,7 +121,7 @@ describe.skipIf(!gpu)('chat() with tools on random-weight models', () => {
   it('bad tools, or a grammar beside a forced call, fail at the first next() before the model runs', async () => {
     for (const [opts, re] of [
       [{ tools: [{ type: 'function', function: { name: 'bad name' } }] }, /1 to 64 letters/],
-      [{ tools, toolChoice: 'required', jsonSchema: {} }, /cannot be combined with a forced tool call/],
+      [{ tools, toolChoice: 'required', grammar: 'root ::= "x"' }, /a grammar cannot be combined with tools/],
       [{ tools, toolChoice: { type: 'function', function: { name: 'nope' } } }, /not among the tools/],
     ] as [unknown, RegExp][]) {
       const g = plain.chat(ask, opts as ChatOptions);
