@@ -130,6 +130,8 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
           gpu_memory: gpu,
           f16_weight_bytes: m.info.f16WeightBytes,
           weights_vs_f16: formatWeightSavings(gpu.weights, m.info.f16WeightBytes),
+          // The page offers "run in this browser" only when both files are there to send.
+          browser_bundle: !!opts.modelPath && existsSync(opts.browserBundle ?? defaultBundle()),
           process: { rss: mem.rss, heap_used: mem.heapUsed },
           queue: { running: queue.running, waiting: queue.waiting, capacity: queue.capacity },
           served,
