@@ -13,6 +13,7 @@ import { UsageError } from '../errors.ts';
 import { compileResponseFormat } from '../grammar/index.ts';
 import { formatCount } from '../info.ts';
 import { checkTools, detectToolFormat, parseReply, ToolCallStream, type ToolPlan } from '../tools/index.ts';
+import { runEmbed, parseInputs } from './embed.ts';
 import { apiError, badType, kindOf, type ApiError } from './errors.ts';
 import { planToolsFor, runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
@@ -302,8 +303,19 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
           : { messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }], opts };
         await run(res, state, b, model, greq, 'generate');
       } },
-      '/api/embed': { POST: notSupported('embeddings are not supported by qllm yet: it runs generation only') },
-      '/api/embeddings': { POST: notSupported('embeddings are not supported by qllm yet: it runs generation only') },
+      // Ollama's embeddings: /api/embed (`input`: text or texts → `embeddings`), and the older /api/embeddings (`prompt` → `embedding`).
+      '/api/embed': { POST: async (req, res) => {
+        const b = asObject(await readJson(req, ctx.maxBody));
+        const { data, ms } = await runEmbed(ctx, parseInputs(b.input, 'input'), res);
+        const ns = Math.round(ms * 1e6);
+        sendJson(res, 200, { model: name, embeddings: data.map((e) => e.embedding), total_duration: ns, load_duration: 0, prompt_eval_count: data.reduce((n, e) => n + e.tokens, 0) });
+      } },
+      '/api/embeddings': { POST: async (req, res) => {
+        const b = asObject(await readJson(req, ctx.maxBody));
+        if (typeof b.prompt !== 'string') throw badType('prompt', 'a string', b.prompt);
+        const { data } = await runEmbed(ctx, [b.prompt], res);
+        sendJson(res, 200, { embedding: data[0].embedding });
+      } },
       '/api/pull': { POST: notSupported('qllm serve serves the one model it was started with: download others with `qllm pull` and start another server') },
       '/api/create': { POST: notSupported('qllm serve cannot create models: it serves the one GGUF file it was started with') },
       '/api/copy': { POST: notSupported('qllm serve cannot copy models: it serves the one GGUF file it was started with') },

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, GenerationStats, GpuBytes, Token } from '../api.ts';
 import { parseReply, type StreamDelta, ToolCallStream, type ToolPlan, type ToolRequest } from '../tools/index.ts';
+import { base64Floats, parseInputs, runEmbed } from './embed.ts';
 import { apiError, badType, preview } from './errors.ts';
 import { asObject, optBool, optNumber, parseMessages, parseResponseFormat, parseStop, parseTools, type Body } from './parse.ts';
 import { planToolsFor, runGeneration, type Finished, type Reply, type ServeContext } from './generate.ts';
@@ -267,12 +268,33 @@ export function openaiDialect(ctx: ServeContext): Dialect {
     const tools = p.tools && plan ? { tools: { request: p.tools, plan } } : {};
     await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, ...tools }, reply, res, state);
   };
+  // OpenAI's embeddings: `input` text(s) → unit vectors, as floats or base64 float32.
+  const embeddings: Handler = async (req, res) => {
+    const b = asObject(await readJson(req, ctx.maxBody));
+    const texts = parseInputs(b.input, 'input');
+    const format = b.encoding_format ?? 'float';
+    if (format !== 'float' && format !== 'base64') throw badType('encoding_format', '"float" or "base64"', format);
+    if (b.dimensions !== undefined && !(Number.isInteger(b.dimensions) && (b.dimensions as number) > 0)) throw badType('dimensions', 'a positive integer', b.dimensions);
+    const { data } = await runEmbed(ctx, texts, res);
+    // A model's vectors have one size: `dimensions` may only name it (no truncation).
+    if (b.dimensions !== undefined && b.dimensions !== data[0].embedding.length) {
+      throw apiError(400, `'dimensions' ${preview(b.dimensions)} is not supported: this model's embeddings have ${data[0].embedding.length} dimensions; leave it out`, 'invalid_value', 'dimensions');
+    }
+    const tokens = data.reduce((n, e) => n + e.tokens, 0);
+    sendJson(res, 200, {
+      object: 'list',
+      data: data.map((e, index) => ({ object: 'embedding', index, embedding: format === 'base64' ? base64Floats(e.embedding) : e.embedding })),
+      model: ctx.meta.names[0],
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+  };
   const model = (id: string) => ({ id, object: 'model', created: ctx.started, owned_by: 'qllm' });
   return {
     routes: {
       '/v1/models': { GET: (_q, res) => sendJson(res, 200, { object: 'list', data: ctx.meta.names.map(model) }) },
       '/v1/chat/completions': { POST: completion('chat') },
       '/v1/completions': { POST: completion('completion') },
+      '/v1/embeddings': { POST: embeddings },
     },
     match: (path) => {
       if (!path.startsWith('/v1/models/')) return undefined;
