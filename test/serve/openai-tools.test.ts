@@ -132,9 +132,20 @@ describe.skipIf(!gpu)('openai client against a random-weight model: forced calls
     expect(validate(JSON.parse(call.function.arguments), params)).toBe('');
   });
 
-  it('response_format json_schema: the reply validates against the schema', async () => {
-    const schema = { type: 'object', properties: { answer: { type: 'string', maxLength: 20 }, score: { type: 'number', minimum: 0, maximum: 1 } }, required: ['answer', 'score'], additionalProperties: false };
-    for (let seed = 1; seed <= 3; seed++) {
+  it('response_format json_schema: 20 seeded temperature-1 replies all validate against a strict schema', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        answer: { type: 'string', maxLength: 20 },
+        score: { type: 'number', minimum: 0, maximum: 1 },
+        mood: { enum: ['happy', 'sad', 'neutral'] },
+        tags: { type: 'array', items: { type: 'string', maxLength: 8 }, minItems: 1, maxItems: 3 },
+        count: { type: 'integer', minimum: -5, maximum: 40 },
+      },
+      required: ['answer', 'score', 'mood', 'tags', 'count'],
+      additionalProperties: false,
+    };
+    for (let seed = 1; seed <= 20; seed++) {
       const r = await clients.generic.chat.completions.create({
         model: 'tiny', messages: [{ role: 'user', content: 'Rate this.' }], temperature: 1, seed, max_tokens: 300,
         response_format: { type: 'json_schema', json_schema: { name: 'rating', schema, strict: true } },
