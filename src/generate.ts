@@ -55,12 +55,8 @@ export class Session {
     this.cached = [];
   }
 
-  /**
-   * Runs `fn` with the model to itself (embeddings): supersedes a generation in
-   * progress as a newer generate() would, waits for its step on the GPU, and
-   * forgets the cache afterwards, since `fn` overwrites it.
-   */
-  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Supersedes the cache's owner, then waits for its step on the GPU (not for its consumer). */
+  private async claim(): Promise<{ superseded: boolean; cancel(): void }> {
     const me = {
       superseded: false,
       cancel: () => {
@@ -70,6 +66,16 @@ export class Session {
     this.owner?.cancel();
     this.owner = me;
     await this.inflight.catch(() => {});
+    return me;
+  }
+
+  /**
+   * Runs `fn` with the model to itself (embeddings): supersedes a generation in
+   * progress as a newer generate() would, waits for its step on the GPU, and
+   * forgets the cache afterwards, since `fn` overwrites it.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const me = await this.claim();
     try {
       const p = fn();
       this.inflight = p;
@@ -103,16 +109,7 @@ export class Session {
     }
     // A grammar or JSON schema compiles (or fails) before this generation takes the model.
     const grammar = constraintFor(opts, this.tokenizer);
-    // Supersede the owner, then wait for its step on the GPU (not for its consumer).
-    const me = {
-      superseded: false,
-      cancel: () => {
-        me.superseded = true;
-      },
-    };
-    this.owner?.cancel();
-    this.owner = me;
-    await this.inflight.catch(() => {});
+    const me = await this.claim();
     if (me.superseded) throw new UsageError(SUPERSEDED);
     try {
       yield* this.run(promptIds, opts, (s) => done(dropped ? { ...s, droppedPromptTokens: dropped } : s), me, grammar);
