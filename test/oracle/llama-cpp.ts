@@ -123,16 +123,15 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
   const contextSize = opts.contextSize ?? 512;
   if (promptIds.length === 0) throw new Error('oracleGreedy: the prompt is empty');
   if (promptIds.length + steps > contextSize) {
-    throw new Error(`oracleGreedy: prompt ${promptIds.length} + ${steps} steps exceeds contextSize ${contextSize} (llama.cpp would shift the context)`);
+    throw new Error(
+      `oracleGreedy: prompt ${promptIds.length} + ${steps} steps exceeds contextSize ${contextSize} (llama.cpp would shift the context)`,
+    );
   }
   const kvType = opts.kvType ?? 'f32';
   const kv = KV_GGML[kvType];
   const quantKv = kvType === 'q8_0' || kvType === 'q4_0';
   const topK = opts.topK ?? 10;
-  const llama = await getOracleLlama();
-  let model: LlamaModel | undefined;
-  try {
-    model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+  return withModel(modelPath, async (model) => {
     const ctx = await model.createContext({
       contextSize,
       batchSize: Math.min(512, contextSize),
@@ -157,11 +156,7 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
     } finally {
       await ctx.dispose();
     }
-  } catch (e) {
-    throw withLog(e);
-  } finally {
-    await model?.dispose();
-  }
+  });
 }
 
 /**
@@ -169,12 +164,13 @@ export async function oracleGreedy(modelPath: string, promptIds: number[], steps
  * BOS, and EOS where the vocabulary asks for it): the pooled hidden state after
  * the output norm, or the last token's where the file has no pooling type. Not normalised.
  */
-export async function oracleEmbed(modelPath: string, ids: number[], opts: { contextSize?: number; threads?: number } = {}): Promise<number[]> {
+export async function oracleEmbed(
+  modelPath: string,
+  ids: number[],
+  opts: { contextSize?: number; threads?: number } = {},
+): Promise<number[]> {
   const contextSize = opts.contextSize ?? 256;
-  const llama = await getOracleLlama();
-  let model: LlamaModel | undefined;
-  try {
-    model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+  return withModel(modelPath, async (model) => {
     // One batch for the whole input: pooling needs every token in one ubatch.
     const ctx = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads: opts.threads ?? 1 });
     try {
@@ -182,6 +178,16 @@ export async function oracleEmbed(modelPath: string, ids: number[], opts: { cont
     } finally {
       await ctx.dispose();
     }
+  });
+}
+
+/** Runs `fn` on the model loaded on the CPU, disposing it after; errors carry llama.cpp's recent log. */
+async function withModel<T>(modelPath: string, fn: (model: LlamaModel) => Promise<T>): Promise<T> {
+  const llama = await getOracleLlama();
+  let model: LlamaModel | undefined;
+  try {
+    model = await llama.loadModel({ modelPath, gpuLayers: 0 });
+    return await fn(model);
   } catch (e) {
     throw withLog(e);
   } finally {
@@ -277,7 +283,12 @@ export function greedyAgreement(ours: readonly number[], theirs: GreedyResult, t
     };
   }
   if (ours.length !== theirs.ids.length) {
-    return { ok: false, divergeAt: n, gap: Number.NaN, why: `same first ${n} ids, but lengths differ: ours ${ours.length}, llama.cpp ${theirs.ids.length}` };
+    return {
+      ok: false,
+      divergeAt: n,
+      gap: Number.NaN,
+      why: `same first ${n} ids, but lengths differ: ours ${ours.length}, llama.cpp ${theirs.ids.length}`,
+    };
   }
   return { ok: true, divergeAt: -1, gap: Number.NaN, why: `identical (${n} ids)` };
 }
