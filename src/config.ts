@@ -113,6 +113,15 @@ export interface Config {
   readonly poolingType: PoolingType;
   /** {arch}.attention.causal (default true; false for BERT-style encoders). */
   readonly causal: boolean;
+  /** Mixture of experts: {arch}.expert_count (0: a dense model) and expert_used_count (experts per token). */
+  readonly expertCount: number;
+  readonly expertUsedCount: number;
+  /** {arch}.expert_feed_forward_length: one expert's FFN width (0: absent; the family decides then). */
+  readonly expertFfnDim: number;
+  /** {arch}.expert_shared_count, expert_shared_feed_forward_length, expert_group_count (0: absent); qllm runs none of them. */
+  readonly expertSharedCount: number;
+  readonly expertSharedFfnDim: number;
+  readonly expertGroupCount: number;
 }
 
 /** llama.cpp's llama_pooling_type, by its GGUF number (0 none, 1 mean, 2 cls, 3 last, 4 rank). */
@@ -141,6 +150,11 @@ export interface LayerTensorNames {
   ffn_up: string;
   ffn_down: string; // [ffnDim -> dim]
   ffn_post_norm: string; // [dim]
+  /** MoE: the router [dim -> experts], and the experts' 3-D tensors [experts][ff rows][dim cols] / [experts][dim][ff]. */
+  ffn_gate_inp: string;
+  ffn_gate_exps: string;
+  ffn_up_exps: string;
+  ffn_down_exps: string;
 }
 
 /** GGUF tensor names. `output` may be absent (tied embeddings). */
@@ -159,6 +173,7 @@ export const tensorNames = {
       attn_qkv_bias: `${p}attn_qkv.bias`, attn_q_norm: `${p}attn_q_norm.weight`, attn_k_norm: `${p}attn_k_norm.weight`,
       attn_output: `${p}attn_output.weight`, attn_post_norm: `${p}post_attention_norm.weight`, ffn_norm: `${p}ffn_norm.weight`,
       ffn_gate: `${p}ffn_gate.weight`, ffn_up: `${p}ffn_up.weight`, ffn_down: `${p}ffn_down.weight`, ffn_post_norm: `${p}post_ffw_norm.weight`,
+      ffn_gate_inp: `${p}ffn_gate_inp.weight`, ffn_gate_exps: `${p}ffn_gate_exps.weight`, ffn_up_exps: `${p}ffn_up_exps.weight`, ffn_down_exps: `${p}ffn_down_exps.weight`,
     };
   },
 } as const;
@@ -263,6 +278,12 @@ export function readConfig(file: GgufFile): Config {
     tokenizer,
     poolingType: pooling(a('pooling_type')),
     causal: bool(a('attention.causal'), true),
+    expertCount: count(a('expert_count'), perLayer(a('expert_count'))) ?? 0,
+    expertUsedCount: count(a('expert_used_count'), perLayer(a('expert_used_count'))) ?? 0,
+    expertFfnDim: count(a('expert_feed_forward_length'), perLayer(a('expert_feed_forward_length'))) ?? 0,
+    expertSharedCount: count(a('expert_shared_count'), optNum(a('expert_shared_count'))) ?? 0,
+    expertSharedFfnDim: count(a('expert_shared_feed_forward_length'), perLayer(a('expert_shared_feed_forward_length'))) ?? 0,
+    expertGroupCount: count(a('expert_group_count'), optNum(a('expert_group_count'))) ?? 0,
   };
   return Object.freeze(cfg);
 
@@ -272,6 +293,17 @@ export function readConfig(file: GgufFile): Config {
     const t = POOLING[v];
     if (!Number.isInteger(v) || !t) throw new GgufError(`${k} = ${v} is not a pooling type llama.cpp knows (0 none, 1 mean, 2 cls, 3 last, 4 rank): the file is corrupt or newer than qllm`);
     return t;
+  }
+
+  /** A number, or one per layer (llama.cpp's get_key_or_arr) when every layer has the same; undefined when absent. */
+  function perLayer(k: string): number | undefined {
+    const v = get(k);
+    if (!(Array.isArray(v) || ArrayBuffer.isView(v))) return optNum(k);
+    const xs = Array.from(v as ArrayLike<unknown>, (x) => (typeof x === 'bigint' ? Number(x) : x));
+    if (!xs.length || !xs.every((x) => typeof x === 'number' && x === xs[0])) {
+      throw new GgufError(`metadata key ${key(k)} differs between layers in ${where}: qllm needs one value for every layer`);
+    }
+    return xs[0] as number;
   }
 
   /** A period (u32) or one flag per layer (a bool array), as llama.cpp's get_key_or_arr reads it. */

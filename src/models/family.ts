@@ -6,6 +6,7 @@
 // spellings (config.ts does); this file knows what llama.cpp does with them.
 import { type Config, tensorNames } from '../config.ts';
 import { GgufError, printable } from '../errors.ts';
+import type { Gating } from '../gpu/router.ts';
 
 export interface Family {
   /** 'norm': rotate adjacent pairs (2i, 2i+1); 'neox': pairs (i, i + ropeDim/2). */
@@ -36,11 +37,43 @@ export interface Family {
   scales?: boolean;
   /** rope.scaling.finetuned = false switches RoPE off on every layer (Granite). */
   ropeSwitch?: boolean;
+  /** A mixture-of-experts FFN on every layer (MoeRule); absent: dense. */
+  moe?: MoeRule;
+}
+
+/**
+ * The arguments a family's graph passes to llama.cpp's build_moe_ffn: the
+ * gating, whether the k weights are renormalised (norm_w), and where one
+ * expert's FFN width comes from: 'ffn' feed_forward_length (Mixtral, OLMoE),
+ * 'expert' expert_feed_forward_length, 'expertOrSplit' that or
+ * feed_forward_length / expert_used_count (Qwen3-MoE). `ifExperts`: MoE only
+ * when the file sets expert_count (llama: Mixtral; dense otherwise). None of
+ * these families has shared experts (ffn_*_shexp: Qwen2-MoE, DeepSeek) or
+ * reads expert_weights_scale/norm/gating_func; a file that sets shared
+ * experts or expert groups is refused.
+ */
+export interface MoeRule {
+  gating: Gating;
+  norm: boolean;
+  ff: 'ffn' | 'expert' | 'expertOrSplit';
+  ifExperts?: boolean;
+}
+
+/** A MoE layer as this file sets it (Plan.moe). */
+export interface MoePlan {
+  experts: number;
+  /** Experts per token (top-k). */
+  used: number;
+  /** One expert's FFN width. */
+  ff: number;
+  gating: Gating;
+  normalize: boolean;
 }
 
 /** The families, as llama.cpp's builders compute them (src/models/<arch>.cpp). */
 export const FAMILIES: Readonly<Record<string, Family>> = {
-  llama: { rope: 'norm', act: 'silu' }, // also Mistral, SmolLM2, TinyLlama
+  // also Mistral, SmolLM2, TinyLlama; Mixtral when expert_count is set
+  llama: { rope: 'norm', act: 'silu', moe: { gating: 'softmax', norm: true, ff: 'ffn', ifExperts: true } },
   qwen2: { rope: 'neox', act: 'silu' },
   qwen3: { rope: 'neox', act: 'silu', qkNorm: 'head' },
   gemma: { rope: 'neox', act: 'gelu', embedSqrtDim: true },
@@ -56,6 +89,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
   granite: { rope: 'norm', act: 'silu', scales: true, ropeSwitch: true },
   smollm3: { rope: 'norm', act: 'silu', noRopeEvery: 4 },
   olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
+  qwen3moe: { rope: 'neox', act: 'silu', qkNorm: 'head', moe: { gating: 'softmax', norm: true, ff: 'expertOrSplit' } },
+  olmoe: { rope: 'neox', act: 'silu', qkNorm: 'full', moe: { gating: 'softmax', norm: false, ff: 'ffn' } },
 };
 
 /** Angles of one RoPE table (ggml's rope_yarn inputs). */
@@ -99,6 +134,8 @@ export interface Plan {
   /** Distinct RoPE tables; layers index them. */
   ropes: RopeParams[];
   layers: LayerPlan[];
+  /** The mixture of experts every layer's FFN is (undefined: dense). */
+  moe?: MoePlan;
 }
 
 export const SUPPORTED_ARCHS: readonly string[] = Object.keys(FAMILIES);
@@ -169,6 +206,7 @@ export function planModel(c: Config, contextLength: number, has: (tensor: string
     layers.push({ rope: nope ? -1 : swa ? swaRope : 0, window: swa ? window : 0 });
   }
 
+  const moe = f.moe && planMoe(c, f.moe, where);
   const gemma27b = f.gemmaScale && c.nLayers === f.gemmaScale.layers27b;
   const attnScale = gemma27b ? 1 / Math.sqrt(c.dim / c.nHeads) : (f.scales && c.attentionScale) || 1 / Math.sqrt(c.headDim);
   const finalSoftcap = f.finalSoftcap === 'always' ? (c.finalSoftcap ?? 30) : f.finalSoftcap === 'ifSet' ? (c.finalSoftcap ?? 0) : 0;
@@ -183,7 +221,27 @@ export function planModel(c: Config, contextLength: number, has: (tensor: string
     finalSoftcap,
     ropes,
     layers,
+    moe,
   };
+}
+
+/** The family's MoE rule against the file's expert keys (llama.cpp's loader checks, in one line each). */
+function planMoe(c: Config, rule: MoeRule, where: string): MoePlan | undefined {
+  const experts = c.expertCount || 0, used = c.expertUsedCount || 0;
+  if (rule.ifExperts && experts === 0) return undefined;
+  const arch = printable(c.arch);
+  const bad = (what: string) => new GgufError(`${what} in ${where}: the file is corrupt or not a '${arch}' model`);
+  if (experts < 1) throw bad(`${arch}.expert_count is missing or 0 (a '${arch}' model is a mixture of experts)`);
+  if (!(used >= 1 && used <= experts)) throw bad(`${arch}.expert_used_count ${used} must be between 1 and expert_count ${experts}`);
+  // The GPU router keeps a token's k choices in registers and its E logits in workgroup memory (router.ts).
+  if (used > 32 || experts > 65535) throw new GgufError(`top-${used} of ${experts} experts in ${where} is not supported: qllm routes at most 32 of 65535 experts per token`);
+  if ((c.expertGroupCount || 0) > 1) throw new GgufError(`expert groups (${arch}.expert_group_count ${c.expertGroupCount}) in ${where} are not supported: qllm does not implement DeepSeek-style group routing`);
+  if ((c.expertSharedCount || 0) > 0 || (c.expertSharedFfnDim || 0) > 0) throw new GgufError(`shared experts in ${where} are not supported for '${arch}' models: llama.cpp's '${arch}' graph has none; the file is not a '${arch}' model`);
+  const ef = c.expertFfnDim || 0;
+  let ff = rule.ff === 'ffn' ? c.ffnDim : ef;
+  if (rule.ff === 'expertOrSplit' && !ff) ff = Math.floor(c.ffnDim / used);
+  if (!(ff > 0)) throw bad(`${arch}.expert_feed_forward_length is missing or 0`);
+  return { experts, used, ff, gating: rule.gating, normalize: rule.norm };
 }
 
 /** One line for `qllm info` and the run stats: the family's quirks as this file sets them. */
@@ -200,6 +258,7 @@ export function describePlan(p: Plan): string {
   if (p.embedScale !== 1) out.push(`embedding scale ${+p.embedScale.toPrecision(6)}`);
   if (p.residualScale !== 1) out.push(`residual scale ${p.residualScale}`);
   if (p.logitScale !== 1) out.push(`logit scale 1/${+(1 / p.logitScale).toPrecision(6)}`);
+  if (p.moe) out.push(`MoE: top-${p.moe.used} of ${p.moe.experts} experts (FFN ${p.moe.ff} each), ${p.moe.gating} gating${p.moe.normalize ? ', weights renormalised' : ''}`);
   const r = p.ropes[0];
   if (r.freqScale !== 1 || r.extFactor || r.factors !== 'none') out.push(`rope scaling ${r.extFactor ? 'yarn' : r.factors === 'freqs' ? 'rope_freqs' : r.factors !== 'none' ? `longrope (${r.factors})` : 'linear'}${r.freqScale !== 1 ? ` ×${+(1 / r.freqScale).toPrecision(6)}` : ''}`);
   return out.join(', ');

@@ -9,13 +9,13 @@ import { permuteHeads } from './rope.ts';
  * A decode chain (llama-chain.ts) composes the llama pattern only: pre-norms
  * on load, RoPE and the KV store on the q|k|v rows' store, plain softmax
  * attention, SwiGLU stored by gate|up, branch outputs added straight into x,
- * one rope table (a layer may have none), no scales or caps. Any other family
- * decodes step by step (the chains are not widened for it).
+ * one rope table (a layer may have none), no scales or caps, a dense FFN. Any
+ * other family decodes step by step (the chains are not widened for it).
  */
 export function chainable(t: ModelTensors, headDim: number): boolean {
   const p = t.plan, f = p.family;
   return (
-    f.preNorm !== false && !f.postNorm && !f.qkNorm && f.act === 'silu' &&
+    f.preNorm !== false && !f.postNorm && !f.qkNorm && f.act === 'silu' && !p.moe &&
     t.layers.every((L) => !L.qBias && !L.kBias && !L.vBias && L.attnNorm && L.ffnNorm) &&
     p.layers.every((l) => l.window === 0 && l.rope <= 0) &&
     p.embedScale === 1 && p.residualScale === 1 && p.logitScale === 1 && p.finalSoftcap === 0 && p.attnSoftcap === 0 &&

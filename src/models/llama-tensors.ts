@@ -8,6 +8,7 @@ import { GgufError, printable } from '../errors.ts';
 import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import { tensorShape } from '../gpu/weights.ts';
 import { type Plan, planModel } from './family.ts';
+import { moeTensors } from './moe-tensors.ts';
 
 export interface LayerTensors {
   /** Absent for OLMo2 (no pre-norms). */
@@ -24,11 +25,17 @@ export interface LayerTensors {
   o: TensorInfo;
   attnPostNorm?: TensorInfo;
   ffnNorm?: TensorInfo;
-  /** gate and up: row views of ffn_up where the file fuses them (Phi-3: gate rows first). */
+  /**
+   * gate and up: row views of ffn_up where the file fuses them (Phi-3: gate rows first).
+   * MoE layers (gateInp set): the 3-D expert tensors ffn_{gate,up,down}_exps,
+   * [experts, ff, dim] and [experts, dim, ff] (ggml dims reversed).
+   */
   gate: TensorInfo;
   up: TensorInfo;
   down: TensorInfo;
   ffnPostNorm?: TensorInfo;
+  /** MoE layers: the router ffn_gate_inp [experts, dim] (kept F32 by llama.cpp's quantizer). */
+  gateInp?: TensorInfo;
 }
 
 export interface ModelTensors {
@@ -127,10 +134,13 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
       vBias = vec(opt(n.attn_v_bias), kvDim);
     }
     const qkWhy = ` (the '${arch}' family normalises q and k)`;
-    const gateT = opt(n.ffn_gate);
-    const upT = need(n.ffn_up);
+    const moe = plan.moe && moeTensors(i, plan.moe, c.dim, need, shape, bad);
+    const gateT = moe ? undefined : opt(n.ffn_gate);
+    const upT = moe ? moe.up : need(n.ffn_up);
     let gate: TensorInfo, up: TensorInfo;
-    if (gateT) {
+    if (moe) {
+      [gate, up] = [moe.gate, moe.up];
+    } else if (gateT) {
       gate = shape(gateT, c.ffnDim, c.dim);
       up = shape(upT, c.ffnDim, c.dim);
     } else {
@@ -147,8 +157,9 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
       attnPostNorm: f.postNorm ? vec(need(n.attn_post_norm), c.dim) : undefined,
       ffnNorm: pre ? vec(need(n.ffn_norm), c.dim) : undefined,
       gate, up,
-      down: shape(need(n.ffn_down), c.dim, c.ffnDim),
+      down: moe ? moe.down : shape(need(n.ffn_down), c.dim, c.ffnDim),
       ffnPostNorm: f.postNorm ? vec(need(n.ffn_post_norm), c.dim) : undefined,
+      gateInp: moe?.gateInp,
     });
   }
   const factorName = { freqs: tensorNames.rope_freqs, long: tensorNames.rope_factors_long, short: tensorNames.rope_factors_short, none: '' }[plan.ropes[0].factors];

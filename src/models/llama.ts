@@ -22,6 +22,7 @@ import { checkEnginePlan } from './memory-plan.ts';
 import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
+import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -224,6 +225,8 @@ export class LlamaModel {
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx };
     const blockKv = isBlockKv(this.kvType); // stored by rope_kv_quant.wgsl: no K/V store in the products, no decode chains
     const chainLayers: ChainLayer[] = [];
+    // Mixture of experts (moe-layer.ts): buffers shared by every MoE layer.
+    const moeBufs = plan.moe && createMoeBuffers(plan.moe, B, c.dim, (label, bytes) => this.buffer('activations', label, bytes));
     for (let i = 0; i < c.nLayers; i++) {
       const L = t.layers[i], lp = plan.layers[i];
       const table = tables[Math.max(0, lp.rope)];
@@ -247,12 +250,14 @@ export class LlamaModel {
       const ropeIo = { roles: ['q', 'k', 'v'] as ('q' | 'k' | 'v')[], table, kCache, vCache, headDim: c.headDim, ropeDim, kvDim, kvF16: this.kvF16 };
       const qkv = await products([L.q, L.k, L.v], a.qkv, a.qkvOff, attnNormW, between.length || blockKv ? undefined : ropeIo);
       const silu = fam.act === 'silu';
-      const gateUp = await products([L.gate, L.up], a.gu, a.guOff, ffnNormW, undefined, silu);
-      const downW = await matrix(L.down, 'ffn_down');
+      // A MoE layer's router and chosen experts take the FFN's slots: products, activation, down (+= into x).
+      const moe = moeBufs && (await createMoeFfn(e, L, { plan: plan.moe!, bufs: moeBufs, params: p, maxTokens: B, xn: a.xn, x: a.x, upload: (ti) => matrix(ti), stepBytes: (s, ts) => this.stepBytes.add(s, ts, true) }));
+      const gateUp = moe ? moe.gateUp : await products([L.gate, L.up], a.gu, a.guOff, ffnNormW, undefined, silu);
+      const downW = moe ? undefined : await matrix(L.down, 'ffn_down');
       const oW = await matrix(L.o, 'attn_output');
       const o = await residual(oW, a.att, L.attnPostNorm);
-      const down = await residual(downW, a.gu, L.ffnPostNorm, silu ? { gluUpOffset: upOff } : {});
-      chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW!, ffnNorm: ffnNormW!, kCache, vCache, ropeDim });
+      const down = downW ? await residual(downW, a.gu, L.ffnPostNorm, silu ? { gluUpOffset: upOff } : {}) : { product: moe!.down, add: undefined };
+      if (downW) chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW!, ffnNorm: ffnNormW!, kCache, vCache, ropeDim });
       this.layers.push({
         attnNorm: attnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps })),
         qkv,
@@ -263,7 +268,7 @@ export class LlamaModel {
         attnAdd: o.add,
         ffnNorm: ffnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: ffnNormW, y: a.xn, dim: c.dim, eps })),
         gateUp,
-        swiglu: await createSwiglu(e, { params: p, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim, act: fam.act }),
+        swiglu: moe ? moe.act : await createSwiglu(e, { params: p, gu: a.gu, upOffset: upOff, ffnDim: c.ffnDim, act: fam.act }),
         down: down.product,
         ffnAdd: down.add,
         fused: {

@@ -16,6 +16,7 @@ import { DECODERS } from '../quant/dequant.ts';
 import { checkModel, type ModelTensors } from './llama-tensors.ts';
 import { type KvType, kvBufferBytes } from './kv-cache.ts';
 import { align256 } from './llama-parts.ts';
+import { moeActivations } from './moe-layer.ts';
 
 export interface MemoryPlanOptions {
   /** KV-cache length in tokens. */
@@ -105,6 +106,18 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
       i = j;
     }
   };
+  // MoE expert tensors [experts, rows, cols] upload in parts of whole experts (uploadTensor); each part has an Info and two MoE uniforms.
+  const experts = (x: TensorInfo) => {
+    const [cols, rows, E] = x.dims, fmt = gpuFormat(x.type, x.name);
+    if (cols % fmt.colsMultiple !== 0) throw new GgufError(`tensor ${printable(x.name)} has rows of ${cols} elements, not a multiple of ${fmt.colsMultiple} as ${x.type.name} requires: the file is corrupt`);
+    const eb = rows * rowBytes(x.type, cols);
+    const per = Number.isFinite(maxBinding) ? Math.floor((maxBinding - 16) / eb) : E;
+    if (per < 1) throw new GpuError(`tensor ${printable(x.name)}: one expert (${fmtBytes(eb)}) exceeds this GPU's storage binding limit (${fmtBytes(maxBinding)}): use a smaller model`);
+    let bytes = 0;
+    for (let e0 = 0; e0 < E; e0 += per) bytes += rounded(partBytes(x.type, Math.min(per, E - e0) * rows, cols));
+    add('weights', x.name, bytes);
+    parts += Math.ceil(E / per);
+  };
   // Vectors (norms, biases) are decoded on the CPU and uploaded as f32.
   const vector = (x: TensorInfo | undefined) => {
     if (!x) return;
@@ -117,9 +130,10 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   if (t.ropeFactors && !DECODERS.has(t.ropeFactors.type.id)) throw new GgufError(`tensor ${printable(t.ropeFactors.name)} is ${t.ropeFactors.type.name}, which qllm cannot read: re-convert the model`);
   for (const L of t.layers) {
     matrices([L.q, L.k, L.v]);
-    matrices([L.gate, L.up]);
+    if (L.gateInp) for (const x of [L.gateInp, L.gate, L.up, L.down]) (x === L.gateInp ? matrices([x]) : experts(x));
+    else matrices([L.gate, L.up]);
     matrices([L.o]);
-    matrices([L.down]);
+    if (!L.gateInp) matrices([L.down]);
     for (const v of [L.attnNorm, L.ffnNorm, L.qBias, L.kBias, L.vBias, L.qNorm, L.kNorm, L.attnPostNorm, L.ffnPostNorm]) vector(v);
   }
 
@@ -140,6 +154,13 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   add('activations', 'lastX', c.dim * 4);
   add('activations', 'logits', B * t.vocab * 4);
   add('activations', 'best', 4);
+  if (plan.moe) {
+    const m = moeActivations(plan.moe, B, c.dim);
+    add('activations', 'moe logits', m.logits);
+    add('activations', 'moe routes', m.routes);
+    add('activations', 'moe gate|up', m.gu);
+    add('activations', 'moe pairs', m.pairs);
+  }
   // Split attention: per layer, partials of each (token, head, chunk).
   const split = o.splitAttention ?? true;
   const chunk = split ? (o.attentionChunk ?? Math.max(32, Math.ceil(ctx / 32))) : ctx;

@@ -56,6 +56,7 @@ const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_
 const RMS_IQ4 = rms(IQ4NL);
 const RMS_Q3 = rms(range(-4, 3));
 const RMS_S6 = rms(range(-32, 31));
+const RMS_MXFP4 = rms([0, 1, 2, 3, 4, 6, 8, 12]);
 const jitter = (rng: Rng) => 0.8 + 0.4 * rng.float();
 const h = (x: number) => f32ToF16(x);
 
@@ -129,6 +130,16 @@ const FORMATS: Partial<Record<GgmlType, Format>> = {
   },
   // {d, u16 scales_h, scales_l[4], qs[128]}: d·(ls−32)·kvalues[q], ls random 6-bit
   [GgmlType.IQ4_XS]: { fields: [[0, 2]], make: (r, s, _v, dv) => dv.setUint16(0, h((s / (RMS_S6 * RMS_IQ4)) * jitter(r)), true) },
+  // {u8 e, qs[16]}: kvalues[q] · 2^(e−128), kvalues ±{0 1 2 3 4 6 8 12} (rms ≈ 5.85). The scale is a power of two, so
+  // e is log2(target) rounded up or down at random in proportion, which keeps the mean square on target. No sign: E2M1 is symmetric.
+  [GgmlType.MXFP4]: {
+    fields: [[0, 1]],
+    make: (r, s, v) => {
+      const l = 128 + Math.log2((Math.abs(s) / RMS_MXFP4) * jitter(r));
+      const lo = Math.floor(l);
+      v[0] = Math.max(1, Math.min(254, lo + (r.float() < (2 ** (2 * (l - lo)) - 1) / 3 ? 1 : 0)));
+    },
+  },
 };
 
 const VARIANTS = 256;

@@ -9,10 +9,18 @@ import { type GgufKV, GgufValueType } from '../gguf/types.ts';
 import { kv } from '../gguf/writer.ts';
 
 export const ARCHES = ['llama', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'gemma3', 'phi3', 'granite', 'smollm3', 'olmo2'] as const;
-export type Arch = (typeof ARCHES)[number];
+/** Mixture-of-experts families ('mixtral' is a llama GGUF with expert_count set). */
+export const MOE_ARCHES = ['qwen3moe', 'mixtral', 'olmoe'] as const;
+export type Arch = (typeof ARCHES)[number] | (typeof MOE_ARCHES)[number];
+/** general.architecture as llama.cpp names it. */
+export const ggufArch = (a: Arch): string => (a === 'mixtral' ? 'llama' : a);
 export type RopeScalingKind = 'none' | 'linear' | 'yarn' | 'longrope';
 
-export interface Shape { dim: number; layers: number; heads: number; kvHeads: number; ffn: number; vocab: number; ctx: number; headDim: number }
+export interface Shape {
+  dim: number; layers: number; heads: number; kvHeads: number; ffn: number; vocab: number; ctx: number; headDim: number;
+  /** MoE: experts per layer, experts per token, one expert's FFN width (expertFfn 0: the family uses ffn). 0 for dense families. */
+  experts: number; expertsUsed: number; expertFfn: number;
+}
 
 export interface FamilySpec {
   /** Tiny test shape; `tinyK` replaces fields for k-quants (rows that are multiples of 256). */
@@ -41,9 +49,11 @@ export interface FamilySpec {
   postNorm?: boolean;
   /** Input embeddings × sqrt(dim) (Gemma): the init divides them back. */
   embedSqrtDim?: boolean;
+  /** MoE layers: whether the converter writes expert_feed_forward_length (else the experts are ffn wide). */
+  moe?: { expertFfnKey: boolean };
 }
 
-const tiny = (s: Partial<Shape> = {}): Shape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256, headDim: 16, ...s });
+const tiny = (s: Partial<Shape> = {}): Shape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256, headDim: 16, experts: 0, expertsUsed: 0, expertFfn: 0, ...s });
 const K = { dim: 256, ffn: 512, headDim: 64 };
 const K_WIDE_HEAD = { dim: 256, ffn: 512, headDim: 128 };
 const BASE_SCALINGS: RopeScalingKind[] = ['none', 'linear', 'yarn'];
@@ -91,6 +101,20 @@ export const FAMILIES: Readonly<Record<Arch, FamilySpec>> = {
   olmo2: {
     tiny: tiny(), tinyK: K, eps: 1e-6, ropeBase: 500000, headDimFree: false, keyLength: false, llamaKeys: false, tied: 'never', scalings: BASE_SCALINGS,
     ropeFreqs: false, qkNorm: 'full', preNorm: false, postNorm: true,
+  },
+  // MoE (tiny: 8 or 4 experts; k-quant shapes keep every expert row a multiple of 256).
+  qwen3moe: {
+    tiny: tiny({ headDim: 32, ffn: 256, experts: 8, expertsUsed: 2, expertFfn: 64 }), tinyK: { ...K_WIDE_HEAD, expertFfn: 256 }, eps: 1e-6, ropeBase: 1e6,
+    headDimFree: true, keyLength: true, llamaKeys: false, tied: 'optional', scalings: BASE_SCALINGS, ropeFreqs: false, qkNorm: 'head', preNorm: true,
+    moe: { expertFfnKey: true },
+  },
+  mixtral: {
+    tiny: tiny({ experts: 4, expertsUsed: 2 }), tinyK: { ...K, ffn: 256 }, eps: 1e-5, ropeBase: 1e6, headDimFree: true, keyLength: false, llamaKeys: true,
+    tied: 'optional', scalings: BASE_SCALINGS, ropeFreqs: false, preNorm: true, moe: { expertFfnKey: false },
+  },
+  olmoe: {
+    tiny: tiny({ kvHeads: 4, ffn: 64, experts: 8, expertsUsed: 3 }), tinyK: { ...K, ffn: 256 }, eps: 1e-5, ropeBase: 10000, headDimFree: false, keyLength: false,
+    llamaKeys: false, tied: 'never', scalings: BASE_SCALINGS, ropeFreqs: false, qkNorm: 'full', preNorm: true, moe: { expertFfnKey: false },
   },
 };
 
@@ -166,7 +190,7 @@ export const longRopeAttnFactor = (ctx: number, orig: number) => (ctx > orig ? M
 /** The {arch}.* metadata keys, in one fixed order (the legacy llama order is a subsequence of it). */
 export function familyKeys(arch: Arch, s: Shape, l: Layout): GgufKV[] {
   const f = FAMILIES[arch];
-  const a = (k: string) => `${arch}.${k}`;
+  const a = (k: string) => `${ggufArch(arch)}.${k}`;
   const out: GgufKV[] = [
     kv.u32(a('context_length'), s.ctx), kv.u32(a('embedding_length'), s.dim), kv.u32(a('block_count'), s.layers),
     kv.u32(a('feed_forward_length'), s.ffn), kv.u32(a('attention.head_count'), s.heads), kv.u32(a('attention.head_count_kv'), s.kvHeads),
@@ -194,6 +218,10 @@ export function familyKeys(arch: Arch, s: Shape, l: Layout): GgufKV[] {
     out.push(kv.f32(a('residual_scale'), GRANITE.residualScale), kv.f32(a('logit_scale'), GRANITE.logitScale));
   }
   if (f.llamaKeys) out.push(kv.u32(a('vocab_size'), s.vocab));
+  if (f.moe) {
+    out.push(kv.u32(a('expert_count'), s.experts), kv.u32(a('expert_used_count'), s.expertsUsed));
+    if (f.moe.expertFfnKey) out.push(kv.u32(a('expert_feed_forward_length'), s.expertFfn));
+  }
   return out;
 }
 
@@ -261,13 +289,22 @@ export function familyTensors(arch: Arch, s: Shape, l: Layout): Planned[] {
     }
     if (f.postNorm) vec(n.attn_post_norm, dim, norm());
     if (f.preNorm) vec(n.ffn_norm, dim, norm());
-    if (f.fusedGateUp) {
+    if (f.moe) {
+      // The router (F32, as llama.cpp's quantizer keeps it) with logits of std 2, so the choice depends on the token;
+      // then the experts, [experts][rows][cols] one after another, each initialised like a dense FFN.
+      const ff = f.moe.expertFfnKey ? s.expertFfn : ffn, E = s.experts;
+      out.push({ name: n.ffn_gate_inp, role: 'router', layer: i, dims: [dim, E], rows: [{ rows: E, std: std(2, dim) }] });
+      for (const [name, cols, rows] of [[n.ffn_gate_exps, dim, ff], [n.ffn_up_exps, dim, ff], [n.ffn_down_exps, ff, dim]] as const) {
+        const role = name === n.ffn_down_exps ? 'ffn_down_exps' : 'ffn_exps';
+        out.push({ name, role, layer: i, dims: [cols, rows, E], rows: [{ rows: rows * E, std: std(name === n.ffn_down_exps ? outGain : 1, cols) }] });
+      }
+    } else if (f.fusedGateUp) {
       mat(n.ffn_up, 'ffn_up', i, dim, [[2 * ffn, 1]]);
     } else {
       mat(n.ffn_gate, 'ffn_gate', i, dim, [[ffn, 1]]);
       mat(n.ffn_up, 'ffn_up', i, dim, [[ffn, 1]]);
     }
-    mat(n.ffn_down, 'ffn_down', i, ffn, [[dim, outGain]]);
+    if (!f.moe) mat(n.ffn_down, 'ffn_down', i, ffn, [[dim, outGain]]);
     if (f.postNorm) vec(n.ffn_post_norm, dim, norm());
   }
   // Logits = (output_norm ∘ n(h)) · W: std ≈ |output_norm| · std(W) · sqrt(dim), then ÷ Granite's logit_scale.
@@ -283,6 +320,13 @@ export function checkLayout(arch: Arch, s: Shape, l: Layout): void {
   if (!f.headDimFree && s.headDim * s.heads !== s.dim) throw new UsageError(`--arch ${arch} needs head size dim/heads (${s.dim}/${s.heads}); llama.cpp sizes its q by dim: drop --head-dim`);
   if (f.tied === 'always' && !l.tied) throw new UsageError(`--arch ${arch} always ties the output to token_embd (llama.cpp loads no output.weight): drop --untied`);
   if (f.tied === 'never' && l.tied) throw new UsageError(`--arch ${arch} needs output.weight (llama.cpp requires it): drop --tied`);
+  if (f.moe && !(s.experts >= 1 && s.expertsUsed >= 1 && s.expertsUsed <= Math.min(s.experts, 32))) {
+    throw new UsageError(`--experts ${s.experts} --experts-used ${s.expertsUsed}: ${arch} needs at least one expert and 1..min(experts, 32) used per token`);
+  }
+  if (f.moe?.expertFfnKey && !(s.expertFfn >= 1)) throw new UsageError(`--expert-ffn ${s.expertFfn} must be positive for ${arch}`);
+  if (!f.moe && (s.experts || s.expertsUsed || s.expertFfn)) throw new UsageError(`--experts, --experts-used and --expert-ffn apply to ${MOE_ARCHES.join(', ')}, not ${arch}`);
+  // llama.cpp's OLMoE loader sizes attn_k_norm by dim (OLMoE has no GQA).
+  if (arch === 'olmoe' && s.kvHeads !== s.heads) throw new UsageError(`--arch olmoe needs --kv-heads equal to --heads (${s.heads}): llama.cpp sizes its k norm by dim`);
   if (!f.scalings.includes(l.ropeScaling)) throw new UsageError(`--rope-scaling ${l.ropeScaling} is not written for --arch ${arch}: use one of ${f.scalings.join(', ')}`);
   if (l.ropeFreqs && !f.ropeFreqs) throw new UsageError(`--rope-freqs: llama.cpp's ${arch} loader has no rope_freqs tensor (only llama and granite)`);
   if (l.ropeFreqs && l.ropeScaling === 'longrope') throw new UsageError('--rope-freqs and --rope-scaling longrope exclude each other (llama.cpp loads one or the other)');

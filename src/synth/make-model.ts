@@ -26,11 +26,11 @@ import type { GgufKV } from '../gguf/types.ts';
 import { GgufWriter, kv } from '../gguf/writer.ts';
 import { GgmlType, type TypeInfo, typeByName, typeInfo } from '../quant/table.ts';
 import { blockFiller, generatableTypes, normWeights, Rng, uniformWeights } from './blocks.ts';
-import { ARCHES, type Arch, checkLayout, FAMILIES, familyKeys, familyTensors, type Layout, type Shape } from './families.ts';
+import { ARCHES, type Arch, checkLayout, FAMILIES, familyKeys, familyTensors, ggufArch, type Layout, MOE_ARCHES, type Shape } from './families.ts';
 import { syntheticVocab } from './vocab.ts';
 
 export type { Arch, RopeScalingKind, Shape } from './families.ts';
-export { ARCHES } from './families.ts';
+export { ARCHES, MOE_ARCHES } from './families.ts';
 
 type LayoutOptions = Partial<Omit<Layout, 'keyLength' | 'eps' | 'ropeBaseSwa'>>;
 type Preset = Partial<Shape> & LayoutOptions & { arch: Arch; keyLength?: boolean };
@@ -51,6 +51,11 @@ export const PRESETS: Record<string, Preset> = {
     arch: 'phi3', dim: 3072, layers: 32, heads: 32, kvHeads: 32, ffn: 8192, vocab: 32064, ctx: 131072, ropeScaling: 'longrope', ropeOrigCtx: 4096,
     slidingWindow: 262144,
   },
+  // Benchmark shapes (scripts/bench-moe.ts): a Qwen3-MoE-like layer scaled down (8 experts, top-2, dim 1024), the dense
+  // model of its active size (ffn = k · expert ffn) and of its total size (ffn = E · expert ffn).
+  'moe-bench': { arch: 'qwen3moe', dim: 1024, layers: 8, heads: 16, kvHeads: 4, headDim: 64, ffn: 4096, experts: 8, expertsUsed: 2, expertFfn: 2048, vocab: 32000, ctx: 2048 },
+  'moe-bench-active': { arch: 'qwen3', dim: 1024, layers: 8, heads: 16, kvHeads: 4, headDim: 64, ffn: 4096, vocab: 32000, ctx: 2048 },
+  'moe-bench-total': { arch: 'qwen3', dim: 1024, layers: 8, heads: 16, kvHeads: 4, headDim: 64, ffn: 16384, vocab: 32000, ctx: 2048 },
 };
 /** The presets that keep the original flat init for arch llama (byte-identical files for existing callers). */
 const LEGACY = new Set(['tiny', 's110m', 'tinyllama']);
@@ -58,16 +63,18 @@ const LEGACY = new Set(['tiny', 's110m', 'tinyllama']);
 /** llama_ftype (llama.h) written as general.file_type. */
 const FTYPE: Record<string, number> = {
   f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q2_k: 10, q3_k: 12, q4_k: 14, q4_k_m: 15,
-  q5_k: 16, q6_k: 18, iq4_nl: 25, iq4_xs: 30, bf16: 32,
+  q5_k: 16, q6_k: 18, iq4_nl: 25, iq4_xs: 30, bf16: 32, mxfp4_moe: 38,
 };
+/** Type mixes (per role) rather than one type: q4_k_m and mxfp4_moe (MXFP4 experts, Q8_0 elsewhere, as llama-quant.cpp). */
+const MIXES = new Set(['q4_k_m', 'mxfp4_moe']);
 export const MODEL_TYPES = Object.keys(FTYPE);
 
 export interface MakeModelOptions extends Partial<Shape>, LayoutOptions {
   out: string;
-  /** llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2. */
+  /** llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2; MoE: qwen3moe, mixtral, olmoe. */
   arch?: string;
   preset?: string;
-  /** A weight type (f32 … iq4_xs) or the q4_k_m mix. Default f32. */
+  /** A weight type (f32 … iq4_xs) or the q4_k_m or mxfp4_moe mix. Default f32. MoE routers stay F32 (as llama.cpp's quantizer keeps them). */
   type?: string;
   seed?: number;
   /** Copy tokenizer.* metadata from this vocabulary GGUF; the vocab size comes from it. */
@@ -109,9 +116,11 @@ function fallback(t: GgmlType, rowLen: number): GgmlType {
 
 /** Role → type. q4_k_m follows llama.cpp: Q6_K output (and a tied token_embd), Q6_K attn_v/attn_qkv/ffn_down on the use-more-bits layers. */
 function weightType(mix: string, role: string, layer: number, nLayers: number): GgmlType {
+  if (role === 'router') return GgmlType.F32;
+  if (mix === 'mxfp4_moe') return role === 'ffn_exps' || role === 'ffn_down_exps' ? GgmlType.MXFP4 : GgmlType.Q8_0;
   if (mix === 'q4_k_m') {
     if (role === 'output') return GgmlType.Q6_K;
-    if ((role === 'attn_v' || role === 'ffn_down') && useMoreBits(layer, nLayers)) return GgmlType.Q6_K;
+    if ((role === 'attn_v' || role === 'ffn_down' || role === 'ffn_down_exps') && useMoreBits(layer, nLayers)) return GgmlType.Q6_K;
     return GgmlType.Q4_K;
   }
   return typeByName(mix)!.id;
@@ -121,7 +130,8 @@ function resolveArch(o: MakeModelOptions): { preset: string; p: Preset; arch: Ar
   const preset = o.preset ?? 'tiny';
   const p = PRESETS[preset];
   if (!p) throw new UsageError(`unknown preset '${preset}': use one of ${Object.keys(PRESETS).join(', ')}`);
-  if (o.arch !== undefined && !(ARCHES as readonly string[]).includes(o.arch)) throw new UsageError(`--arch ${o.arch} is not one of ${ARCHES.join(' ')}`);
+  const all: readonly string[] = [...ARCHES, ...MOE_ARCHES];
+  if (o.arch !== undefined && !all.includes(o.arch)) throw new UsageError(`--arch ${o.arch} is not one of ${all.join(' ')}`);
   if (o.arch !== undefined && preset !== 'tiny' && o.arch !== p.arch) throw new UsageError(`--preset ${preset} is a ${p.arch} model: drop --arch ${o.arch} or use --preset tiny`);
   return { preset, p, arch: (preset === 'tiny' ? (o.arch as Arch | undefined) ?? 'llama' : p.arch) };
 }
@@ -154,7 +164,7 @@ export function resolveShape(o: MakeModelOptions): Shape {
 
 function pick(p: Preset): Partial<Shape> {
   const out: Partial<Shape> = {};
-  for (const k of ['dim', 'layers', 'heads', 'kvHeads', 'ffn', 'vocab', 'ctx'] as const) if (p[k] !== undefined) out[k] = p[k];
+  for (const k of ['dim', 'layers', 'heads', 'kvHeads', 'ffn', 'vocab', 'ctx', 'experts', 'expertsUsed', 'expertFfn'] as const) if (p[k] !== undefined) out[k] = p[k];
   return out;
 }
 
@@ -202,7 +212,8 @@ function resolveLayout(o: MakeModelOptions, arch: Arch, preset: string, p: Prese
 export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
   const type = (o.type ?? 'f32').toLowerCase();
   if (!(type in FTYPE)) throw new UsageError(`--type ${o.type} is not one of ${MODEL_TYPES.join(' ')}`);
-  if (type !== 'q4_k_m' && !generatableTypes().includes(type.toUpperCase())) throw new UsageError(`--type ${type} cannot be generated`);
+  if (!MIXES.has(type) && !generatableTypes().includes(type.toUpperCase())) throw new UsageError(`--type ${type} cannot be generated`);
+  if (type === 'mxfp4_moe' && !(MOE_ARCHES as readonly string[]).includes(o.arch ?? PRESETS[o.preset ?? 'tiny']?.arch ?? '')) throw new UsageError(`--type mxfp4_moe quantizes expert tensors: use it with --arch ${MOE_ARCHES.join('|')}`);
   const log = o.log ?? (() => {});
   const notes: string[] = [];
   const { preset, p, arch } = resolveArch(o);
@@ -240,7 +251,7 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
   // which the synthetic vocabulary lacks: write "phi 3" (as the converter's "Phi 3.5 Mini Instruct" does).
   const name = (arch !== 'llama' && preset === 'tiny' ? `synthetic-${arch}-tiny-${type}` : `synthetic-${preset}-${type}`).replace(/phi-?3/g, 'phi 3');
   const meta: GgufKV[] = [
-    kv.str('general.architecture', arch),
+    kv.str('general.architecture', ggufArch(arch)),
     kv.str('general.name', o.name ?? name),
     kv.u32('general.file_type', FTYPE[type]!),
     kv.u32('general.quantization_version', 2),

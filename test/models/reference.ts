@@ -16,6 +16,7 @@ import type { GgufFile } from '../../src/gguf/types.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
 import { roundF16 } from '../../src/quant/half.ts';
 import { llamaCppRope, llamaCppWindows, ropeFactorKind } from './reference-hparams.ts';
+import { type RefMoe, refMoeFfn, refMoeWeights } from './reference-moe.ts';
 import { applyRope, plainRope, ropeCosSin } from './reference-rope.ts';
 
 /** Dequantized weights by GGUF tensor name (f32 values, ggml row-major). */
@@ -78,7 +79,8 @@ interface RefLayer {
   attnPostNorm?: Float32Array;
   ffnNorm?: Float32Array;
   wGate?: Float32Array; // absent: ffn_up holds gate|up (Phi-3)
-  wUp: Float32Array; wDown: Float32Array;
+  wUp?: Float32Array; wDown?: Float32Array; // absent: a MoE layer
+  moe?: RefMoe; // mixture of experts (reference-moe.ts) instead of the dense FFN
   bGate?: Float32Array; bUp?: Float32Array; bDown?: Float32Array;
   ffnPostNorm?: Float32Array;
 }
@@ -167,6 +169,7 @@ export class ReferenceModel {
       const n = tensorNames.layer(i);
       const p = `blk.${i}.`;
       const fusedQkv = w.get(n.attn_qkv); // llama.cpp's create_tensor_qkv prefers the fused tensor when present
+      const moe = this.plan.moe ? refMoeWeights(i, get) : undefined;
       const wGate = w.get(n.ffn_gate);
       this.layers.push({
         attnNorm: f.preNorm === false ? undefined : get(n.attn_norm),
@@ -177,7 +180,7 @@ export class ReferenceModel {
         wo: get(n.attn_output), bo: w.get(`${p}attn_output.bias`),
         attnPostNorm: f.postNorm ? get(n.attn_post_norm) : undefined,
         ffnNorm: f.preNorm === false ? undefined : get(n.ffn_norm),
-        wGate, wUp: get(n.ffn_up), wDown: get(n.ffn_down),
+        wGate, wUp: moe ? undefined : get(n.ffn_up), wDown: moe ? undefined : get(n.ffn_down), moe,
         bGate: w.get(`${p}ffn_gate.bias`), bUp: w.get(`${p}ffn_up.bias`), bDown: w.get(`${p}ffn_down.bias`),
         ffnPostNorm: f.postNorm ? get(n.ffn_post_norm) : undefined,
       });
@@ -269,20 +272,27 @@ export class ReferenceModel {
 
       // Gated FFN: act(gate)·up, act = SiLU (SwiGLU) or GELU-tanh (GeGLU).
       const h2 = L.ffnNorm ? rmsnorm(x, L.ffnNorm, eps) : x;
+      const act = f.act === 'gelu' ? this.gelu : silu;
       let g: Float64Array, u: Float64Array;
+      if (L.moe) {
+        const down = refMoeFfn(h2, L.moe, P.moe!, act);
+        tr('ffn_out', l, down);
+        for (let i = 0; i < dim; i++) x[i] += P.residualScale * down[i];
+        tr('l_out', l, x);
+        continue;
+      }
       if (L.wGate) {
         g = matvec(L.wGate, h2, ffnDim, dim);
-        u = matvec(L.wUp, h2, ffnDim, dim);
+        u = matvec(L.wUp!, h2, ffnDim, dim);
       } else {
         // Phi-3's fused ffn_up: ggml_swiglu activates the first half of the rows (the gate), multiplies by the second (up).
-        g = matvec(L.wUp, h2, ffnDim, dim, 0);
-        u = matvec(L.wUp, h2, ffnDim, dim, ffnDim);
+        g = matvec(L.wUp!, h2, ffnDim, dim, 0);
+        u = matvec(L.wUp!, h2, ffnDim, dim, ffnDim);
       }
       if (L.bUp) addInto(u, L.bUp, 0);
       if (L.bGate) addInto(g, L.bGate, 0);
-      const act = f.act === 'gelu' ? this.gelu : silu;
       for (let i = 0; i < ffnDim; i++) g[i] = act(g[i]) * u[i];
-      let down = matvec(L.wDown, g, dim, ffnDim);
+      let down = matvec(L.wDown!, g, dim, ffnDim);
       if (L.bDown) addInto(down, L.bDown, 0);
       if (L.ffnPostNorm) down = rmsnorm(down, L.ffnPostNorm, eps);
       tr('ffn_out', l, down);

@@ -1,0 +1,141 @@
+// Mixture-of-experts families (qwen3moe, Mixtral-style llama, OLMoE) on tiny
+// synthetic models (make-model --arch, 4 or 8 experts, top-2 or top-3) with
+// Q8_0, Q4_K and MXFP4 experts:
+// - the GPU forward pass equals the float64 reference (reference-moe.ts) on
+//   prefill (pairs grouped by expert, the grouped matmul) and decode (the k
+//   chosen experts' matvec with the weighted sum fused), on the CPU and GPU
+//   kernel configurations;
+// - 24 greedy steps give llama.cpp's ids, or first differ at a near-tie (its
+//   logit gap ≤ 0.3), or beyond one where the float64 reference backs qllm.
+//   A MoE model turns small differences into discrete ones: llama.cpp rounds
+//   activations to 8 bits for its quantized products, and where two experts'
+//   router logits are close that can pick another expert and move the logits
+//   by whole units. The test logs which side the reference backed.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config.ts';
+import { openGguf } from '../../src/gguf/reader.ts';
+import { LlamaModel } from '../../src/models/llama.ts';
+import { MOE_ARCHES, makeModel } from '../../src/synth/make-model.ts';
+import { Tokenizer } from '../../src/tokenizer/index.ts';
+import { getTestEngine } from '../gpu/fixture.ts';
+import { disposeOracle, greedyAgreement, oracleGreedy, skipWithoutOracle } from '../oracle/llama-cpp.ts';
+import { nmse } from './gpu-util.ts';
+import { argmax, loadRefWeights, ReferenceModel } from './reference.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'qllm-moe-'));
+const probe = await getTestEngine();
+// f32 KV caches for the reference comparison (an f16 cache alone moves the logits by ~1e-6).
+const cpuF32 = await getTestEngine({ noF16: true });
+const gpuF32 = await getTestEngine({ noF16: true, tuning: 'gpu' });
+const noOracle = !probe || (await skipWithoutOracle('test/models/moe-families.test.ts'));
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await disposeOracle();
+});
+
+const TYPES = ['q8_0', 'q4_k', 'mxfp4_moe'] as const;
+const CASES = MOE_ARCHES.flatMap((arch) => TYPES.map((type) => ({ arch, type })));
+const STEPS = 24;
+const CTX = 64;
+
+const made = new Map<string, Promise<string>>();
+/** The tiny model of arch and type (written once per file run). */
+function model(arch: string, type: string): Promise<string> {
+  const path = join(dir, `${arch}-${type}.gguf`);
+  if (!made.has(path)) made.set(path, makeModel({ out: path, arch, type, seed: 11 }).then(() => path));
+  return made.get(path)!;
+}
+
+describe.skipIf(!cpuF32 || !gpuF32)('MoE forward pass = the float64 reference', () => {
+  it.each(CASES)('$arch $type: prefill (grouped by expert) and decode, CPU and GPU kernels', async ({ arch, type }) => {
+    const file = await openGguf(await model(arch, type));
+    try {
+      const config = readConfig(file);
+      const ref = new ReferenceModel(config, await loadRefWeights(file), { contextLength: CTX });
+      const V = config.vocabSize;
+      const prompt = Array.from({ length: 12 }, (_, i) => (i * 53 + 7) % V);
+      const want = ref.run(prompt, 0);
+      const steps: number[] = [];
+      const wantSteps: Float64Array[] = [];
+      for (let s = 0, pos = prompt.length, id = argmax(want.at(-1)!); s < 6; s++, pos++) {
+        steps.push(id);
+        wantSteps.push(ref.step(id, pos));
+        id = argmax(wantSteps.at(-1)!);
+      }
+      for (const e of [cpuF32!, gpuF32!]) {
+        const m = await LlamaModel.load(e, file, config, { contextLength: CTX, maxBatch: 16 });
+        try {
+          const got = await m.forward(prompt, 0, { allLogits: true });
+          let pre = 0, dec = 0;
+          for (let t = 0; t < prompt.length; t++) pre = Math.max(pre, nmse(got.subarray(t * V, (t + 1) * V), want[t]));
+          for (const [s, id] of steps.entries()) dec = Math.max(dec, nmse(await m.forward([id], prompt.length + s), wantSteps[s]));
+          console.log(`${arch} ${type} ${e.cpuTuning ? 'CPU' : 'GPU'} kernels: NMSE prefill ${pre.toExponential(2)}, decode ${dec.toExponential(2)}`);
+          expect(pre).toBeLessThan(1e-9);
+          expect(dec).toBeLessThan(1e-9);
+        } finally {
+          m.dispose();
+        }
+      }
+    } finally {
+      await file.close();
+    }
+  });
+});
+
+/** The reference's greedy choice after prompt + ours[0..at), and its logit gap between the two candidates. */
+async function arbitrate(path: string, prompt: number[], ours: number[], theirs: number[], at: number) {
+  const file = await openGguf(path);
+  try {
+    const ref = new ReferenceModel(readConfig(file), await loadRefWeights(file), { contextLength: CTX });
+    const logits = ref.run([...prompt, ...ours.slice(0, at)], 0).at(-1)!;
+    const best = argmax(logits);
+    return { backs: best === ours[at] ? 'qllm' : best === theirs[at] ? 'llama.cpp' : 'neither', gap: logits[ours[at]] - logits[theirs[at]] };
+  } finally {
+    await file.close();
+  }
+}
+
+describe.skipIf(noOracle)(`MoE families agree with llama.cpp over ${STEPS} greedy steps`, () => {
+  it.each(CASES)('$arch $type', async ({ arch, type }) => {
+    const path = await model(arch, type);
+    const file = await openGguf(path);
+    const config = readConfig(file);
+    const tok = Tokenizer.fromConfig(config.tokenizer!);
+    const V = config.vocabSize;
+    const prompt = [config.tokenizer!.bosId ?? 1, ...Array.from({ length: 5 }, (_, i) => (i * 97 + 31) % V)];
+    try {
+      for (const noF16 of [false, true]) {
+        const engine = (await getTestEngine({ noF16 }))!;
+        const m = await LlamaModel.load(engine, file, config, { contextLength: CTX, maxBatch: 8 });
+        const ours: number[] = [];
+        try {
+          let pos = 0, next = prompt;
+          for (let s = 0; s < STEPS; s++) {
+            const id = await m.forwardArgmax(next, pos);
+            ours.push(id);
+            if (tok.isEog(id)) break;
+            pos += next.length;
+            next = [id];
+          }
+        } finally {
+          m.dispose();
+        }
+        const theirs = await oracleGreedy(path, prompt, STEPS, { kvType: m.kvF16 ? 'f16' : 'f32', contextSize: 256 });
+        const agree = greedyAgreement(ours, theirs);
+        const label = `${arch} ${type} ${m.kvF16 ? 'f16' : 'f32'} path`;
+        if (agree.ok) {
+          console.log(`${label}: ${agree.why}`);
+          continue;
+        }
+        const verdict = await arbitrate(path, prompt, ours, theirs.ids, agree.divergeAt);
+        console.log(`${label}: ${agree.why}; the float64 reference backs ${verdict.backs} (its gap qllm − llama.cpp ${verdict.gap.toFixed(3)})`);
+        expect(verdict.backs, `${label}: ${agree.why}`).toBe('qllm');
+      }
+    } finally {
+      await file.close();
+    }
+  });
+});
