@@ -9,7 +9,7 @@ import type { GgufFile, TensorInfo } from '../gguf/types.ts';
 import type { BufferCategory, Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
 import { createMatmul, gluInterleave, type MatmulIO } from '../gpu/matmul.ts';
-import { pollGapMs, quietly } from '../gpu/poll.ts';
+import { quietly } from '../gpu/poll.ts';
 import { StepProfiler, type StepTimes } from '../gpu/profiler.ts';
 import { destroyWeight, type GpuWeight, uploadConcat, uploadTensor } from '../gpu/weights.ts';
 import { dequantize } from '../quant/dequant.ts';
@@ -23,6 +23,9 @@ import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
 import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
+import { type BatchKernels, type BatchResult, type BatchRow, batchKey, checkSequences, createBatchKernels } from './llama-batch.ts';
+import { Readback } from './readback.ts';
+import { createTileMatmul } from './tile-matmul.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -37,10 +40,13 @@ export interface LlamaLoadOptions {
   chains?: boolean;
   /** KV cache type (kv-cache.ts). Default f16, or f32 where the engine has no shader-f16. */
   kvType?: KvType;
+  /**
+   * Sequences the KV cache holds (default 1), each of contextLength positions:
+   * sequence s owns cache slots s·contextLength… of every layer, and
+   * forwardBatch() runs one token of several in one step (llama-batch.ts).
+   */
+  sequences?: number;
 }
-
-/** Below this expected GPU time a step is awaited at once (timer granularity is ~1 ms). */
-const SLEEP_MIN_MS = 3;
 
 export class LlamaModel {
   readonly config: Config;
@@ -51,6 +57,8 @@ export class LlamaModel {
   /** KV cache element type (kv-cache.ts); kvF16: it is f16. */
   readonly kvType: KvType;
   readonly kvF16: boolean;
+  /** Sequences in the KV cache (LlamaLoadOptions.sequences). */
+  readonly sequences: number;
   private readonly engine: Engine;
   private readonly owned: GPUBuffer[] = [];
   private readonly weights: GpuWeight[] = [];
@@ -72,9 +80,12 @@ export class LlamaModel {
    * whose id the GPU takes from the previous step's argmax, so the GPU runs on
    * while that argmax is read back. `input` is that id, once read.
    */
-  private ahead?: { pos: number; slot: number; input?: number };
-  /** Expected GPU time (ms) of a submit, by batch size: how long to sleep before polling (see read()). */
-  private readonly expectMs = new Map<number, number>();
+  private ahead?: { pos: number; seq: number; slot: number; input?: number };
+  private readonly readback: Readback;
+  /** Batched decode's kernels and buffers (sequences > 1). */
+  private batch?: BatchKernels;
+  /** Batched decode's products: each product step's matmul with a token tile of the sequences' count (tile-matmul.ts). */
+  private readonly tiles = new Map<Step, Step>();
   private prof?: StepProfiler;
   /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
   private chains?: LayerChains;
@@ -85,8 +96,10 @@ export class LlamaModel {
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new StepBytes();
 
-  private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number, kvType: KvType) {
+  private constructor(engine: Engine, config: Config, contextLength: number, maxBatch: number, vocab: number, kvType: KvType, sequences: number) {
     this.engine = engine;
+    this.readback = new Readback(engine);
+    this.sequences = sequences;
     this.config = config;
     this.contextLength = contextLength;
     this.maxBatch = maxBatch;
@@ -100,9 +113,10 @@ export class LlamaModel {
     if (!Number.isInteger(ctx) || ctx < 1) throw new UsageError(`context length ${ctx} is invalid: pass a positive whole number of tokens as contextLength (-c)`);
     const tensors = checkModel(file, config, ctx);
     const kvType = resolveKvType(opts.kvType, engine.f16, config);
-    checkEnginePlan(engine, config, tensors, { ...opts, kvType }); // the whole plan against the budget and the adapter's limits, before the first buffer
     const maxBatch = Math.max(1, Math.min(opts.maxBatch ?? 64, ctx));
-    const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab, kvType);
+    const sequences = checkSequences(opts.sequences, maxBatch);
+    checkEnginePlan(engine, config, tensors, { ...opts, kvType, sequences }); // the whole plan against the budget and the adapter's limits, before the first buffer
+    const m = new LlamaModel(engine, config, ctx, maxBatch, tensors.vocab, kvType, sequences);
     try {
       await m.build(file, tensors, opts);
     } catch (e) {
@@ -179,6 +193,12 @@ export class LlamaModel {
       return table;
     });
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
+    // A product; with several sequences also its batched-decode twin (tile-matmul.ts), which submit() swaps in.
+    const mm = async (w: GpuWeight, mio: MatmulIO) => {
+      const step = await createMatmul(e, w, mio);
+      if (this.sequences > 1) this.tiles.set(step, this.adopt(await createTileMatmul(e, w, mio, this.sequences)));
+      return step;
+    };
     // Products that read the same input: runs of tensors of one type become one
     // concatenated weight and one dispatch (q|k|v, gate|up); y regions by offset.
     // normW: the norm before them, which one token's matvec applies on load
@@ -202,7 +222,7 @@ export class LlamaModel {
         this.weights.push(w);
         const norm = normW && { x: a.x, w: normW, eps: c.rmsEps };
         const r = rope && { ...rope, roles: rope.roles.slice(i, j) };
-        const step = await createMatmul(e, w, { x: normW ? a.xn : a.x, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
+        const step = await mm(w, { x: normW ? a.xn : a.x, y, yOffset: offs[i], yOffsets: offs.slice(i, j), params: a.params, maxTokens: B, norm, rope: r, gluStore: !!interleave });
         out.push({ label, step, w });
         i = j;
       }
@@ -212,8 +232,8 @@ export class LlamaModel {
     const p = a.params, eps = c.rmsEps;
     // A branch's output into the residual: x += W·in, or through `branch` when the family norms or scales it first.
     const residual = async (w: GpuWeight, input: GPUBuffer, postNorm: TensorInfo | undefined, extra: Partial<MatmulIO> = {}) => {
-      if (direct) return { product: await createMatmul(e, w, { ...io(input, a.x, true), ...extra }), add: undefined };
-      const product = await createMatmul(e, w, io(input, a.branch!));
+      if (direct) return { product: await mm(w, { ...io(input, a.x, true), ...extra }), add: undefined };
+      const product = await mm(w, io(input, a.branch!));
       const nw = postNorm && (await vector(postNorm));
       return { product, add: await createResidualAdd(e, { params: p, x: a.x, y: a.branch!, w: nw, dim: c.dim, eps, scale: plan.residualScale }) };
     };
@@ -222,7 +242,10 @@ export class LlamaModel {
     const embd = await matrix(t.tokenEmbd);
     this.embed = await createGather(e, embd, { ids: a.ids, out: a.x, params: a.params, maxTokens: B, scale: plan.embedScale });
     const chunking = opts.attentionChunk === undefined ? {} : { split: opts.attentionChunk > 0, chunk: opts.attentionChunk || undefined };
-    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx };
+    // Every sequence's cache is a region of one buffer per layer: slots = sequences · ctx.
+    const slots = this.sequences * ctx;
+    const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx, kvSlots: slots };
+    const batch = this.sequences > 1 ? await createBatchKernels(e, { sequences: this.sequences, vocab: this.vocab, logits: a.logits, params: a.params, buffer: (cat, label, bytes, usage) => this.buffer(cat, label, bytes, usage) }) : undefined;
     const blockKv = isBlockKv(this.kvType); // stored by rope_kv_quant.wgsl: no K/V store in the products, no decode chains
     const chainLayers: ChainLayer[] = [];
     // Mixture of experts (moe-layer.ts): buffers shared by every MoE layer.
@@ -231,8 +254,8 @@ export class LlamaModel {
       const L = t.layers[i], lp = plan.layers[i];
       const table = tables[Math.max(0, lp.rope)];
       const ropeDim = lp.rope < 0 ? 0 : c.ropeDim; // 0: this layer has no RoPE (SmolLM3), the rope kernels only store k and v
-      const kCache = this.buffer('kv', `k cache ${i}`, kvBufferBytes(this.kvType, ctx, kvDim));
-      const vCache = this.buffer('kv', `v cache ${i}`, kvBufferBytes(this.kvType, ctx, kvDim));
+      const kCache = this.buffer('kv', `k cache ${i}`, kvBufferBytes(this.kvType, slots, kvDim));
+      const vCache = this.buffer('kv', `v cache ${i}`, kvBufferBytes(this.kvType, slots, kvDim));
       const attnNormW = L.attnNorm && (await vector(L.attnNorm));
       const ffnNormW = L.ffnNorm && (await vector(L.ffnNorm));
       // Biases and q/k norms come between the product and RoPE, so then the product cannot rotate as it stores.
@@ -258,6 +281,11 @@ export class LlamaModel {
       const o = await residual(oW, a.att, L.attnPostNorm);
       const down = downW ? await residual(downW, a.gu, L.ffnPostNorm, silu ? { gluUpOffset: upOff } : {}) : { product: moe!.down, add: undefined };
       if (downW) chainLayers.push({ qkv: qkv.map((p) => p.w), o: oW, gateUp: gateUp.map((p) => p.w), down: downW, attnNorm: attnNormW!, ffnNorm: ffnNormW!, kCache, vCache, ropeDim });
+      // Batched decode: the same RoPE + store and attention, each token at its own sequence's position (seq_table.wgsl).
+      if (batch) batch.layers.push({
+        ropeKv: await createRopeKv(e, { ...shape, ropeDim, params: p, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache, seqs: batch.seqs }),
+        attention: this.adopt(await createAttention(e, { ...shape, params: p, q, kCache, vCache, out: a.att, maxTokens: this.sequences, contextLength: ctx, scale: plan.attnScale, softcap: plan.attnSoftcap, window: lp.window, seqs: batch.seqs })),
+      });
       this.layers.push({
         attnNorm: attnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps })),
         qkv,
@@ -284,13 +312,14 @@ export class LlamaModel {
     this.finalNorm = await createRmsnorm(e, { params: p, x: a.x, w: outNormW, y: a.xn, dim: c.dim, eps });
     const outW = t.output ? await matrix(t.output, 'output') : embd; // tied embeddings
     if (!t.output) this.stepBytes.add('output', [t.tokenEmbd], false);
-    this.outputAll = await createMatmul(e, outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps } });
+    this.outputAll = await mm(outW, { ...io(a.xn, a.logits), norm: { x: a.x, w: outNormW, eps } });
     this.outputLast = await createMatmul(e, outW, { x: a.lastX, y: a.logits, params: a.paramsOne, maxTokens: 1 });
     if (plan.logitScale !== 1 || plan.finalSoftcap > 0) {
       const post = { x: a.logits, n: this.vocab, scale: plan.logitScale, softcap: plan.finalSoftcap };
       this.logitsPost = { all: await createLogitsPost(e, { ...post, params: p }), one: await createLogitsPost(e, { ...post, params: a.paramsOne }) };
     }
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
+    this.batch = batch;
     if (opts.chains !== false && !blockKv && chainable(t, c.headDim)) {
       this.chains = await createLayerChains(e, c, {
         layers: chainLayers, embedding: embd, output: outW, outNorm: outNormW, ids: a.ids, logits: a.logits, params: a.params, paramsOne: a.paramsOne,
@@ -307,6 +336,7 @@ export class LlamaModel {
     this.submit([0, 0].slice(0, warm), 0, 'all');
     this.submit([0], 0, 'argmax');
     this.submit([0], 0, 'argmax', 1, true);
+    if (batch) this.submitBatch([{ seq: 0, token: 0, pos: 0 }, { seq: 1, token: 0, pos: 0 }]);
     await quietly(e, 1, () => e.device.queue.onSubmittedWorkDone());
     e.check();
     report(1, 'ready');
@@ -325,36 +355,40 @@ export class LlamaModel {
    * 'hidden' every token's final-normed hidden state [n, dim] (embeddings); the
    * wanted result is copied into the readback buffer (argmax: readBest[slot]).
    * idsOnGpu: one token whose id is the previous submit's argmax, copied on
-   * the GPU (`tokens` is then only its count).
+   * the GPU (`tokens` is then only its count). base: the first KV-cache slot
+   * of the tokens' sequence (s·contextLength). tail 'rows' is batched decode
+   * (submitBatch): one token per sequence, each row's argmax, and the logits
+   * of rows `logitRows`, all into the batch's readback buffer.
    */
-  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden', slot = 0, idsOnGpu = false): void {
+  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden' | 'rows', slot = 0, idsOnGpu = false, base = 0, logitRows: readonly number[] = []): void {
     const e = this.engine, a = this.acts, n = tokens.length;
-    e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, 0, 0]));
+    const rows = tail === 'rows' ? this.batch : undefined;
+    e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, base, 0]));
     if (!idsOnGpu) e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const enc = e.device.createCommandEncoder({ label: 'forward' });
     if (idsOnGpu) enc.copyBufferToBuffer(a.best, 0, a.ids, 0, 4);
     // Profile only the first submit of a forward (later batches would overwrite its queries before the read).
     const prof = this.prof && !this.prof.pending ? this.prof : undefined;
     // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over the chains' own activations.
-    const ch = n === 1 && tail !== 'hidden' ? this.chains : undefined;
+    const ch = n === 1 && tail !== 'hidden' && !rows ? this.chains : undefined;
     if (ch) enc.clearBuffer(ch.claims); // the chains' phase counters start at 0
     let pass = enc.beginComputePass();
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
     const run = (label: string, s: Step, nt = n) => {
       if (prof) pass = prof.next(enc, pass, label);
-      s.encode(pass, nt, pos);
+      (rows ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
     };
     run('embed', ch ? ch.embed : this.embed);
     for (const chain of ch?.chains ?? []) run(CHAINED, chain);
-    for (const L of ch ? [] : this.layers) {
+    for (const [i, L] of (ch ? [] : this.layers).entries()) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache),
       // with the family's biases and q/k norms before RoPE, and its post-norm or scale on the way into x.
       // One token: steps the products do themselves are skipped (Layer.fused).
       if (L.attnNorm && (n > 1 || !L.fused.attnNorm)) run('attn_norm', L.attnNorm);
       for (const p of L.qkv) run(p.label, p.step);
       for (const s of L.between) run('qkv bias/norm', s);
-      if (n > 1 || !L.fused.ropeKv) run('rope+kv', L.ropeKv);
-      run('attention', L.attention);
+      if (n > 1 || !L.fused.ropeKv) run('rope+kv', rows ? rows.layers[i].ropeKv : L.ropeKv);
+      run('attention', rows ? rows.layers[i].attention : L.attention);
       run('attn_output', L.o);
       if (L.attnAdd) run('attn residual', L.attnAdd);
       // Feed-forward: x += Wdown · (act(Wgate·xn) ⊙ Wup·xn).
@@ -366,7 +400,14 @@ export class LlamaModel {
     }
     if (tail === 'hidden' || (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused)))) run('output_norm', this.finalNorm);
     const head = ch ? ch.head : this.outputAll;
-    if (tail === 'hidden') {
+    if (rows) {
+      // Every row's logits and argmax; the ids and the rows asked for go to one readback buffer.
+      run('output', head);
+      if (this.logitsPost) run('logits scale/cap', this.logitsPost.all);
+      run('argmax', rows.argmax);
+      pass.end();
+      rows.copy(enc, n, logitRows);
+    } else if (tail === 'hidden') {
       pass.end();
       enc.copyBufferToBuffer(a.xn, 0, a.readLogits, 0, n * this.config.dim * 4);
     } else if (tail === 'all') {
@@ -419,8 +460,9 @@ export class LlamaModel {
     return this.prof?.take() ?? new Map();
   }
 
-  private check(tokens: number[], pos: number): void {
+  private check(tokens: number[], pos: number, seq = 0): void {
     if (this.disposed) throw new UsageError('the model was disposed: load it again');
+    if (!(Number.isInteger(seq) && seq >= 0 && seq < this.sequences)) throw new UsageError(`sequence ${seq} is invalid: this model holds sequences 0…${this.sequences - 1} (LoadOptions.parallel)`);
     if (this.busy) throw new UsageError('forward() called while another forward() is running: await the previous call first');
     if (tokens.length === 0) throw new UsageError('forward() needs at least one token');
     if (!Number.isInteger(pos) || pos < 0) throw new UsageError(`position ${pos} is invalid: it must be a whole number ≥ 0`);
@@ -433,55 +475,27 @@ export class LlamaModel {
   }
 
   /** Runs every batch but the last (no logits); returns the last batch's range. */
-  private prefix(tokens: number[], pos: number): [number[], number] {
+  private prefix(tokens: number[], pos: number, base = 0): [number[], number] {
     let i = 0;
-    for (; tokens.length - i > this.maxBatch; i += this.maxBatch) this.submit(tokens.slice(i, i + this.maxBatch), pos + i, 'none');
+    for (; tokens.length - i > this.maxBatch; i += this.maxBatch) this.submit(tokens.slice(i, i + this.maxBatch), pos + i, 'none', 0, false, base);
     return [tokens.slice(i), pos + i];
   }
 
-  /**
-   * Maps `bytes` of a readback buffer once the GPU is done with the batch of
-   * `n` tokens just submitted. Dawn's node binding busy-polls while a map is
-   * pending, which on a software adapter takes a CPU core from the rasteriser.
-   * So we first sleep through most of the time the same batch size took last
-   * time, then map with the poll throttled (src/gpu/poll.ts). The estimate
-   * is an average of measured times, except after a sleep that overshot (the
-   * map came at once), which shrinks it by 15% until the GPU is again the
-   * longer of the two.
-   */
-  private async read(buf: GPUBuffer, bytes: number, n: number): Promise<ArrayBuffer> {
-    const t0 = performance.now();
-    const expect = this.expectMs.get(n) ?? 0;
-    // Only a software adapter shares the CPU with the poll; on a GPU the timer's ~1 ms granularity would cost more than it saves.
-    const sleep = this.engine.adapter.software && expect >= SLEEP_MIN_MS;
-    if (sleep) await new Promise((r) => setTimeout(r, expect * 0.85));
-    try {
-      const t1 = performance.now();
-      const gap = pollGapMs(expect);
-      await quietly(this.engine, gap, () => buf.mapAsync(GPUMapMode.READ, 0, bytes));
-      const t2 = performance.now();
-      // Mapped at once after a sleep: the GPU was done first, and t2 - t0 is the
-      // sleep plus the timer's lateness. Shrink instead of averaging that in,
-      // which on steps of a few ms settled at ~7× the timer's lateness.
-      const overslept = sleep && t2 - t1 < 2 * gap;
-      this.expectMs.set(n, overslept ? 0.85 * expect : expect ? 0.5 * expect + 0.5 * (t2 - t0) : t2 - t0);
-    } catch (err) {
-      this.engine.check();
-      throw new GpuError(`reading results from the GPU failed (${(err as Error).message.split('\n')[0]}): restart; if it recurs, try noF16 (--no-f16)`);
-    }
-    const out = buf.getMappedRange(0, bytes).slice(0);
-    buf.unmap();
-    await this.prof?.collect();
-    this.engine.check();
-    return out;
+  /** `bytes` of a readback buffer once the GPU is done with the batch of `n` tokens just submitted (readback.ts). */
+  private read(buf: GPUBuffer, bytes: number, n: number | string): Promise<ArrayBuffer> {
+    return this.readback.read(buf, bytes, n, async () => {
+      await this.prof?.collect();
+    });
   }
 
   /**
-   * Runs tokens at positions pos…pos+n-1, filling the KV cache. Returns the
-   * last token's logits [vocab], or with allLogits every token's [n*vocab].
+   * Runs tokens at positions pos…pos+n-1 of sequence `seq` (default 0),
+   * filling its KV cache. Returns the last token's logits [vocab], or with
+   * allLogits every token's [n*vocab].
    */
-  async forward(tokens: number[], pos: number, opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
-    this.check(tokens, pos);
+  async forward(tokens: number[], pos: number, opts: { allLogits?: boolean; seq?: number } = {}): Promise<Float32Array> {
+    const seq = opts.seq ?? 0, base = seq * this.contextLength;
+    this.check(tokens, pos, seq);
     this.busy = true;
     this.ahead = undefined; // a step queued ahead runs first and is ignored
     try {
@@ -490,13 +504,13 @@ export class LlamaModel {
         const out = new Float32Array(tokens.length * V);
         for (let i = 0; i < tokens.length; i += this.maxBatch) {
           const chunk = tokens.slice(i, i + this.maxBatch);
-          this.submit(chunk, pos + i, 'all');
+          this.submit(chunk, pos + i, 'all', 0, false, base);
           out.set(new Float32Array(await this.read(this.acts.readLogits, chunk.length * V * 4, chunk.length)), i * V);
         }
         return out;
       }
-      const [last, lastPos] = this.prefix(tokens, pos);
-      this.submit(last, lastPos, 'last');
+      const [last, lastPos] = this.prefix(tokens, pos, base);
+      this.submit(last, lastPos, 'last', 0, false, base);
       return new Float32Array(await this.read(this.acts.readLogits, V * 4, tokens.length));
     } finally {
       this.busy = false;
@@ -536,29 +550,30 @@ export class LlamaModel {
    * Any other call ignores it: it wrote the KV slot of a position that the
    * caller's own tokens will overwrite before anything attends to it.
    */
-  async forwardArgmax(tokens: number[], pos: number, opts: { next?: boolean } = {}): Promise<number> {
-    this.check(tokens, pos);
+  async forwardArgmax(tokens: number[], pos: number, opts: { next?: boolean; seq?: number } = {}): Promise<number> {
+    const seq = opts.seq ?? 0, base = seq * this.contextLength;
+    this.check(tokens, pos, seq);
     this.busy = true;
     const queued = this.ahead;
     this.ahead = undefined;
     try {
       let slot: number;
-      if (queued && queued.input === tokens[0] && tokens.length === 1 && queued.pos === pos) {
+      if (queued && queued.input === tokens[0] && tokens.length === 1 && queued.pos === pos && queued.seq === seq) {
         slot = queued.slot;
       } else {
-        const [last, lastPos] = this.prefix(tokens, pos);
+        const [last, lastPos] = this.prefix(tokens, pos, base);
         this.slot ^= 1;
         slot = this.slot;
-        this.submit(last, lastPos, 'argmax', slot);
+        this.submit(last, lastPos, 'argmax', slot, false, base);
       }
       const nextPos = pos + tokens.length;
-      let ahead: { pos: number; slot: number } | undefined;
+      let ahead: { pos: number; seq: number; slot: number } | undefined;
       // Not on CPU rasterisers: there the GPU is the same two cores, and
       // encoding the next step while it runs cost s110m decode 8%.
       if (opts.next && !this.engine.cpuTuning && !this.prof && nextPos < this.contextLength) {
         this.slot ^= 1;
-        ahead = { pos: nextPos, slot: this.slot };
-        this.submit([0], nextPos, 'argmax', ahead.slot, true);
+        ahead = { pos: nextPos, seq, slot: this.slot };
+        this.submit([0], nextPos, 'argmax', ahead.slot, true, base);
       }
       const id = new Uint32Array(await this.read(this.acts.readBest[slot], 4, tokens.length))[0];
       if (id >= this.vocab) throw new GpuError('the logits are not finite (NaN): the model file may be corrupt; try noF16 (--no-f16)');
@@ -567,6 +582,38 @@ export class LlamaModel {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * One decode step of several sequences (a model loaded with sequences > 1):
+   * row r feeds token rows[r].token at position rows[r].pos of sequence
+   * rows[r].seq, each sequence at most once. Returns every row's argmax, and
+   * the logits [vocab] of the rows that ask for them (sampling, logprobs,
+   * grammars). The products see the rows as one batch of tokens.
+   */
+  async forwardBatch(rows: readonly BatchRow[]): Promise<BatchResult> {
+    const b = this.batch;
+    if (!b) throw new UsageError('forwardBatch() needs a model loaded with several sequences (LoadOptions.parallel)');
+    if (rows.length < 1 || rows.length > this.sequences || new Set(rows.map((r) => r.seq)).size !== rows.length) {
+      throw new UsageError(`forwardBatch() takes 1…${this.sequences} rows of distinct sequences, got ${rows.length}`);
+    }
+    for (const r of rows) this.check([r.token], r.pos, r.seq);
+    this.busy = true;
+    this.ahead = undefined;
+    try {
+      const logitRows = this.submitBatch(rows);
+      return b.parse(await this.read(b.read, b.readBytes(logitRows.length), batchKey(rows.length, logitRows.length)), rows.length, logitRows);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Writes the rows' (position, base) table and submits their step; returns the rows whose logits it reads. */
+  private submitBatch(rows: readonly BatchRow[]): number[] {
+    this.engine.device.queue.writeBuffer(this.batch!.seqs, 0, Uint32Array.from(rows.flatMap((r) => [r.pos, r.seq * this.contextLength])));
+    const logitRows = rows.flatMap((r, i) => (r.logits ? [i] : []));
+    this.submit(rows.map((r) => r.token), 0, 'rows', 0, false, 0, logitRows);
+    return logitRows;
   }
 
   /** GPU bytes by category (the engine's accounting). */

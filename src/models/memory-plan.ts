@@ -32,6 +32,8 @@ export interface MemoryPlanOptions {
   attentionChunk?: number;
   /** The adapter's maxStorageBufferBindingSize: weights upload in parts of at most this. Default: one part per tensor. */
   maxBindingBytes?: number;
+  /** Sequences the KV cache holds (LoadOptions.parallel), each of contextLength positions. Default 1. */
+  sequences?: number;
 }
 
 /** One buffer (or `count` alike, one per layer) of the plan. */
@@ -137,10 +139,10 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     for (const v of [L.attnNorm, L.ffnNorm, L.qBias, L.kBias, L.vBias, L.qNorm, L.kNorm, L.attnPostNorm, L.ffnPostNorm]) vector(v);
   }
 
-  // KV caches and rope tables grow with the context.
-  const nL = c.nLayers;
-  add('kv', 'k cache', kvBufferBytes(kvType, ctx, kvDim), { count: nL, perContext: true });
-  add('kv', 'v cache', kvBufferBytes(kvType, ctx, kvDim), { count: nL, perContext: true });
+  // KV caches and rope tables grow with the context; one cache buffer a layer holds every sequence.
+  const nL = c.nLayers, S = o.sequences ?? 1;
+  add('kv', 'k cache', kvBufferBytes(kvType, S * ctx, kvDim), { count: nL, perContext: true });
+  add('kv', 'v cache', kvBufferBytes(kvType, S * ctx, kvDim), { count: nL, perContext: true });
   add('other', 'rope table', ctx * c.ropeDim * 4, { count: plan.ropes.length, perContext: true });
 
   // Activations (llama.ts build(): q|k|v and gate|up as 256-aligned regions of one buffer each).
@@ -171,6 +173,15 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   add('activations', 'decode chain counters', Math.max(16, nL * 2 * 5 * 4));
   add('staging', 'read logits', B * t.vocab * 4, { storage: false });
   add('staging', 'read best', 4, { count: 2, storage: false });
+  // Batched decode (llama-batch.ts): the per-row table and argmax, the readback of
+  // ids and logits rows, and per layer the unsplit attention's small buffers (attention.wgsl).
+  if (S > 1) {
+    add('activations', 'batch seqs', S * 8);
+    add('activations', 'batch best', S * 4);
+    add('activations', 'batch attention partials', 16, { count: nL });
+    add('other', 'batch attention dims', 16, { count: nL, storage: false });
+    add('staging', 'read batch', S * 4 + S * t.vocab * 4, { storage: false });
+  }
   // Uniforms: params, one 64-byte Info per weight part and product (matvec and matmul share it), attention dims.
   add('other', 'uniforms', 64 * (4 + 2 * parts + 4 * nL), { storage: false });
 
@@ -180,8 +191,9 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
 }
 
 /** LlamaModel.load's check: the plan for this engine's KV type, kernels and limits, against what is left of its budget. */
-export function checkEnginePlan(e: Engine, c: Config, t: ModelTensors, o: { contextLength: number; maxBatch?: number; attentionChunk?: number; kvType?: KvType }): void {
+export function checkEnginePlan(e: Engine, c: Config, t: ModelTensors, o: { contextLength: number; maxBatch?: number; attentionChunk?: number; kvType?: KvType; sequences?: number }): void {
   const at = (n: number) => planMemory(c, t, {
+    sequences: o.sequences,
     contextLength: n, kvF16: e.f16, kvType: o.kvType, maxBatch: o.maxBatch, splitAttention: o.attentionChunk === undefined ? !e.cpuTuning : o.attentionChunk > 0,
     attentionChunk: o.attentionChunk || undefined, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize),
   });

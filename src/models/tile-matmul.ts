@@ -1,0 +1,61 @@
+// The product kernel of a batched decode step (llama-batch.ts): the prefill
+// matmul (matmul_generic.wgsl) with a token tile of the step's size instead
+// of prefill's 16. That kernel always computes a whole tile (tokens past the
+// batch repeat the last one), so a 4-token step through a 16-token tile pays
+// for 16; on lavapipe that made a step of 4 sequences cost ~4× a one-token
+// step instead of ~1.5×. Same weights, x, y and Info layout as createMatmul's
+// matmul (its bind group entries 0-4), so it computes the same sums in the
+// same order per token: only the tile's width differs.
+import type { Engine } from '../gpu/engine.ts';
+import { decodeSide, type MatmulIO, partInfo, split2 } from '../gpu/matmul.ts';
+import type { GpuWeight } from '../gpu/weights.ts';
+import type { Step } from './llama-parts.ts';
+
+export interface TileMatmul extends Step {
+  readonly label: string;
+  /** Its Info uniforms (the owner destroys them). */
+  readonly buffers: GPUBuffer[];
+}
+
+/** y (+)= W·x for up to `tokens` tokens per tile; io as for createMatmul (its one-token options are ignored). */
+export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulIO, tokens: number): Promise<TileMatmul> {
+  const xOffset = io.xOffset ?? 0;
+  const yOffsets = io.yOffsets ?? [io.yOffset ?? 0];
+  const segs = w.segments ?? [w.rows];
+  const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluStore: false, gluUpOffset: undefined }, xOffset, segs.length);
+  // Without the fast x path prefill keeps 2-token tiles (a wider one costs LLVM seconds to compile): never wider than prefill's.
+  const T = Math.max(1, Math.min(tokens, d.tun.mmTokens));
+  const RM = d.tun.mmRows;
+  const code = engine.shader('matmul_generic', { ENABLES: d.enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs, T, RM, ...d.lane });
+  const key = { kind: 'matmul', format: d.snippet, f16: engine.f16, sub: d.sub, xvec: d.xvec, mask: d.mask, tokens: T, rows: RM, wg: d.tun.mmWg };
+  const pipeline = await engine.pipeline(key, code, { WG: d.tun.mmWg });
+  const buffers: GPUBuffer[] = [];
+  const parts = w.parts.map((p, i) => {
+    const info = partInfo(engine, w, p, xOffset / 4, yOffsets.map((o) => o / 4), `${w.name}.tile.info[${i}]`, !!io.accumulate);
+    buffers.push(info);
+    const bindGroup = engine.device.createBindGroup({
+      label: `${w.name}.tile[${i}]`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: p.buffer } },
+        { binding: 1, resource: { buffer: io.x } },
+        { binding: 2, resource: { buffer: io.y } },
+        { binding: 3, resource: { buffer: info } },
+        { binding: 4, resource: { buffer: io.params } },
+      ],
+    });
+    return { bindGroup, groups: split2(engine, Math.ceil(p.rows / (RM * d.tun.mmWg))) };
+  });
+  return {
+    label: 'matmul (batched decode)',
+    buffers,
+    encode(pass, nTokens) {
+      pass.setPipeline(pipeline);
+      const ty = Math.ceil(nTokens / T);
+      for (const p of parts) {
+        pass.setBindGroup(0, p.bindGroup);
+        pass.dispatchWorkgroups(p.groups[0], ty, p.groups[1]);
+      }
+    },
+  };
+}
