@@ -4,7 +4,7 @@
 import { readConfig, type Config } from './config.ts';
 import { isQllmError, printable } from './errors.ts';
 import type { GgufFile } from './gguf/types.ts';
-import { describePlan, planModel } from './models/family.ts';
+import { describePlan, type MoePlan, planModel } from './models/family.ts';
 import { checkKvType, type KvType, kvCacheBytes as kvTypeBytes } from './models/kv-cache.ts';
 import { estimateMemory } from './models/memory-plan.ts';
 
@@ -23,6 +23,15 @@ export interface ModelReport {
   tokenizer: { model: string; vocab_size: number; bos_id: number | null; eos_id: number | null; chat_template: boolean } | null;
   vocab_size: number;
   parameters: number;
+  /**
+   * Parameters one token's forward pass uses: all but the experts the router
+   * does not choose (MoE: each expert tensor counts k/E of its parameters); equal
+   * to `parameters` for a dense model. active_weight_bytes: the same share of the stored bytes.
+   */
+  active_parameters: number;
+  active_weight_bytes: number;
+  /** MoE: experts per layer and per token; null for a dense model. */
+  experts: { count: number; used: number } | null;
   tensor_count: number;
   /** Tensor count and bytes per ggml type name. */
   tensor_types: Record<string, { count: number; bytes: number; parameters: number }>;
@@ -107,16 +116,22 @@ export function describeModel(file: GgufFile, opts: { contextLength?: number; kv
     stored += t.nBytes;
   }
   const tk = cfg.tokenizer;
+  let moe: MoePlan | undefined;
   function family(): ModelReport['family'] {
     if (!cfg.nLayers) return { supported: false, quirks: null, error: 'no model weights (a vocabulary-only file)' };
     try {
       const plan = planModel(cfg, cfg.contextLength, (n) => !!file.tensor(n), file.path);
+      moe = plan.moe;
       return { supported: true, quirks: describePlan(plan), error: null };
     } catch (e) {
       if (isQllmError(e)) return { supported: false, quirks: null, error: e.message };
       throw e;
     }
   }
+  const fam = family();
+  // A token reads k of E experts of each expert tensor (3-D, experts last; gpt-oss's per-expert biases are 2-D, experts last).
+  const share = (t: (typeof file.tensors)[number]) => (moe && /_exps\.(weight|bias)$/.test(t.name) && t.dims.at(-1) === moe.experts ? moe.used / moe.experts : 1);
+  const active = file.tensors.reduce((a, t) => ({ n: a.n + t.nElements * share(t), b: a.b + t.nBytes * share(t) }), { n: 0, b: 0 });
   return {
     file: file.path,
     file_bytes: file.fileSize,
@@ -124,7 +139,7 @@ export function describeModel(file: GgufFile, opts: { contextLength?: number; kv
     // Strings from the file, escaped: they are printed (and may hold ESC sequences or newlines).
     architecture: printable(cfg.arch),
     name: printable(cfg.name),
-    family: family(),
+    family: fam,
     hyperparameters: {
       context_length: cfg.contextLength, embedding_length: cfg.dim, block_count: cfg.nLayers, feed_forward_length: cfg.ffnDim,
       head_count: cfg.nHeads, head_count_kv: cfg.nKvHeads, head_dim: cfg.headDim, rope_dim: cfg.ropeDim,
@@ -133,6 +148,9 @@ export function describeModel(file: GgufFile, opts: { contextLength?: number; kv
     tokenizer: tk ? { model: printable(tk.model), vocab_size: tk.tokens.length, bos_id: tk.bosId ?? null, eos_id: tk.eosId ?? null, chat_template: tk.chatTemplate !== undefined } : null,
     vocab_size: cfg.vocabSize,
     parameters: params,
+    active_parameters: Math.round(active.n),
+    active_weight_bytes: Math.round(active.b),
+    experts: moe ? { count: moe.experts, used: moe.used } : null,
     tensor_count: file.tensors.length,
     tensor_types: types,
     bits_per_weight: params ? (stored * 8) / params : 0,

@@ -51,6 +51,7 @@ export function formatReport(r: ModelReport): string {
   lines.push(
     `  tokenizer     ${r.tokenizer ? `${r.tokenizer.model}, ${r.tokenizer.vocab_size} tokens${r.tokenizer.chat_template ? ', chat template' : ''}` : 'none'}`,
     `  parameters    ${formatCount(r.parameters)} in ${r.tensor_count} tensors, ${r.bits_per_weight.toFixed(2)} bits per weight`,
+    ...(r.experts ? [`  active        ${formatCount(r.active_parameters)} parameters per token (top-${r.experts.used} of ${r.experts.count} experts), ${formatBytes(r.active_weight_bytes)} of weights read per token`] : []),
     '',
     r.tensor_count ? '  tensor types' : '  no tensors (a vocabulary-only file)',
     ...Object.entries(r.tensor_types)
