@@ -1,0 +1,81 @@
+// make-model's MoE families: the keys and tensors llama.cpp's loaders expect
+// (qwen3moe, mixtral = a llama file with expert_count, olmoe), the type mixes
+// (F32 router always; mxfp4_moe: MXFP4 experts, Q8_0 elsewhere), the MXFP4
+// block filler's statistics, and the refusals.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readConfig } from '../../src/config.ts';
+import { UsageError } from '../../src/errors.ts';
+import { openGguf } from '../../src/gguf/reader.ts';
+import { dequantize } from '../../src/quant/dequant.ts';
+import { GgmlType } from '../../src/quant/table.ts';
+import { blockFiller, Rng } from '../../src/synth/blocks.ts';
+import { makeModel } from '../../src/synth/make-model.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'qllm-moe-synth-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('make-model: MoE families', () => {
+  it.each([
+    ['qwen3moe', 'qwen3moe', 8, 2, 64, true],
+    ['mixtral', 'llama', 4, 2, 128, false],
+    ['olmoe', 'olmoe', 8, 3, 64, false],
+  ] as const)('%s: arch %s, %i experts top-%i, expert ffn %i; mxfp4_moe types', async (arch, gguf, E, k, ff, ffKey) => {
+    const out = join(tmp, `${arch}.gguf`);
+    const m = await makeModel({ out, arch, type: 'mxfp4_moe', seed: 1 });
+    const f = await openGguf(out);
+    try {
+      const c = readConfig(f);
+      expect(c.arch).toBe(gguf);
+      expect([c.expertCount, c.expertUsedCount, c.expertFfnDim]).toEqual([E, k, ffKey ? ff : 0]);
+      const t = (n: string) => f.tensor(n)!;
+      expect(t('blk.1.ffn_gate_inp.weight').dims).toEqual([c.dim, E]);
+      expect(t('blk.1.ffn_gate_inp.weight').type.name).toBe('F32');
+      expect(t('blk.1.ffn_gate_exps.weight').dims).toEqual([c.dim, ff, E]);
+      expect(t('blk.1.ffn_up_exps.weight').dims).toEqual([c.dim, ff, E]);
+      expect(t('blk.1.ffn_down_exps.weight').dims).toEqual([ff, c.dim, E]);
+      for (const n of ['gate', 'up', 'down']) expect(t(`blk.0.ffn_${n}_exps.weight`).type.name).toBe('MXFP4');
+      expect(t('blk.0.attn_q.weight').type.name).toBe('Q8_0');
+      expect(f.tensor('blk.0.ffn_gate.weight')).toBeUndefined();
+      expect(m.notes).toEqual([]);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('q4_k: k-quant shapes keep every expert row whole 256-blocks (no fallback)', async () => {
+    for (const arch of ['qwen3moe', 'mixtral', 'olmoe']) {
+      const m = await makeModel({ out: join(tmp, `${arch}-k.gguf`), arch, type: 'q4_k', seed: 1 });
+      expect(m.notes).toEqual([]);
+      expect(m.tensors.filter((x) => x.name.endsWith('_exps.weight')).every((x) => x.type === 'Q4_K')).toBe(true);
+    }
+  });
+
+  it('MXFP4 blocks have the asked std and zero mean', () => {
+    const rng = new Rng(7);
+    for (const std of [0.02, 0.1, 0.7]) {
+      const { info, fill } = blockFiller(GgmlType.MXFP4, std, rng);
+      const bytes = new Uint8Array(4096 * info.blockBytes);
+      fill(bytes);
+      const w = dequantize(GgmlType.MXFP4, bytes, 4096 * 32);
+      let s = 0, s2 = 0;
+      for (const v of w) {
+        s += v;
+        s2 += v * v;
+      }
+      const mean = s / w.length, got = Math.sqrt(s2 / w.length - mean * mean);
+      expect(Math.abs(got / std - 1)).toBeLessThan(0.1);
+      expect(Math.abs(mean)).toBeLessThan(0.02 * std);
+    }
+  });
+
+  it('refuses expert options on dense families, bad expert counts, GQA OLMoE and mxfp4_moe on a dense model', async () => {
+    const o = join(tmp, 'bad.gguf');
+    await expect(makeModel({ out: o, arch: 'qwen3', experts: 4 })).rejects.toThrow(/^--experts, --experts-used and --expert-ffn apply to qwen3moe, mixtral, olmoe, not qwen3$/);
+    await expect(makeModel({ out: o, arch: 'qwen3moe', experts: 2, expertsUsed: 3 })).rejects.toThrow(UsageError);
+    await expect(makeModel({ out: o, arch: 'olmoe', kvHeads: 2 })).rejects.toThrow(/^--arch olmoe needs --kv-heads equal to --heads \(4\)/);
+    await expect(makeModel({ out: o, arch: 'llama', type: 'mxfp4_moe' })).rejects.toThrow(/^--type mxfp4_moe quantizes expert tensors/);
+  });
+});
