@@ -20,6 +20,14 @@ export interface LoadOptions {
   kvType?: 'f16' | 'f32' | 'q8_0' | 'q4_0';
   /** Disable subgroup kernels even when the adapter has them. */
   noSubgroups?: boolean;
+  /**
+   * Conversations that can generate at the same time (default 1, at most 64):
+   * the KV cache holds this many sequences of contextLength positions each
+   * (parallel × the cache memory). The model's own generate()/chat() use the
+   * first; createSession() hands out the others. Concurrent generations share
+   * each decode step (one batched forward pass for all of them).
+   */
+  parallel?: number;
 }
 
 export interface SamplerOptions {
@@ -203,6 +211,25 @@ export interface ModelInfo {
   kvType?: string;
   kvF16Bytes?: number;
   adapter: string;
+  /** Sequences the KV cache holds (LoadOptions.parallel): at most this many sessions generate at once. */
+  parallel?: number;
+}
+
+/**
+ * A conversation with its own region of the KV cache (Model.createSession()):
+ * generate()/chat() as the model's, with the same one-at-a-time rule within
+ * the session, while other sessions generate concurrently. Sampling options,
+ * seeds, grammars and logprobs stay per request.
+ */
+export interface ModelSession {
+  generate(prompt: string, opts?: GenerateOptions): Generation;
+  chat(messages: ChatMessage[], opts?: ChatOptions): Generation;
+  /** How many leading tokens of `ids` this session's cache holds (what a prompt starting with them would not recompute). */
+  cachedTokens(ids: number[]): number;
+  /** Forgets the cache. */
+  reset(): void;
+  /** Hands the sequence back to the model (createSession() can give it out again); the model's own session ignores it. */
+  dispose(): void;
 }
 
 export interface Model {
@@ -213,7 +240,8 @@ export interface Model {
    * is superseded. Its stats resolve at once (stopReason 'abort') and its next
    * next() throws a UsageError saying so; the newer one waits only for a step
    * already running on the GPU. So an iterator dropped without return() never
-   * blocks the model. To run several requests, queue them (as `qllm serve` does).
+   * blocks the model. To run several requests, queue them, or load with
+   * LoadOptions.parallel and give each its own createSession() (as `qllm serve` does).
    */
   generate(prompt: string, opts?: GenerateOptions): Generation;
   /**
@@ -232,4 +260,13 @@ export interface Model {
   embed(texts: string | string[], opts?: EmbedOptions): Promise<Embedding[]>;
   memory(): GpuBytes;
   dispose(): void;
+  /**
+   * Another conversation that generates concurrently with the model's own and
+   * the other sessions (a model loaded with LoadOptions.parallel N has N−1 to
+   * give out; a UsageError when none is free). Concurrent generations are
+   * batched into shared decode steps.
+   */
+  createSession?(): ModelSession;
+  /** The model's own generate()/chat() as a session (the first sequence). */
+  readonly mainSession?: ModelSession;
 }

@@ -17,6 +17,13 @@ export interface ForwardModel {
    * model may start that step before this one's result is read.
    */
   forwardArgmax(tokens: number[], pos: number, opts?: { next?: boolean }): Promise<number>;
+  /**
+   * A model shared by several sessions (models/scheduler.ts): this session's
+   * generation ended, so batched steps stop waiting for it; and work that
+   * must have the model to itself (exclusive()) runs between steps.
+   */
+  end?(): void;
+  exclusive?<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /** What the loop needs of a tokenizer. */
@@ -55,6 +62,18 @@ export class Session {
     this.cached = [];
   }
 
+  /** No generation owns the cache (none running, none left unfinished). */
+  get idle(): boolean {
+    return !this.owner;
+  }
+
+  /** How many leading tokens of `ids` the cache already holds (a new prompt would reuse them; at most ids.length - 1). */
+  commonPrefix(ids: readonly number[]): number {
+    let n = 0;
+    while (n < this.cached.length && n < ids.length - 1 && this.cached[n] === ids[n]) n++;
+    return n;
+  }
+
   /** Supersedes the cache's owner, then waits for its step on the GPU (not for its consumer). */
   private async claim(): Promise<{ superseded: boolean; cancel(): void }> {
     const me = {
@@ -77,7 +96,7 @@ export class Session {
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const me = await this.claim();
     try {
-      const p = fn();
+      const p = this.model.exclusive ? this.model.exclusive(fn) : fn();
       this.inflight = p;
       return await p;
     } finally {
@@ -142,8 +161,7 @@ export class Session {
     const history = [...promptIds];
 
     // Reuse the cached prefix; at least one token must be fed to get logits.
-    let keep = 0;
-    while (keep < this.cached.length && keep < promptIds.length - 1 && this.cached[keep] === promptIds[keep]) keep++;
+    const keep = this.commonPrefix(promptIds);
     this.cached.length = keep;
     let feed = promptIds.slice(keep);
     let pos = keep;
@@ -258,7 +276,10 @@ export class Session {
         if (rest) yield { text: rest, tokenId: -1 };
       }
     } finally {
-      if (!me.superseded) done(stats());
+      if (!me.superseded) {
+        done(stats());
+        this.model.end?.();
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 // loadModel(): the library entry point. Wires file → config → engine → weights →
 // tokenizer → generation session, and exposes the `Model` contract of api.ts.
-import type { ChatMessage, ChatOptions, Embedding, EmbedOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, Token } from './api.ts';
+import type { ChatMessage, ChatOptions, Embedding, EmbedOptions, GenerateOptions, Generation, GenerationStats, GpuBytes, LoadOptions, Model, ModelInfo, ModelSession, Token } from './api.ts';
 import { readConfig, type Config } from './config.ts';
 import { GgufError, isQllmError, printable, UsageError } from './errors.ts';
 import { poolingFor, pool } from './embed.ts';
@@ -9,6 +9,8 @@ import type { GgufFile } from './gguf/types.ts';
 import { Engine } from './gpu/engine.ts';
 import { describeModel } from './info.ts';
 import { LlamaModel } from './models/llama.ts';
+import { checkSequences } from './models/llama-batch.ts';
+import { Scheduler } from './models/scheduler.ts';
 import { checkModel } from './models/llama-tensors.ts';
 import { checkKvType, kvCacheBytes, parseKvType } from './models/kv-cache.ts';
 import { checkMemoryPlan, planMemory, validateBudget } from './models/memory-plan.ts';
@@ -20,9 +22,14 @@ import { type MarkerLookup, markerGbnf, planTools, replyMessage, silentMarkers, 
 
 export class QllmModel implements Model {
   readonly session: Session;
+  /** Runs every session's steps on the model, batching concurrent decodes (models/scheduler.ts). */
+  readonly scheduler: Scheduler;
+  readonly mainSession: ModelSession;
   /** Set when the last chat() fell back to the default template (the CLI prints a note). */
   usedDefaultTemplate = false;
   private disposed = false;
+  /** Sequences 1… not held by a session (0 is the model's own). */
+  private readonly freeSeqs: number[];
 
   constructor(
     readonly info: ModelInfo,
@@ -32,7 +39,18 @@ export class QllmModel implements Model {
     readonly tokenizer: Tokenizer,
     readonly file: GgufFile,
   ) {
-    this.session = new Session(llama, tokenizer);
+    this.scheduler = new Scheduler(llama);
+    this.session = new Session(this.scheduler.view(0), tokenizer);
+    this.mainSession = new QllmSession(this, this.session);
+    this.freeSeqs = Array.from({ length: llama.sequences - 1 }, (_, i) => i + 1);
+  }
+
+  createSession(): ModelSession {
+    if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
+    const seq = this.freeSeqs.shift();
+    const n = this.llama.sequences;
+    if (seq === undefined) throw new UsageError(`all ${n} sequences of this model are in use (its own generate()/chat() and ${n - 1} sessions): dispose() a session, or load with parallel ${n + 1}`);
+    return new QllmSession(this, new Session(this.scheduler.view(seq), this.tokenizer), () => this.freeSeqs.push(seq));
   }
 
   tokenize(text: string, opts: { addBos?: boolean } = {}): number[] {
@@ -44,15 +62,24 @@ export class QllmModel implements Model {
   }
 
   generate(prompt: string, opts: GenerateOptions = {}): Generation {
-    return this.start(() => this.tokenizer.encode(prompt, { addBos: opts.addBos }), opts);
+    return this.generateOn(this.session, prompt, opts);
   }
 
   chat(messages: ChatMessage[], opts: ChatOptions = {}): Generation {
+    return this.chatOn(this.session, messages, opts);
+  }
+
+  /** generate() on a session's cache (the model's own, or one of createSession()'s). */
+  generateOn(session: Session, prompt: string, opts: GenerateOptions = {}): Generation {
+    return this.start(session, () => this.tokenizer.encode(prompt, { addBos: opts.addBos }), opts);
+  }
+
+  chatOn(session: Session, messages: ChatMessage[], opts: ChatOptions = {}): Generation {
     const { tools, toolChoice, parallelToolCalls, ...gen } = opts;
     // A conversation keeps going past the context (context shift), keeping its system prompt.
     gen.contextShift ??= true;
     const reply: { plan?: ToolPlan; silent?: Map<number, string> } = {};
-    return this.start(() => {
+    return this.start(session, () => {
       const tc = this.config.tokenizer!;
       if (tools !== undefined || toolChoice !== undefined) {
         const lookup = this.markerLookup();
@@ -138,7 +165,7 @@ export class QllmModel implements Model {
   }
 
   /** `reply`: filled in by promptIds() for a chat with tools (how to split the reply; markers printed as nothing). */
-  private start(promptIds: () => number[], opts: GenerateOptions, reply: { plan?: ToolPlan; silent?: Map<number, string> } = {}): Generation {
+  private start(session: Session, promptIds: () => number[], opts: GenerateOptions, reply: { plan?: ToolPlan; silent?: Map<number, string> } = {}): Generation {
     if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
     let resolveStats!: (s: GenerationStats) => void;
     let rejectStats!: (e: unknown) => void;
@@ -162,7 +189,6 @@ export class QllmModel implements Model {
     stats.catch(() => {});
     ids.catch(() => {});
     message.catch(() => {});
-    const session = this.session;
     async function* iterate(): AsyncGenerator<Token> {
       let p: number[];
       try {
@@ -199,6 +225,49 @@ export class QllmModel implements Model {
   }
 }
 
+/** A conversation on its own sequence of the model's KV cache (Model.createSession). */
+class QllmSession implements ModelSession {
+  private disposed = false;
+
+  constructor(
+    private readonly model: QllmModel,
+    private readonly session: Session,
+    /** Hands the sequence back; absent for the model's own session, which dispose() leaves alone. */
+    private readonly release?: () => void,
+  ) {}
+
+  generate(prompt: string, opts?: GenerateOptions): Generation {
+    this.check();
+    return this.model.generateOn(this.session, prompt, opts);
+  }
+
+  chat(messages: ChatMessage[], opts?: ChatOptions): Generation {
+    this.check();
+    return this.model.chatOn(this.session, messages, opts);
+  }
+
+  cachedTokens(ids: number[]): number {
+    return this.session.commonPrefix(ids);
+  }
+
+  reset(): void {
+    this.session.reset();
+  }
+
+  dispose(): void {
+    if (this.disposed || !this.release) return;
+    this.disposed = true;
+    this.session.reset();
+    // A generation still running is superseded, and the sequence goes back once its step is off the GPU.
+    if (this.session.idle) this.release();
+    else void this.session.exclusive(async () => {}).finally(this.release);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new UsageError('this session was disposed: create another with model.createSession()');
+  }
+}
+
 /** Loads a GGUF model onto the GPU. Throws GgufError/GpuError/UsageError with a one-line fix. */
 export async function loadModel(path: string, opts: LoadOptions = {}): Promise<QllmModel> {
   return loadGguf(await openModelFile(path), path, opts);
@@ -224,11 +293,12 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
     const tensors = checkModel(file, config, contextLength);
     const kvType = parseKvType(opts.kvType);
     if (kvType) checkKvType(kvType, config);
-    const planAt = (n: number) => planMemory(config, tensors, { contextLength: n, kvF16: !opts.noF16, kvType, splitAttention: false });
+    const sequences = checkSequences(opts.parallel, Math.min(64, contextLength));
+    const planAt = (n: number) => planMemory(config, tensors, { contextLength: n, kvF16: !opts.noF16, kvType, splitAttention: false, sequences });
     checkMemoryPlan(planAt(contextLength), undefined, budget, planAt);
     const tokenizer = Tokenizer.fromConfig(config.tokenizer);
     engine = await Engine.create({ noF16: opts.noF16, noSubgroups: opts.noSubgroups, memoryBudget: opts.memoryBudget });
-    const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal, kvType });
+    const llama = await LlamaModel.load(engine, file, config, { contextLength, onProgress: opts.onProgress, signal: opts.signal, kvType, sequences });
     const report = describeModel(file);
     const a = engine.adapter;
     const info: ModelInfo = {
@@ -241,6 +311,7 @@ export async function loadGguf(file: GgufFile, path: string, opts: LoadOptions =
       kvType: llama.kvType,
       kvF16Bytes: kvCacheBytes('f16', config, contextLength),
       adapter: [a.vendor, a.architecture, a.description, a.backend].filter(Boolean).join(' / '),
+      parallel: sequences,
     };
     return new QllmModel(info, config, engine, llama, tokenizer, file);
   } catch (e) {
