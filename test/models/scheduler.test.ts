@@ -1,0 +1,124 @@
+// The scheduler's batching rule (src/models/scheduler.ts) on a fake model that
+// records its steps: concurrent decodes share a step, a sequence that is late
+// is not waited for twice, prompts alternate with decode steps, exclusive work
+// runs alone, a lone sequence takes the one-token path (with `next`), and a
+// failed step fails every row in it. No GPU.
+import { describe, expect, it } from 'vitest';
+import type { BatchRow } from '../../src/models/llama-batch.ts';
+import { type BatchModel, Scheduler } from '../../src/models/scheduler.ts';
+
+type Step = { kind: 'one'; seq: number; n: number; next?: boolean } | { kind: 'batch'; seqs: number[] };
+
+class FakeModel implements BatchModel {
+  readonly contextLength = 64;
+  steps: Step[] = [];
+  fail = false;
+  constructor(readonly sequences = 4) {}
+  private async work<T>(v: T): Promise<T> {
+    await new Promise((r) => setTimeout(r, 2));
+    if (this.fail) throw new Error('device lost (fake)');
+    return v;
+  }
+  forward(tokens: number[], _pos: number, o: { seq: number }): Promise<Float32Array> {
+    this.steps.push({ kind: 'one', seq: o.seq, n: tokens.length });
+    return this.work(Float32Array.of(o.seq, tokens.at(-1)!));
+  }
+  forwardArgmax(tokens: number[], _pos: number, o: { seq: number; next?: boolean }): Promise<number> {
+    this.steps.push({ kind: 'one', seq: o.seq, n: tokens.length, next: o.next });
+    return this.work(tokens.at(-1)! + 1);
+  }
+  forwardBatch(rows: readonly BatchRow[]) {
+    this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq) });
+    return this.work({ ids: rows.map((r) => r.token + 1), logits: rows.map((r) => (r.logits ? Float32Array.of(r.seq, r.token) : undefined)) });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A greedy loop on one sequence's view: a prompt, then `n` one-token steps, `pause` ms between them. */
+async function loop(s: Scheduler, seq: number, n: number, pause = 0, prompt = [1, 2, 3]): Promise<number[]> {
+  const v = s.view(seq);
+  const out: number[] = [];
+  let id = await v.forwardArgmax(prompt, 0, { next: true });
+  for (let i = 0; i < n; i++) {
+    out.push(id);
+    if (pause) await sleep(pause);
+    id = await v.forwardArgmax([id], prompt.length + i, { next: true });
+  }
+  v.end();
+  return out;
+}
+
+describe('Scheduler', () => {
+  it('runs concurrent decodes of several sequences as one step each, and each gets its own result', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const got = await Promise.all([0, 1, 2].map((seq) => loop(s, seq, 6, 0, [0, 10 * seq + 1])));
+    expect(got).toEqual([0, 1, 2].map((seq) => Array.from({ length: 6 }, (_, i) => 10 * seq + 2 + i)));
+    const batches = m.steps.filter((x): x is Extract<Step, { kind: 'batch' }> => x.kind === 'batch');
+    // Every decode ran (18 rows), most of them three to a step (the prompts in between put the sequences a step apart at the ends).
+    const rows = batches.reduce((n, b) => n + b.seqs.length, 0) + m.steps.filter((x) => x.kind === 'one' && x.n === 1).length;
+    expect(rows).toBe(18);
+    expect(batches.filter((b) => b.seqs.length === 3).length).toBeGreaterThanOrEqual(4);
+    expect(s.batchedSteps).toBe(batches.length);
+  });
+
+  it('a lone sequence takes the one-token path, with next', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 5);
+    await loop(s, 2, 3);
+    expect(m.steps).toEqual([{ kind: 'one', seq: 2, n: 3, next: true }, ...[0, 1, 2].map(() => ({ kind: 'one', seq: 2, n: 1, next: true }))]);
+  });
+
+  it('a sequence that misses a step is not waited for again until it asks', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 15);
+    const fast = loop(s, 0, 8);
+    const slow = loop(s, 1, 2, 100);
+    await Promise.all([fast, slow]);
+    // 0's decode steps ran without 1 (alone), and 1's came later alone or with 0: no step waited for 1 twice in a row.
+    const zeroAlone = m.steps.filter((x) => x.kind === 'one' && x.seq === 0 && x.n === 1).length;
+    expect(zeroAlone).toBeGreaterThanOrEqual(6);
+  });
+
+  it('prompts alternate with decode steps instead of starving them', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const runs = [loop(s, 0, 10)];
+    await sleep(8);
+    for (const seq of [1, 2, 3]) runs.push(loop(s, seq, 2, 0, [5, 6, 7, 8]));
+    await Promise.all(runs);
+    const kinds = m.steps.map((x) => (x.kind === 'one' && x.n > 1 ? 'P' : 'D')).join('');
+    // Three prompts after the first one, never two in a row.
+    expect(kinds.split('P').length - 1).toBe(4);
+    expect(kinds).not.toMatch(/PP/);
+  });
+
+  it('exclusive work runs as a step of its own; logits rows come back per sequence', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const a = s.view(0), b = s.view(1);
+    await Promise.all([a.forward([1, 2], 0), b.forward([3, 4], 0)]);
+    const order: string[] = [];
+    const ex = s.exclusive(async () => {
+      order.push('exclusive');
+      return 42;
+    });
+    const [la, lb] = await Promise.all([a.forward([7], 2), b.forward([9], 2)]);
+    expect(Array.from(la)).toEqual([0, 7]);
+    expect(Array.from(lb)).toEqual([1, 9]);
+    expect(await ex).toBe(42);
+    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1] });
+  });
+
+  it('a failed step rejects every row in it', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const a = s.view(0), b = s.view(1);
+    await Promise.all([a.forwardArgmax([1, 2], 0), b.forwardArgmax([3, 4], 0)]);
+    m.fail = true;
+    const r = await Promise.allSettled([a.forwardArgmax([5], 2), b.forwardArgmax([6], 2)]);
+    expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
+    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1] });
+  });
+});
