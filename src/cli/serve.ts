@@ -1,7 +1,7 @@
-// `qllm serve <model.gguf> [--host H] [--port P] [-c CTX] [--api-key KEY] [--queue N] [--cors ORIGIN]`
+// `qllm serve <model.gguf> [--host H] [--port P] [-c CTX] [--parallel N] [--api-key KEY] [--queue N] [--cors ORIGIN]`
 // Binds the port first (a busy port is reported at once, not after loading), loads
 // the model (requests get 503 meanwhile), serves it (src/serve/server.ts) until
-// SIGINT/SIGTERM, then drains: the stream in flight may finish (or is cancelled
+// SIGINT/SIGTERM, then drains: the streams in flight may finish (or are cancelled
 // after --drain-ms), queued requests get 503, and the process exits. A second
 // signal exits at once.
 import type { LoadOptions, Model } from '../api.ts';
@@ -18,23 +18,28 @@ const HELP = `usage: qllm serve <model.gguf> [options]
   Ollama (/api/chat, /api/generate, /api/tags, ...) routes, and a chat page at /.
   --host H          address to bind (default 127.0.0.1; anything else needs --api-key)
   --port P          port (default 8080; 0 picks a free one)
-  -c, --ctx N       context length in tokens (default min(model, 2048))
+  -c, --ctx N       context length in tokens, per conversation (default min(model, 2048))
+  --parallel N      conversations that generate at once (default 4; 1..64), each with
+                    its own KV cache of -c tokens (N × the cache memory); their decode
+                    steps run batched, a request joins at the next step, and a prompt
+                    that starts like a free slot's last one reuses its cache
   --kv-type T       KV cache type: f16 (default; f32 without shader-f16), f32, q8_0, q4_0
   --api-key KEY     require "Authorization: Bearer KEY" on every endpoint but /health
                     (or set QLLM_API_KEY). Without a key only requests addressed to
                     localhost/127.0.0.1/[::1] are served
-  --queue N         requests that may wait while one generates (default 8; more get 429)
+  --queue N         requests that may wait while all slots generate (default 64; more get 429)
   --cors ORIGIN     let the web page at ORIGIN (e.g. http://localhost:3000, or *) call
                     the API; other pages' requests are refused
   --max-tokens N    max_tokens when a request gives none (default: until EOS or the
                     end of the context)
   --no-metrics      no Prometheus text at /metrics (on by default; --metrics is accepted)
-  --drain-ms N      on shutdown, how long the reply in flight may continue (default 10000)`;
+  --drain-ms N      on shutdown, how long the replies in flight may continue (default 10000)`;
 
 const OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
   ctx: { type: 'string', short: 'c' },
+  parallel: { type: 'string' },
   'kv-type': { type: 'string' },
   'api-key': { type: 'string' },
   queue: { type: 'string' },
@@ -61,15 +66,17 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const ctx = num(values.ctx, '--ctx', { min: 16, max: 1 << 20, integer: true });
   const kvType = parseKvType(values['kv-type'], '--kv-type');
+  const parallel = num(values.parallel, '--parallel', { min: 1, max: 64, integer: true, dflt: 4 });
   if (values.metrics && values['no-metrics']) throw new UsageError('--metrics and --no-metrics contradict each other: pass one');
   return {
     path,
-    load: { contextLength: ctx, ...(kvType ? { kvType } : {}) },
+    load: { contextLength: ctx, parallel, ...(kvType ? { kvType } : {}) },
     server: {
       host,
       port: num(values.port, '--port', { min: 0, max: 65535, integer: true, dflt: 8080 }),
       apiKey,
-      queue: num(values.queue, '--queue', { min: 0, max: 10_000, integer: true, dflt: 8 }),
+      queue: num(values.queue, '--queue', { min: 0, max: 10_000, integer: true, dflt: 64 }),
+      parallel,
       cors: values.cors,
       modelPath: path,
       metrics: !values['no-metrics'],
@@ -129,7 +136,7 @@ export async function serveUntilSignal(model: Model, opts: ServerOptions, log = 
 
 async function untilSignal(srv: QllmServer, model: Model, url: string, opts: ServerOptions, log: (l: string) => void): Promise<void> {
   const i = model.info;
-  log(`qllm serve: ${i.name} (${i.architecture}, ctx ${Math.min(opts.contextLength ?? i.contextLength, i.contextLength)}) on ${url}  — chat page at ${url}/, API at ${url}/v1`);
+  log(`qllm serve: ${i.name} (${i.architecture}, ctx ${Math.min(opts.contextLength ?? i.contextLength, i.contextLength)}, ${i.parallel ?? 1} parallel) on ${url}  — chat page at ${url}/, API at ${url}/v1`);
   await new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals) => {

@@ -11,6 +11,7 @@ import { apiError, type ApiError } from './errors.ts';
 import { sendError, toApiError } from './http-util.ts';
 import type { ModelMeta } from './model-meta.ts';
 import type { FifoQueue } from './queue.ts';
+import { pickFor, type Slot } from './slots.ts';
 
 export interface RunState {
   /** Tokens generated, for the request log. */
@@ -27,6 +28,8 @@ export interface ServeContext {
   /** max tokens when a request gives none; default: until EOS or the end of the context. */
   defaultMaxTokens: number | undefined;
   queue: FifoQueue;
+  /** The conversations that generate at once (slots.ts); queue hands them out. */
+  slots: Slot[];
   metrics: Metrics;
   /** Body size limit for readJson. */
   maxBody: number;
@@ -140,7 +143,9 @@ export function planToolsFor(ctx: ServeContext, request: ToolRequest, field = 't
 }
 
 interface Prepared {
-  start: (o: GenerateOptions) => Generation;
+  start: (slot: Slot, o: GenerateOptions) => Generation;
+  /** The prompt's token ids, for the prompt cache's slot choice (absent: not known before the model renders it). */
+  ids?: () => number[];
   /** Control tokens whose text the reply needs (tool-call markers), by id. */
   silent?: Map<number, string>;
 }
@@ -154,7 +159,7 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
       // A model the server cannot render for: its own chat() handles the tools.
       const t = req.tools?.request;
       const tools = t ? { tools: t.tools, toolChoice: t.choice, parallelToolCalls: t.parallel } : {};
-      return { start: (o) => ctx.model.chat(messages, { ...o, ...tools }) };
+      return { start: (slot, o) => slot.chat(messages, { ...o, ...tools }) };
     }
     if (plan?.grammar !== undefined && (req.opts.grammar !== undefined || req.opts.jsonSchema !== undefined)) {
       throw apiError(400, "'response_format' cannot be combined with a forced tool call: drop one", 'invalid_value', 'response_format');
@@ -162,11 +167,11 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
     // Rendered once here, fed as text: the bytes were checked, and /apply-template shows exactly this.
     const r = renderPrompt(ctx, messages, plan?.render);
     const grammar = plan?.grammar !== undefined ? { grammar: plan.grammar } : {};
-    return { start: (o) => ctx.model.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)) };
+    return { start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), ids: () => ctx.model.tokenize(r.text, { addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)) };
   }
   const prompt = req.prompt ?? '';
   checkFits(ctx, prompt);
-  return { start: (o) => ctx.model.generate(prompt, o) };
+  return { start: (slot, o) => slot.generate(prompt, o), ids: () => ctx.model.tokenize(prompt, { addBos: req.opts.addBos }) };
 }
 
 function report(ctx: ServeContext, e: unknown): ApiError {
@@ -178,18 +183,21 @@ function report(ctx: ServeContext, e: unknown): ApiError {
 export const shuttingDown = () => apiError(503, 'server is shutting down; retry against another instance', 'shutting_down');
 
 export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
-  const { start, silent } = prepare(ctx, req);
+  const { start, silent, ids } = prepare(ctx, req);
   if (ctx.draining()) throw shuttingDown();
   const ac = new AbortController();
   const onClose = () => { if (!res.writableFinished) { state.clientClosed = true; ac.abort(); } };
   res.on('close', onClose);
   let release: (() => void) | undefined;
+  let slot: Slot | undefined;
   let finished!: () => void;
   const done = new Promise<void>((r) => { finished = r; });
   try {
-    release = await ctx.queue.acquire(ac.signal);
+    const granted = await ctx.queue.acquire(ac.signal, pickFor(ctx.slots, ids));
+    release = granted;
+    slot = ctx.slots[granted.slot];
     ctx.track(ac, done);
-    await generateInto(ctx, start(Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state, silent);
+    await generateInto(ctx, start(slot, Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state, silent);
   } catch (e) {
     if (!state.clientClosed) sendError(res, ac.signal.aborted ? shuttingDown() : report(ctx, e), reply.errorBody);
   } finally {
@@ -198,6 +206,7 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
       else sendError(res, shuttingDown(), reply.errorBody);
     }
     res.off('close', onClose);
+    if (slot) slot.lastUsed = performance.now();
     release?.();
     finished();
   }

@@ -48,7 +48,7 @@ export function llamaServerDialect(ctx: ServeContext, o: { metrics: boolean }): 
       ['n_tokens_max', 'counter', 'Largest observed sequence length (prompt + generation)', m.maxSequence],
       ['prompt_tokens_seconds', 'gauge', 'Average prompt throughput in tokens/s', m.promptSeconds > 0 ? m.promptTokens / m.promptSeconds : 0],
       ['predicted_tokens_seconds', 'gauge', 'Average generation throughput in tokens/s', m.predictSeconds > 0 ? m.predictedTokens / m.predictSeconds : 0],
-      ['requests_processing', 'gauge', 'Number of requests processing', ctx.queue.running ? 1 : 0],
+      ['requests_processing', 'gauge', 'Number of requests processing', ctx.queue.busy],
       ['requests_deferred', 'gauge', 'Number of requests deferred', ctx.queue.waiting],
     ]);
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Process-Start-Time-Unix': String(ctx.started) });
@@ -74,7 +74,7 @@ export function llamaServerDialect(ctx: ServeContext, o: { metrics: boolean }): 
           samplers: ['penalties', 'top_k', 'top_p', 'min_p', 'temperature'],
         },
       },
-      total_slots: 1,
+      total_slots: ctx.slots.length,
       model_alias: ctx.meta.names[0],
       model_path: ctx.meta.path ?? '',
       modalities: { vision: false, audio: false },

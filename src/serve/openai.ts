@@ -100,12 +100,16 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls';
 /** A reply cut off by the token limit says 'length' even when it holds a call (as OpenAI does). */
 export const finishReason = (s: GenerationStats['stopReason'], calls = 0): FinishReason => (s === 'length' ? 'length' : calls > 0 ? 'tool_calls' : 'stop');
 
-export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number }
-export const usageOf = (s: GenerationStats): Usage => ({ prompt_tokens: s.promptTokens, completion_tokens: s.generatedTokens, total_tokens: s.promptTokens + s.generatedTokens });
+/** prompt_tokens_details.cached_tokens: prompt tokens whose K/V a slot's cache already held (the prompt cache, slots.ts), as OpenAI reports its own. */
+export interface Usage { prompt_tokens: number; completion_tokens: number; total_tokens: number; prompt_tokens_details: { cached_tokens: number } }
+export const usageOf = (s: GenerationStats): Usage => ({
+  prompt_tokens: s.promptTokens, completion_tokens: s.generatedTokens, total_tokens: s.promptTokens + s.generatedTokens, prompt_tokens_details: { cached_tokens: s.cachedTokens ?? 0 },
+});
 
 /** qllm's own figures, sent beside `usage`. */
-export interface Timings { ttft_ms: number; prefill_tok_per_s: number; decode_tok_per_s: number; total_ms: number; gpu_memory: GpuBytes }
+export interface Timings { ttft_ms: number; prefill_tok_per_s: number; decode_tok_per_s: number; total_ms: number; prompt_tokens_cached: number; gpu_memory: GpuBytes }
 export const timingsOf = (s: GenerationStats, totalMs: number, mem: GpuBytes): Timings => ({
+  prompt_tokens_cached: s.cachedTokens ?? 0,
   ttft_ms: round(s.ttftMs), prefill_tok_per_s: round(s.prefillTokPerS), decode_tok_per_s: round(s.decodeTokPerS), total_ms: round(totalMs), gpu_memory: mem,
 });
 const round = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : 0);

@@ -1,34 +1,44 @@
-// One model, one generation at a time: a FIFO of waiting requests bounded by
+// The model's slots (`--parallel N` conversations generating at once, see
+// slots.ts) and a FIFO of the requests waiting for one, bounded by
 // `capacity`. acquire() resolves with a release function when it is the
-// caller's turn; a full queue, an aborted waiter or a drain rejects instead.
+// caller's turn and a slot is free; `release.slot` says which (the caller's
+// `pick` chooses among the free ones: the prompt cache). A full queue, an
+// aborted waiter or a drain rejects instead.
 import { UsageError } from '../errors.ts';
 import { apiError } from './errors.ts';
 
-interface Waiter { resolve: (release: () => void) => void; reject: (e: Error) => void; signal?: AbortSignal; onAbort?: () => void }
+/** Frees the slot (again: a no-op). */
+export type Release = (() => void) & { readonly slot: number };
+/** Index into `free` of the slot to take. */
+export type Pick = (free: readonly number[]) => number;
+
+interface Waiter { resolve: (release: Release) => void; reject: (e: Error) => void; pick?: Pick; signal?: AbortSignal; onAbort?: () => void }
 
 export class FifoQueue {
-  private busy = false;
+  private readonly free: number[];
   private readonly waiters: Waiter[] = [];
 
-  constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 0) throw new UsageError(`queue capacity ${capacity} is not an integer >= 0: pass e.g. --queue 8`);
+  constructor(readonly capacity: number, readonly slots = 1) {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new UsageError(`queue capacity ${capacity} is not an integer >= 0: pass e.g. --queue 64`);
+    if (!Number.isInteger(slots) || slots < 1) throw new UsageError(`slots ${slots} is not an integer >= 1: pass e.g. --parallel 4`);
+    this.free = Array.from({ length: slots }, (_, i) => i);
   }
 
   get waiting(): number { return this.waiters.length; }
-  get running(): boolean { return this.busy; }
+  /** Slots in use. */
+  get busy(): number { return this.slots - this.free.length; }
+  /** Some slot is in use. */
+  get running(): boolean { return this.busy > 0; }
 
-  /** Waits for the model. Throws a 429 api error when `capacity` requests already wait. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  /** Waits for a slot. Throws a 429 api error when `capacity` requests already wait. */
+  acquire(signal?: AbortSignal, pick?: Pick): Promise<Release> {
     if (signal?.aborted) return Promise.reject(apiError(499, 'client closed the request', 'client_closed'));
-    if (!this.busy && this.waiters.length === 0) {
-      this.busy = true;
-      return Promise.resolve(this.releaser());
-    }
+    if (this.free.length && this.waiters.length === 0) return Promise.resolve(this.grant(pick));
     if (this.waiters.length >= this.capacity) {
       return Promise.reject(apiError(429, `server busy: ${this.waiters.length} requests already queued (--queue ${this.capacity}); retry later`, 'rate_limit_exceeded'));
     }
     return new Promise((resolve, reject) => {
-      const w: Waiter = { resolve, reject, signal };
+      const w: Waiter = { resolve, reject, pick, signal };
       if (signal) {
         // A client that leaves while waiting frees its place at once.
         w.onAbort = () => {
@@ -50,15 +60,21 @@ export class FifoQueue {
     }
   }
 
-  private releaser(): () => void {
+  /** Takes the free slot `pick` chooses (default the first). */
+  private grant(pick?: Pick): Release {
+    const i = pick ? pick(this.free) : 0;
+    const slot = this.free.splice(i >= 0 && i < this.free.length ? i : 0, 1)[0];
     let done = false;
-    return () => {
-      if (done) return; // releasing twice must not hand the model to two requests
+    const release = () => {
+      if (done) return; // releasing twice must not hand the slot to two requests
       done = true;
+      this.free.push(slot);
+      this.free.sort((a, b) => a - b);
       const next = this.waiters.shift();
-      if (!next) { this.busy = false; return; }
+      if (!next) return;
       if (next.onAbort) next.signal?.removeEventListener('abort', next.onAbort);
-      next.resolve(this.releaser());
+      next.resolve(this.grant(next.pick));
     };
+    return Object.assign(release, { slot });
   }
 }

@@ -4,7 +4,9 @@
 //   llama-server  /tokenize, /detokenize, /apply-template, /props, /metrics   (llama-server.ts)
 //   Ollama        /api/version, /api/tags, /api/ps, /api/show, /api/chat, /api/generate  (ollama.ts)
 // and qllm's own routes below: the chat page at /, /health, /v1/qllm/stats.
-// Generations run one at a time from a bounded FIFO; a full queue answers 429.
+// Up to --parallel generations run at once, each in a slot with its own KV
+// cache region (slots.ts), their decode steps batched by the model; the rest
+// wait in a bounded FIFO, and a full queue answers 429.
 // The server can listen before the model has loaded (every model route answers
 // 503 until then), so a busy port is found before minutes of loading.
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -25,6 +27,7 @@ import { modelMeta, type ModelMeta } from './model-meta.ts';
 import { ollamaDialect } from './ollama.ts';
 import { openaiDialect, timingsOf } from './openai.ts';
 import { FifoQueue } from './queue.ts';
+import { createSlots } from './slots.ts';
 
 export interface ServerOptions {
   host?: string;
@@ -32,8 +35,13 @@ export interface ServerOptions {
   port?: number;
   /** Required when `host` is not a loopback address. */
   apiKey?: string;
-  /** Requests that may wait while one generates. Default 8. */
+  /** Requests that may wait while every slot generates. Default 64. */
   queue?: number;
+  /**
+   * Conversations that generate at once (slots; default 4), up to what the
+   * model holds (LoadOptions.parallel): a model without sessions has one.
+   */
+  parallel?: number;
   /** Origin allowed by CORS (or '*'); other pages' requests are refused when unset. */
   cors?: string;
   /** Context the model was loaded with; default model.info.contextLength. */
@@ -50,7 +58,7 @@ export interface ServerOptions {
   metrics?: boolean;
   /** Default 1 MiB. */
   maxBodyBytes?: number;
-  /** On close(), how long the generation in flight may go on before it is aborted. Default 10 s. */
+  /** On close(), how long the generations in flight may go on before they are aborted. Default 10 s. */
   drainMs?: number;
   /** One line per request and warnings; default stderr. */
   log?: (line: string) => void;
@@ -93,12 +101,13 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
     throw new UsageError(`--host ${host} exposes the server beyond this machine: also pass --api-key KEY (or use --host 127.0.0.1)`);
   }
   if (opts.apiKey !== undefined && opts.apiKey.length < 1) throw new UsageError('--api-key is empty: pass a non-empty key');
-  const queue = new FifoQueue(opts.queue ?? 8);
+  const capacity = opts.queue ?? 64;
+  let queue = new FifoQueue(capacity); // one slot until the model is there (model routes answer 503 until then)
   const metrics = new Metrics();
   const keyHash = opts.apiKey ? createHash('sha256').update(opts.apiKey).digest() : undefined;
   const started = Math.floor(Date.now() / 1000);
   let draining = false;
-  let active: { ac: AbortController; done: Promise<void> } | undefined;
+  const active = new Set<{ ac: AbortController; done: Promise<void> }>();
   let last: { stats: GenerationStats; totalMs: number } | undefined;
   let served = 0;
 
@@ -106,8 +115,11 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
   let app: { ctx: ServeContext; dialects: Dialect[]; own: Record<string, Route> } | undefined;
   let loadFailed = false;
   const build = (m: Model) => {
+    const slots = createSlots(m, opts.parallel ?? 4);
+    queue = new FifoQueue(capacity, slots.length);
     const ctx: ServeContext = {
       model: m,
+      slots,
       meta: modelMeta(m, opts.modelPath, opts.meta),
       contextLength: Math.min(opts.contextLength ?? m.info.contextLength, m.info.contextLength),
       defaultMaxTokens: opts.defaultMaxTokens,
@@ -115,8 +127,9 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
       maxBody: opts.maxBodyBytes ?? 1 << 20,
       draining: () => draining,
       track: (ac, done) => {
-        active = { ac, done };
-        done.then(() => { if (active?.ac === ac) active = undefined; });
+        const a = { ac, done };
+        active.add(a);
+        done.then(() => active.delete(a));
       },
       onStats: (stats, totalMs) => { last = { stats, totalMs }; served++; },
     };
@@ -133,7 +146,7 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
           // The page offers "run in this browser" only when both files are there to send.
           browser_bundle: !!opts.modelPath && existsSync(opts.browserBundle ?? defaultBundle()),
           process: { rss: mem.rss, heap_used: mem.heapUsed },
-          queue: { running: queue.running, waiting: queue.waiting, capacity: queue.capacity },
+          queue: { running: queue.running, busy: queue.busy, slots: queue.slots, waiting: queue.waiting, capacity: queue.capacity },
           served,
           last: last ? { ...timingsOf(last.stats, last.totalMs, gpu), completion_tokens: last.stats.generatedTokens, prompt_tokens: last.stats.promptTokens } : null,
         });
@@ -261,15 +274,15 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
         queue.rejectAll(apiError(503, 'server is shutting down; retry against another instance', 'shutting_down'));
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
-        // Let the stream in flight finish, within the grace period, then cancel it.
-        const a = active;
-        if (a) {
+        // Let the streams in flight finish, within the grace period, then cancel them.
+        const running = [...active];
+        if (running.length) {
           let timer: NodeJS.Timeout | undefined;
           const grace = new Promise<void>((r) => { timer = setTimeout(r, opts.drainMs ?? 10_000); });
-          await Promise.race([a.done, grace]);
+          await Promise.race([Promise.all(running.map((a) => a.done)), grace]);
           clearTimeout(timer);
-          a.ac.abort();
-          await a.done;
+          for (const a of running) a.ac.abort();
+          await Promise.all(running.map((a) => a.done));
         }
         server.closeAllConnections();
         await closed;

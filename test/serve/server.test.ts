@@ -203,7 +203,7 @@ describe('server', () => {
       expect(st.gpu_memory).toEqual(s.fake.memory());
       expect(st.f16_weight_bytes).toBe(s.fake.info.f16WeightBytes);
       expect(st.process.rss).toBeGreaterThan(0);
-      expect(st.queue).toEqual({ running: false, waiting: 0, capacity: 8 });
+      expect(st.queue).toEqual({ running: false, busy: 0, slots: 1, waiting: 0, capacity: 64 }); // the fake model has no sessions: one slot
       expect(st.served).toBe(1);
       expect(st.last.completion_tokens).toBe(3);
     } finally {
