@@ -1,32 +1,41 @@
 // Load test for `qllm serve`: N concurrent streaming clients on loopback.
-//   npx tsx scripts/load-test.ts --url http://127.0.0.1:8080 [--clients 50] [--max-tokens 16] [--timeout-s 120] [--api-key KEY]
-//   npx tsx scripts/load-test.ts --fake        (starts an in-process server over the test FakeModel)
+//   npx tsx scripts/load-test.ts --url http://127.0.0.1:8080 [--clients 48] [--max-tokens 16] [--rounds 3] [--timeout-s 600] [--api-key KEY]
+//   npx tsx scripts/load-test.ts --fake        (an in-process server over the test FakeModel with 4 sessions)
+//   npx tsx scripts/load-test.ts --model models/s110m-q4_0.gguf   (spawns `qllm serve` on it with its defaults)
 // Each client checks that its own stream is well-formed (every event parses, one id,
 // role first, exactly one finish_reason, [DONE] last) and not mixed with another
-// client's (ids unique across clients; with --fake, the echoed nonce is its own).
-// Prints completed / 429 / failed counts and the server's RSS before and after.
+// client's: ids unique across clients; with --fake, the echoed nonce is its own;
+// on a real model (temperature 0) its text equals what its prompt gives when it
+// runs alone, asked once per prompt before the burst (prompts cycle through a set
+// of 8). Prints completed / 429 / failed counts per round and the server's RSS
+// before the first round and after each.
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    url: { type: 'string' }, clients: { type: 'string', default: '50' }, 'max-tokens': { type: 'string', default: '16' },
-    'timeout-s': { type: 'string', default: '120' }, 'api-key': { type: 'string' }, fake: { type: 'boolean' },
+    url: { type: 'string' }, clients: { type: 'string', default: '48' }, 'max-tokens': { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '1' }, 'timeout-s': { type: 'string', default: '600' }, 'api-key': { type: 'string' },
+    fake: { type: 'boolean' }, model: { type: 'string' }, serve: { type: 'string', default: '' },
   },
 });
 const clients = Math.min(500, Math.max(1, Number(values.clients)));
 const maxTokens = Math.max(1, Number(values['max-tokens']));
+const rounds = Math.max(1, Number(values.rounds));
 const deadline = AbortSignal.timeout(Math.max(1, Number(values['timeout-s'])) * 1000);
 
 let url = values.url;
 let stop = async () => {};
 if (values.fake) {
   const { createServer } = await import('../src/serve/server.ts');
-  const { FakeModel } = await import('../test/serve/fake-model.ts');
-  const srv = createServer(new FakeModel({ delayMs: 5 }), { port: 0, log: () => {} });
+  const { FakeParallelModel } = await import('../test/serve/fake-parallel.ts');
+  const srv = createServer(new FakeParallelModel(4, { delayMs: 5 }), { port: 0, log: () => {} });
   url = (await srv.listen()).url;
   stop = () => srv.close();
+} else if (values.model) {
+  ({ url, stop } = await spawnServe(values.model, values.serve.split(/\s+/).filter(Boolean)));
 }
-if (!url) { console.error('usage: load-test.ts --url http://127.0.0.1:8080 | --fake'); process.exit(1); }
+if (!url) { console.error('usage: load-test.ts --url http://127.0.0.1:8080 | --fake | --model FILE.gguf'); process.exit(1); }
 const base = url.replace(/\/+$/, '');
 const headers: Record<string, string> = { 'Content-Type': 'application/json' };
 if (values['api-key']) headers.Authorization = `Bearer ${values['api-key']}`;
@@ -34,14 +43,17 @@ if (values['api-key']) headers.Authorization = `Bearer ${values['api-key']}`;
 const rss = async () => ((await (await fetch(`${base}/v1/qllm/stats`, { headers, signal: deadline })).json()).process.rss as number);
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
+const PROMPTS = ['Tell me a story about a cat.', 'What is the sky?', 'Write about a red ball.', 'Once upon a time', 'Say something kind.', 'Describe a big tree.', 'Where do birds live?', 'A dog and a boy'];
+const promptOf = (i: number, nonce: string) => (values.fake ? `Say the word ${nonce}` : PROMPTS[i % PROMPTS.length]);
+
 type Outcome = { kind: 'ok'; id: string; text: string; tokens: number } | { kind: '429' } | { kind: 'fail'; why: string };
 
-async function client(i: number): Promise<Outcome> {
+async function client(i: number, solo?: string[]): Promise<Outcome> {
   const nonce = `client${i}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     const res = await fetch(`${base}/v1/chat/completions`, {
       method: 'POST', headers, signal: deadline,
-      body: JSON.stringify({ messages: [{ role: 'user', content: `Say the word ${nonce}` }], max_tokens: maxTokens, stream: true, temperature: 0 }),
+      body: JSON.stringify({ messages: [{ role: 'user', content: promptOf(i, nonce) }], max_tokens: maxTokens, stream: true, temperature: 0 }),
     });
     if (res.status === 429) { await res.text(); return { kind: '429' }; }
     if (res.status !== 200) return { kind: 'fail', why: `HTTP ${res.status} ${await res.text()}` };
@@ -59,22 +71,66 @@ async function client(i: number): Promise<Outcome> {
     if (fins.length !== 1 || fins[0] !== chunks.at(-1)) return { kind: 'fail', why: 'finish_reason not exactly once, on the last chunk' };
     const text = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
     if (values.fake && !text.includes(nonce)) return { kind: 'fail', why: `reply lacks this client's nonce: ${text.slice(0, 60)}` };
+    if (solo && text !== solo[i % PROMPTS.length]) return { kind: 'fail', why: `reply differs from its prompt's solo reply: ${JSON.stringify(text.slice(0, 40))} vs ${JSON.stringify(solo[i % PROMPTS.length].slice(0, 40))}` };
     return { kind: 'ok', id: [...ids][0], text, tokens: chunks.length - 2 };
   } catch (e) {
     return { kind: 'fail', why: (e as Error).message };
   }
 }
 
+// A real model: each prompt's reply when it runs alone (one request at a time), to compare the burst's with.
+let solo: string[] | undefined;
+if (!values.fake) {
+  solo = [];
+  for (let i = 0; i < PROMPTS.length; i++) {
+    const r = await client(i);
+    if (r.kind !== 'ok') { console.error(`solo run of prompt ${i} failed: ${r.kind === 'fail' ? r.why : r.kind}`); process.exit(1); }
+    solo.push(r.text);
+  }
+}
+
 const before = await rss();
-const t0 = performance.now();
-const results = await Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
-const secs = (performance.now() - t0) / 1000;
-const after = await rss();
-const ok = results.filter((r) => r.kind === 'ok') as Extract<Outcome, { kind: 'ok' }>[];
-const dupIds = ok.length - new Set(ok.map((r) => r.id)).size;
-const fails = results.filter((r) => r.kind === 'fail') as Extract<Outcome, { kind: 'fail' }>[];
-console.log(`${clients} clients in ${secs.toFixed(1)} s: ${ok.length} completed, ${results.filter((r) => r.kind === '429').length} got 429, ${fails.length} failed; ${dupIds} duplicate stream ids`);
-for (const f of fails.slice(0, 5)) console.log(`  failed: ${f.why}`);
-console.log(`server RSS before ${mib(before)}, after ${mib(after)} (${after >= before ? '+' : ''}${mib(after - before)})`);
+console.log(`server RSS before: ${mib(before)}`);
+let bad = 0;
+for (let round = 1; round <= rounds; round++) {
+  const t0 = performance.now();
+  const results = await Promise.all(Array.from({ length: clients }, (_, i) => client(i, solo)));
+  const secs = (performance.now() - t0) / 1000;
+  const after = await rss();
+  const ok = results.filter((r) => r.kind === 'ok') as Extract<Outcome, { kind: 'ok' }>[];
+  const dupIds = ok.length - new Set(ok.map((r) => r.id)).size;
+  const fails = results.filter((r) => r.kind === 'fail') as Extract<Outcome, { kind: 'fail' }>[];
+  const tokens = ok.reduce((n, r) => n + r.tokens, 0);
+  console.log(`round ${round}: ${clients} clients in ${secs.toFixed(1)} s: ${ok.length} completed, ${results.filter((r) => r.kind === '429').length} got 429, ${fails.length} failed; ${dupIds} duplicate stream ids; ${tokens} tokens (${(tokens / secs).toFixed(1)} tok/s); server RSS ${mib(after)} (${after >= before ? '+' : ''}${mib(after - before)} since before)`);
+  for (const f of fails.slice(0, 5)) console.log(`  failed: ${f.why}`);
+  bad += fails.length + dupIds + (ok.length < clients ? 1 : 0);
+}
 await stop();
-process.exit(fails.length || dupIds ? 1 : 0);
+process.exit(bad ? 1 : 0);
+
+/** `qllm serve MODEL --port 0 …` as a child process, once it answers /health. */
+async function spawnServe(model: string, extra: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [new URL('../bin/qllm.mjs', import.meta.url).pathname, 'serve', model, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const found = await new Promise<string>((resolve, reject) => {
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`qllm serve exited (${code}): ${err.slice(-400)}`)));
+  });
+  for (;;) {
+    const h = await fetch(`${found}/health`).then((r) => r.status, () => 0);
+    if (h === 200) break;
+    if (child.exitCode !== null) throw new Error('qllm serve exited while loading');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url: found,
+    stop: () => new Promise<void>((r) => {
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    }),
+  };
+}
