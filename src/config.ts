@@ -155,6 +155,13 @@ export interface LayerTensorNames {
   ffn_gate_exps: string;
   ffn_up_exps: string;
   ffn_down_exps: string;
+  /** gpt-oss: the router's bias [experts], the experts' biases [experts][ff] / [experts][dim], attn_output's bias [dim], attention sinks [heads]. */
+  ffn_gate_inp_bias: string;
+  ffn_gate_exps_bias: string;
+  ffn_up_exps_bias: string;
+  ffn_down_exps_bias: string;
+  attn_output_bias: string;
+  attn_sinks: string;
 }
 
 /** GGUF tensor names. `output` may be absent (tied embeddings). */
@@ -174,6 +181,8 @@ export const tensorNames = {
       attn_output: `${p}attn_output.weight`, attn_post_norm: `${p}post_attention_norm.weight`, ffn_norm: `${p}ffn_norm.weight`,
       ffn_gate: `${p}ffn_gate.weight`, ffn_up: `${p}ffn_up.weight`, ffn_down: `${p}ffn_down.weight`, ffn_post_norm: `${p}post_ffw_norm.weight`,
       ffn_gate_inp: `${p}ffn_gate_inp.weight`, ffn_gate_exps: `${p}ffn_gate_exps.weight`, ffn_up_exps: `${p}ffn_up_exps.weight`, ffn_down_exps: `${p}ffn_down_exps.weight`,
+      ffn_gate_inp_bias: `${p}ffn_gate_inp.bias`, ffn_gate_exps_bias: `${p}ffn_gate_exps.bias`, ffn_up_exps_bias: `${p}ffn_up_exps.bias`, ffn_down_exps_bias: `${p}ffn_down_exps.bias`,
+      attn_output_bias: `${p}attn_output.bias`, attn_sinks: `${p}attn_sinks.weight`,
     };
   },
 } as const;

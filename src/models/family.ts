@@ -22,7 +22,7 @@ export interface Family {
   /** attn_post_norm and ffn_post_norm on the branch outputs before the residual add (Gemma 2/3, OLMo2). */
   postNorm?: boolean;
   /** Sliding-window layers: a default window and period when the file names none, as llama.cpp's loader sets them. */
-  swa?: { window?: number; period: number; onlyWithWindow?: boolean };
+  swa?: { window?: number; period: number; onlyWithWindow?: boolean; required?: boolean };
   /** RoPE of sliding-window layers: 'train' reuses the global base and scale (Gemma 2); 'base' keeps a base of its own and no scaling (Gemma 3, OLMo2). */
   swaRope?: 'train' | 'base';
   /** Attention soft-capping (Gemma 2: llama.cpp's default 50 when the key is absent). */
@@ -39,6 +39,10 @@ export interface Family {
   ropeSwitch?: boolean;
   /** A mixture-of-experts FFN on every layer (MoeRule); absent: dense. */
   moe?: MoeRule;
+  /** gpt-oss: a learned logit per head (attn_sinks) joins every softmax of the attention, and attn_output has a bias. */
+  sinks?: boolean;
+  /** The FFN's pre-norm is post_attention_norm (gpt-oss names its ffn_norm so). */
+  ffnNormIsPostAttn?: boolean;
 }
 
 /**
@@ -57,6 +61,8 @@ export interface MoeRule {
   norm: boolean;
   ff: 'ffn' | 'expert' | 'expertOrSplit';
   ifExperts?: boolean;
+  /** gpt-oss: biases on the router and on every expert product (ggml_add_id), and SwiGLU-OAI (clamped, alpha 1.702, limit 7). */
+  oai?: boolean;
 }
 
 /** A MoE layer as this file sets it (Plan.moe). */
@@ -68,6 +74,7 @@ export interface MoePlan {
   ff: number;
   gating: Gating;
   normalize: boolean;
+  oai: boolean;
 }
 
 /** The families, as llama.cpp's builders compute them (src/models/<arch>.cpp). */
@@ -91,6 +98,11 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
   olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
   qwen3moe: { rope: 'neox', act: 'silu', qkNorm: 'head', moe: { gating: 'softmax', norm: true, ff: 'expertOrSplit' } },
   olmoe: { rope: 'neox', act: 'silu', qkNorm: 'full', moe: { gating: 'softmax', norm: false, ff: 'ffn' } },
+  // llama.cpp's openai-moe: sliding window on even layers (period 2, the file's window), sinks, YaRN from the file.
+  'gpt-oss': {
+    rope: 'neox', act: 'silu', swa: { period: 2, required: true }, sinks: true, ffnNormIsPostAttn: true,
+    moe: { gating: 'softmax_weight', norm: false, ff: 'expert', oai: true },
+  },
 };
 
 /** Angles of one RoPE table (ggml's rope_yarn inputs). */
@@ -153,6 +165,7 @@ export function planModel(c: Config, contextLength: number, has: (tensor: string
   let window = 0;
   let swaLayer = (_il: number) => false;
   // A family without `swa` ignores attention.sliding_window, as llama.cpp's loader does.
+  if (f.swa?.required && !c.slidingWindow) throw new GgufError(`metadata key ${printable(c.arch)}.attention.sliding_window is missing or 0 in ${where}: a '${printable(c.arch)}' model has sliding-window layers; re-convert the model`);
   if (f.swa && !(f.swa.onlyWithWindow && !c.slidingWindow)) {
     window = c.slidingWindow || f.swa.window || 0;
     // These families read the pattern as one number; an array of per-layer flags leaves the default period.
@@ -241,7 +254,7 @@ function planMoe(c: Config, rule: MoeRule, where: string): MoePlan | undefined {
   let ff = rule.ff === 'ffn' ? c.ffnDim : ef;
   if (rule.ff === 'expertOrSplit' && !ff) ff = Math.floor(c.ffnDim / used);
   if (!(ff > 0)) throw bad(`${arch}.expert_feed_forward_length is missing or 0`);
-  return { experts, used, ff, gating: rule.gating, normalize: rule.norm };
+  return { experts, used, ff, gating: rule.gating, normalize: rule.norm, oai: !!rule.oai };
 }
 
 /** One line for `qllm info` and the run stats: the family's quirks as this file sets them. */
@@ -258,7 +271,8 @@ export function describePlan(p: Plan): string {
   if (p.embedScale !== 1) out.push(`embedding scale ${+p.embedScale.toPrecision(6)}`);
   if (p.residualScale !== 1) out.push(`residual scale ${p.residualScale}`);
   if (p.logitScale !== 1) out.push(`logit scale 1/${+(1 / p.logitScale).toPrecision(6)}`);
-  if (p.moe) out.push(`MoE: top-${p.moe.used} of ${p.moe.experts} experts (FFN ${p.moe.ff} each), ${p.moe.gating} gating${p.moe.normalize ? ', weights renormalised' : ''}`);
+  if (p.moe) out.push(`MoE: top-${p.moe.used} of ${p.moe.experts} experts (FFN ${p.moe.ff} each), ${p.moe.gating} gating${p.moe.normalize ? ', weights renormalised' : ''}${p.moe.oai ? ', expert biases, SwiGLU-OAI (clamp 7)' : ''}`);
+  if (p.family.sinks) out.push('attention sinks');
   const r = p.ropes[0];
   if (r.freqScale !== 1 || r.extFactor || r.factors !== 'none') out.push(`rope scaling ${r.extFactor ? 'yarn' : r.factors === 'freqs' ? 'rope_freqs' : r.factors !== 'none' ? `longrope (${r.factors})` : 'linear'}${r.freqScale !== 1 ? ` ×${+(1 / r.freqScale).toPrecision(6)}` : ''}`);
   return out.join(', ');

@@ -36,6 +36,14 @@ export interface LayerTensors {
   ffnPostNorm?: TensorInfo;
   /** MoE layers: the router ffn_gate_inp [experts, dim] (kept F32 by llama.cpp's quantizer). */
   gateInp?: TensorInfo;
+  /** gpt-oss: the router's bias [experts]; the experts' biases, ggml dims [ff, experts] (gate, up) and [dim, experts] (down). */
+  gateInpBias?: TensorInfo;
+  gateExpsBias?: TensorInfo;
+  upExpsBias?: TensorInfo;
+  downExpsBias?: TensorInfo;
+  /** gpt-oss: attention sinks [heads] and attn_output's bias [dim]. */
+  sinks?: TensorInfo;
+  oBias?: TensorInfo;
 }
 
 export interface ModelTensors {
@@ -155,11 +163,18 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
       kNorm: f.qkNorm ? vec(need(n.attn_k_norm, qkWhy), f.qkNorm === 'head' ? c.headDim : kvDim) : undefined,
       o: shape(need(n.attn_output), c.dim, qDim),
       attnPostNorm: f.postNorm ? vec(need(n.attn_post_norm), c.dim) : undefined,
-      ffnNorm: pre ? vec(need(n.ffn_norm), c.dim) : undefined,
+      // gpt-oss names its FFN pre-norm post_attention_norm (llama.cpp's attn_post_norm, applied to ffn_inp).
+      ffnNorm: pre ? vec(need(f.ffnNormIsPostAttn ? n.attn_post_norm : n.ffn_norm), c.dim) : undefined,
       gate, up,
       down: moe ? moe.down : shape(need(n.ffn_down), c.dim, c.ffnDim),
       ffnPostNorm: f.postNorm ? vec(need(n.ffn_post_norm), c.dim) : undefined,
       gateInp: moe?.gateInp,
+      gateInpBias: moe?.gateInpBias,
+      gateExpsBias: moe?.gateBias,
+      upExpsBias: moe?.upBias,
+      downExpsBias: moe?.downBias,
+      sinks: f.sinks ? vec(need(n.attn_sinks, ' (gpt-oss attention has sinks)'), c.nHeads) : undefined,
+      oBias: f.sinks ? vec(need(n.attn_output_bias), c.dim) : undefined,
     });
   }
   const factorName = { freqs: tensorNames.rope_freqs, long: tensorNames.rope_factors_long, short: tensorNames.rope_factors_short, none: '' }[plan.ropes[0].factors];

@@ -137,6 +137,7 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     matrices([L.o]);
     if (!L.gateInp) matrices([L.down]);
     for (const v of [L.attnNorm, L.ffnNorm, L.qBias, L.kBias, L.vBias, L.qNorm, L.kNorm, L.attnPostNorm, L.ffnPostNorm]) vector(v);
+    for (const v of [L.sinks, L.oBias, L.gateInpBias, L.gateExpsBias, L.upExpsBias, L.downExpsBias]) vector(v); // gpt-oss
   }
 
   // KV caches and rope tables grow with the context; one cache buffer a layer holds every sequence.
@@ -164,7 +165,7 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     add('activations', 'moe pairs', m.pairs);
   }
   // Split attention: per layer, partials of each (token, head, chunk).
-  const split = o.splitAttention ?? true;
+  const split = (o.splitAttention ?? true) && !t.layers.some((L) => L.sinks); // attention with sinks never splits (attention-sinks.ts)
   const chunk = split ? (o.attentionChunk ?? Math.max(32, Math.ceil(ctx / 32))) : ctx;
   add('activations', 'attention partials', split ? B * c.nHeads * Math.ceil(ctx / chunk) * (c.headDim / 2 + 1) * 8 : 16, { count: nL, perContext: split });
   // Decode chains (CPU kernels; counted whether or not the adapter gets them): one token's activations and phase counters.

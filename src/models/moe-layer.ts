@@ -5,6 +5,11 @@
 //   gate, up = the chosen experts' rows · xn    [n, k, ff]  createMoeProduct (pairs)
 //   h = silu(gate) · up                         [n, k, ff]  the swiglu kernel over k·ff
 //   x += Σ_s w_s · down_{e_s} · h_s             [n, dim]    createMoeProduct with combine
+// gpt-oss (MoePlan.oai) adds the router's bias to the logits, each chosen
+// expert's biases to its gate and up rows and its down output (llama.cpp's
+// ggml_add_id), and activates with SwiGLU-OAI: moe_glu_oai.wgsl adds the
+// gate/up biases and activates in one dispatch; moe_bias_sum.wgsl adds
+// Σ_s w_s · down_bias[e_s] after the down product's own weighted sum.
 // Decode (one token) reads only the k chosen experts' rows; prefill groups the
 // (token, slot) pairs by expert so each expert's rows are dequantized once per
 // tile of tokens (moe.ts). The steps fill the same slots of a Layer as a dense
@@ -53,8 +58,9 @@ export interface MoeFfnIO {
   /** The FFN input (the norm's output) [B, dim] and the residual stream the output is added to. */
   xn: GPUBuffer;
   x: GPUBuffer;
-  /** Uploads a weight (the model's: counts load progress, frees it on dispose). */
+  /** Uploads a weight (the model's: counts load progress, frees it on dispose); uploadVector: a 1-D or bias tensor as f32. */
   upload: (t: TensorInfo) => Promise<GpuWeight>;
+  uploadVector: (t: TensorInfo) => Promise<GPUBuffer>;
   /** Weight bytes one decode token reads per profile label: only the k chosen experts' share of each expert tensor. */
   stepBytes: (label: string, ts: TensorInfo[]) => void;
 }
@@ -71,8 +77,9 @@ export async function createMoeFfn(e: Engine, L: LayerTensors, io: MoeFfnIO): Pr
   io.stepBytes('ffn_down', [active(L.down)]);
   const [wInp, wGate, wUp, wDown] = [await io.upload(L.gateInp), await io.upload(L.gate), await io.upload(L.up), await io.upload(L.down)];
 
+  const oai = m.oai ? await oaiBiases(L, io) : undefined;
   const logits = await createMatmul(e, wInp, { x: io.xn, y: b.logits, params: io.params, maxTokens: B });
-  const router = await createRouter(e, { logits: b.logits, routes: b.routes, params: io.params, maxTokens: B, nExperts: m.experts, k: m.used, gating: m.gating, normalize: m.normalize });
+  const router = await createRouter(e, { logits: b.logits, routes: b.routes, params: io.params, maxTokens: B, nExperts: m.experts, k: m.used, gating: m.gating, normalize: m.normalize, bias: oai?.router });
   const pairsOf = (w: GpuWeight, yOffset: number) => createMoeProduct(e, w, { x: io.xn, y: b.gu, yOffset, routes: b.routes, layout: router.layout, params: io.params });
   const gate = await pairsOf(wGate, 0);
   const up = await pairsOf(wUp, b.upOffset);
@@ -87,7 +94,45 @@ export async function createMoeFfn(e: Engine, L: LayerTensors, io: MoeFfnIO): Pr
       { label: 'ffn_gate_exps', step: step(gate), w: wGate },
       { label: 'ffn_up_exps', step: step(up), w: wUp },
     ],
-    act: await createSwiglu(e, { params: io.params, gu: b.gu, upOffset: b.upOffset, ffnDim: m.used * m.ff, act: 'silu' }),
-    down: { encode: (pass, n) => down.encode(pass, n), gluFused: false },
+    act: oai ? await oaiKernel(e, 'moe_glu_oai', { FF: m.ff, K: m.used, UP_OFF: b.upOffset / 4 }, [io.params, b.gu, b.routes, oai.gate, oai.up], m.used * m.ff)
+      : await createSwiglu(e, { params: io.params, gu: b.gu, upOffset: b.upOffset, ffnDim: m.used * m.ff, act: 'silu' }),
+    down: oai ? twoSteps(down, await oaiKernel(e, 'moe_bias_sum', { N: L.down.dims[1], M: router.layout.m, K: m.used }, [io.params, b.routes, oai.down, io.x], L.down.dims[1])) : { encode: (pass, n) => down.encode(pass, n), gluFused: false },
+  };
+}
+
+/** gpt-oss's bias vectors of one layer, uploaded as f32: the router's [E] and the experts' [E, ff], [E, ff], [E, dim]. */
+async function oaiBiases(L: LayerTensors, io: MoeFfnIO): Promise<{ router: GPUBuffer; gate: GPUBuffer; up: GPUBuffer; down: GPUBuffer }> {
+  const need = (t: TensorInfo | undefined, what: string) => {
+    if (!t) throw new GgufError(`internal error: ${L.gate.name}'s layer has no ${what} bias`);
+    return io.uploadVector(t);
+  };
+  return { router: await need(L.gateInpBias, 'router'), gate: await need(L.gateExpsBias, 'gate'), up: await need(L.upExpsBias, 'up'), down: await need(L.downExpsBias, 'down') };
+}
+
+/** One of the gpt-oss kernels (moe_glu_oai.wgsl, moe_bias_sum.wgsl): one invocation per element of nTokens · perToken. */
+async function oaiKernel(e: Engine, name: string, consts: Record<string, number>, buffers: GPUBuffer[], perToken: number): Promise<Step> {
+  const WG = 64;
+  const c = { WG, ...consts };
+  const pipe = await e.pipeline({ op: name, ...c }, e.shader(name), c);
+  const bg = e.device.createBindGroup({ label: name, layout: pipe.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const max = e.limits.maxComputeWorkgroupsPerDimension;
+  return {
+    encode(pass, n) {
+      const groups = Math.ceil((n * perToken) / WG), y = Math.ceil(groups / max);
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(Math.ceil(groups / y), y);
+    },
+  };
+}
+
+/** The down slot as the product (its weighted sum into x) and then the bias sum. */
+function twoSteps(first: MoeProduct, then: Step): Step & { gluFused: boolean } {
+  return {
+    encode(pass, n) {
+      first.encode(pass, n);
+      then.encode(pass, n);
+    },
+    gluFused: false,
   };
 }

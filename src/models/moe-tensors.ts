@@ -12,6 +12,11 @@ export interface MoeLayerTensors {
   gate: TensorInfo;
   up: TensorInfo;
   down: TensorInfo;
+  /** gpt-oss (MoePlan.oai): the router's bias [E] and each expert's bias, ggml dims [ff, E] (gate, up) and [dim, E] (down). */
+  gateInpBias?: TensorInfo;
+  gateBias?: TensorInfo;
+  upBias?: TensorInfo;
+  downBias?: TensorInfo;
 }
 
 /**
@@ -35,10 +40,19 @@ export function moeTensors(
     }
     return t;
   };
+  const biasWhy = ' (gpt-oss experts have biases)';
   return {
     gateInp: shape(need(n.ffn_gate_inp, why), m.experts, dim),
     gate: experts(n.ffn_gate_exps, m.ff, dim),
     up: experts(n.ffn_up_exps, m.ff, dim),
     down: experts(n.ffn_down_exps, dim, m.ff),
+    ...(m.oai
+      ? {
+          gateInpBias: shape(need(n.ffn_gate_inp_bias, biasWhy), 1, m.experts),
+          gateBias: shape(need(n.ffn_gate_exps_bias, biasWhy), m.experts, m.ff),
+          upBias: shape(need(n.ffn_up_exps_bias, biasWhy), m.experts, m.ff),
+          downBias: shape(need(n.ffn_down_exps_bias, biasWhy), m.experts, dim),
+        }
+      : {}),
   };
 }

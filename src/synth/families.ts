@@ -10,7 +10,7 @@ import { kv } from '../gguf/writer.ts';
 
 export const ARCHES = ['llama', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'gemma3', 'phi3', 'granite', 'smollm3', 'olmo2'] as const;
 /** Mixture-of-experts families ('mixtral' is a llama GGUF with expert_count set). */
-export const MOE_ARCHES = ['qwen3moe', 'mixtral', 'olmoe'] as const;
+export const MOE_ARCHES = ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss'] as const;
 export type Arch = (typeof ARCHES)[number] | (typeof MOE_ARCHES)[number];
 /** general.architecture as llama.cpp names it. */
 export const ggufArch = (a: Arch): string => (a === 'mixtral' ? 'llama' : a);
@@ -51,6 +51,11 @@ export interface FamilySpec {
   embedSqrtDim?: boolean;
   /** MoE layers: whether the converter writes expert_feed_forward_length (else the experts are ffn wide). */
   moe?: { expertFfnKey: boolean };
+  /**
+   * gpt-oss: attention sinks and attn_output.bias, biases on the router and on every expert tensor, and
+   * the FFN pre-norm named post_attention_norm (llama.cpp's openai-moe loader).
+   */
+  oai?: boolean;
 }
 
 const tiny = (s: Partial<Shape> = {}): Shape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256, headDim: 16, experts: 0, expertsUsed: 0, expertFfn: 0, ...s });
@@ -111,6 +116,12 @@ export const FAMILIES: Readonly<Record<Arch, FamilySpec>> = {
   mixtral: {
     tiny: tiny({ experts: 4, expertsUsed: 2 }), tinyK: { ...K, ffn: 256 }, eps: 1e-5, ropeBase: 1e6, headDimFree: true, keyLength: false, llamaKeys: true,
     tied: 'optional', scalings: BASE_SCALINGS, ropeFreqs: false, preNorm: true, moe: { expertFfnKey: false },
+  },
+  // gpt-oss-20b: 32 experts top-4, window 128 on even layers, head size 64, rope base 150000 (YaRN ×32 from 4096 in the real file).
+  'gpt-oss': {
+    tiny: tiny({ headDim: 32, ffn: 64, experts: 8, expertsUsed: 4, expertFfn: 64 }), tinyK: { ...K_WIDE_HEAD, ffn: 256, expertFfn: 256 }, defaults: { slidingWindow: 128 },
+    tinyExtra: { slidingWindow: 8 }, eps: 1e-5, ropeBase: 150000, headDimFree: true, keyLength: true, llamaKeys: false, tied: 'never',
+    scalings: ['none', 'yarn'], ropeFreqs: false, qkvBias: true, preNorm: true, moe: { expertFfnKey: true }, oai: true,
   },
   olmoe: {
     tiny: tiny({ kvHeads: 4, ffn: 64, experts: 8, expertsUsed: 3 }), tinyK: { ...K, ffn: 256 }, eps: 1e-5, ropeBase: 10000, headDimFree: false, keyLength: false,
@@ -283,20 +294,28 @@ export function familyTensors(arch: Arch, s: Shape, l: Layout): Planned[] {
       if (f.qkvBias) vec(n.attn_v_bias, kvDim, bias());
     }
     mat(n.attn_output, 'attn_output', i, qDim, [[dim, outGain]]);
+    if (f.oai) {
+      vec(n.attn_output_bias, dim, bias());
+      // Sinks: logits that compete with the scores (std ~2 here), so they move the attention weights.
+      vec(n.attn_sinks, heads, wide ? { center: 1, spread: 2 } : bias());
+    }
     if (f.qkNorm) {
       vec(n.attn_q_norm, f.qkNorm === 'head' ? headDim : qDim, norm());
       vec(n.attn_k_norm, f.qkNorm === 'head' ? headDim : kvDim, norm());
     }
     if (f.postNorm) vec(n.attn_post_norm, dim, norm());
-    if (f.preNorm) vec(n.ffn_norm, dim, norm());
+    if (f.preNorm) vec(f.oai ? n.attn_post_norm : n.ffn_norm, dim, norm());
     if (f.moe) {
       // The router (F32, as llama.cpp's quantizer keeps it) with logits of std 2, so the choice depends on the token;
       // then the experts, [experts][rows][cols] one after another, each initialised like a dense FFN.
       const ff = f.moe.expertFfnKey ? s.expertFfn : ffn, E = s.experts;
       out.push({ name: n.ffn_gate_inp, role: 'router', layer: i, dims: [dim, E], rows: [{ rows: E, std: std(2, dim) }] });
-      for (const [name, cols, rows] of [[n.ffn_gate_exps, dim, ff], [n.ffn_up_exps, dim, ff], [n.ffn_down_exps, ff, dim]] as const) {
+      if (f.oai) out.push({ name: n.ffn_gate_inp_bias, role: 'vector', layer: -1, dims: [E], vec: bias() });
+      for (const [name, cols, rows, b] of [[n.ffn_gate_exps, dim, ff, n.ffn_gate_exps_bias], [n.ffn_up_exps, dim, ff, n.ffn_up_exps_bias], [n.ffn_down_exps, ff, dim, n.ffn_down_exps_bias]] as const) {
         const role = name === n.ffn_down_exps ? 'ffn_down_exps' : 'ffn_exps';
         out.push({ name, role, layer: i, dims: [cols, rows, E], rows: [{ rows: rows * E, std: std(name === n.ffn_down_exps ? outGain : 1, cols) }] });
+        // gpt-oss: one bias row per expert, ggml dims [rows, experts].
+        if (f.oai) out.push({ name: b, role: 'vector', layer: -1, dims: [rows, E], vec: bias() });
       }
     } else if (f.fusedGateUp) {
       mat(n.ffn_up, 'ffn_up', i, dim, [[2 * ffn, 1]]);
@@ -334,7 +353,7 @@ export function checkLayout(arch: Arch, s: Shape, l: Layout): void {
     throw new UsageError(`--rope-orig-ctx ${l.ropeOrigCtx} must be between 1 and the context length ${s.ctx}`);
   }
   if (!(l.ropeFactor > 0)) throw new UsageError(`--rope-factor ${l.ropeFactor} must be positive`);
-  if (l.slidingWindow !== undefined && !['gemma2', 'gemma3', 'phi3', 'olmo2'].includes(arch)) throw new UsageError(`--sliding-window: llama.cpp's ${arch} has no sliding-window attention`);
+  if (l.slidingWindow !== undefined && !['gemma2', 'gemma3', 'phi3', 'olmo2', 'gpt-oss'].includes(arch)) throw new UsageError(`--sliding-window: llama.cpp's ${arch} has no sliding-window attention`);
   if (l.swaPattern > 0 && arch !== 'gemma2' && arch !== 'gemma3') throw new UsageError(`--swa-pattern applies to gemma2 and gemma3, not ${arch}`);
   if (l.attnSoftcap !== undefined && arch !== 'gemma2') throw new UsageError('--attn-softcap applies to gemma2 only');
   if (l.finalSoftcap !== undefined && arch !== 'gemma2' && arch !== 'gemma3') throw new UsageError('--final-softcap applies to gemma2 and gemma3 only');

@@ -266,7 +266,7 @@ export async function makeModel(o: MakeModelOptions): Promise<MadeModel> {
     for (const s of specs) {
       if (s.vec) {
         const v = s.vec;
-        const n = s.dims[0]!;
+        const n = s.dims.reduce((x, y) => x * y, 1); // gpt-oss's expert biases are 2-D
         await w.writeTensorData(s.name, v === 'legacyNorm' ? normWeights(n, rng) : 'values' in v ? new Uint8Array(v.values.buffer) : uniformWeights(n, v.center, v.spread, rng));
         continue;
       }

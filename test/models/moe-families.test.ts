@@ -1,10 +1,12 @@
-// Mixture-of-experts families (qwen3moe, Mixtral-style llama, OLMoE) on tiny
-// synthetic models (make-model --arch, 4 or 8 experts, top-2 or top-3) with
+// Mixture-of-experts families (qwen3moe, Mixtral-style llama, OLMoE, gpt-oss)
+// on tiny synthetic models (make-model --arch, 4 or 8 experts, top-2 to 4) with
 // Q8_0, Q4_K and MXFP4 experts:
 // - the GPU forward pass equals the float64 reference (reference-moe.ts) on
 //   prefill (pairs grouped by expert, the grouped matmul) and decode (the k
 //   chosen experts' matvec with the weighted sum fused), on the CPU and GPU
-//   kernel configurations;
+//   kernel configurations, and in batched decode (several sequences a step);
+//   gpt-oss adds attention sinks, a sliding window on even layers, biases and
+//   its clamped SwiGLU;
 // - 24 greedy steps give llama.cpp's ids, or first differ at a near-tie (its
 //   logit gap ≤ 0.3), or beyond one where the float64 reference backs qllm.
 //   A MoE model turns small differences into discrete ones: llama.cpp rounds
@@ -75,6 +77,45 @@ describe.skipIf(!cpuF32 || !gpuF32)('MoE forward pass = the float64 reference', 
           console.log(`${arch} ${type} ${e.cpuTuning ? 'CPU' : 'GPU'} kernels: NMSE prefill ${pre.toExponential(2)}, decode ${dec.toExponential(2)}`);
           expect(pre).toBeLessThan(1e-9);
           expect(dec).toBeLessThan(1e-9);
+        } finally {
+          m.dispose();
+        }
+      }
+    } finally {
+      await file.close();
+    }
+  });
+});
+
+describe.skipIf(!cpuF32 || !gpuF32)('MoE in batched decode (one token of each of 3 sequences per step) = the float64 reference per sequence', () => {
+  it.each(['qwen3moe', 'gpt-oss'])('%s q8_0 (gpt-oss: attention sinks read the per-token sequence table)', async (arch) => {
+    const file = await openGguf(await model(arch, 'q8_0'));
+    try {
+      const config = readConfig(file);
+      const w = await loadRefWeights(file);
+      const V = config.vocabSize;
+      const prompts = [5, 9, 3].map((n, s) => Array.from({ length: n }, (_, i) => (i * 31 + 17 * s + 5) % V));
+      for (const e of [cpuF32!, gpuF32!]) {
+        const m = await LlamaModel.load(e, file, config, { contextLength: CTX, maxBatch: 16, sequences: 3 });
+        const refs = prompts.map(() => new ReferenceModel(config, w, { contextLength: CTX }));
+        try {
+          const next: number[] = [];
+          for (const [s, p] of prompts.entries()) {
+            next.push(argmax(await m.forward(p, 0, { seq: s })));
+            refs[s].run(p, 0);
+          }
+          let worst = 0;
+          for (let step = 0; step < 4; step++) {
+            const rows = prompts.map((p, s) => ({ seq: s, token: next[s], pos: p.length + step, logits: true }));
+            const got = await m.forwardBatch(rows);
+            rows.forEach((r, s) => {
+              const want = refs[s].step(r.token, r.pos);
+              worst = Math.max(worst, nmse(got.logits[s]!, want));
+              next[s] = argmax(want);
+            });
+          }
+          console.log(`${arch} batched, ${e.cpuTuning ? 'CPU' : 'GPU'} kernels: NMSE ${worst.toExponential(2)}`);
+          expect(worst).toBeLessThan(1e-9);
         } finally {
           m.dispose();
         }

@@ -29,6 +29,7 @@ const MODELS = [
   { arch: 'qwen3moe', type: 'mxfp4_moe' },
   { arch: 'mixtral', type: 'q4_k' },
   { arch: 'olmoe', type: 'q8_0' },
+  { arch: 'gpt-oss', type: 'mxfp4_moe' },
 ] as const;
 
 async function made(arch: string, type: string): Promise<string> {
@@ -59,6 +60,7 @@ describe.skipIf(!cpu || !gpuTuned)('MoE memory plan = LlamaModel.load', () => {
         // The experts and the router's buffers are there by name.
         const labels = plan.buffers.map((b) => b.label);
         for (const l of ['blk.0.ffn_gate_exps.weight', 'blk.1.ffn_down_exps.weight', 'blk.0.ffn_gate_inp.weight', 'moe routes', 'moe logits', 'moe gate|up', 'moe pairs']) expect(labels).toContain(l);
+        if (arch === 'gpt-oss') for (const l of ['blk.1.attn_sinks.weight', 'blk.1.ffn_down_exps.bias', 'blk.0.ffn_gate_inp.bias']) expect(labels).toContain(l);
       }
     } finally {
       await file.close();
@@ -109,12 +111,14 @@ describe('qllm info: total and active parameters', () => {
   it.each([
     ['qwen3moe', 8, 2],
     ['olmoe', 8, 3],
+    ['gpt-oss', 8, 4],
   ] as const)('%s: top-%i… counts k/E of every expert tensor', async (arch, E, k) => {
     const file = await openGguf(await made(arch, 'q8_0'));
     try {
       const r = describeModel(file);
-      const experts = file.tensors.filter((t) => t.name.endsWith('_exps.weight'));
-      expect(experts.length).toBe(3 * 2); // gate, up, down × 2 layers
+      // gpt-oss's per-expert biases count k/E too.
+      const experts = file.tensors.filter((t) => t.name.endsWith('_exps.weight') || t.name.endsWith('_exps.bias'));
+      expect(experts.length).toBe(arch === 'gpt-oss' ? 12 : 6); // gate, up, down (and their biases) × 2 layers
       const expertParams = experts.reduce((s, t) => s + t.nElements, 0);
       expect(r.experts).toEqual({ count: E, used: k });
       expect(r.active_parameters).toBe(r.parameters - (expertParams * (E - k)) / E);

@@ -15,6 +15,7 @@ import type { RopeParams } from '../../src/models/family.ts';
  * period == 0 or il % period < period − 1.
  *  - gemma2 always slides (window default 4096, period default 2);
  *  - gemma3 and olmo2 only when attention.sliding_window > 0 (period defaults 6 and 4);
+ *  - gpt-oss (openai-moe.cpp): the window is a required key, period default 2;
  *  - phi3 reads a window but disables it ("Phi SWA is currently disabled"); the rest never slide.
  * The period key is read with get_key_or_arr into a scalar, which returns
  * "not found" for an ARRAY value: a per-layer bool array (as OLMo 3's
@@ -25,6 +26,7 @@ export function llamaCppWindows(c: Config): number[] {
     gemma2: { window: 4096, period: 2, needsKey: false },
     gemma3: { window: 0, period: 6, needsKey: true },
     olmo2: { window: 0, period: 4, needsKey: true },
+    'gpt-oss': { window: 0, period: 2, needsKey: true },
   };
   const d = defaults[c.arch];
   const out = new Array<number>(c.nLayers).fill(0);
@@ -69,7 +71,8 @@ const mscaleOf = (scale: number, m: number) => (scale <= 1 ? 1 : 0.1 * m * Math.
  * Sliding-window layers, per arch:
  *  - gemma2: base = rope.freq_base_swa (default: the global base), the trained scale, the global YaRN values;
  *  - gemma3: base = rope.freq_base_swa (default 10000), scale 1, but the graph still passes the global ext_factor and attn_factor;
- *  - olmo2:  the global base, scale 1, ext_factor 0, attn_factor 1 (olmo2.cpp's explicit arguments).
+ *  - olmo2:  the global base, scale 1, ext_factor 0, attn_factor 1 (olmo2.cpp's explicit arguments);
+ *  - gpt-oss: base = rope.freq_base_swa (default: the global base), the trained scale and YaRN values.
  */
 export function llamaCppRope(c: Config, swa: boolean, factors: RopeParams['factors']): RopeParams {
   const s = c.ropeScaling;
@@ -83,5 +86,6 @@ export function llamaCppRope(c: Config, swa: boolean, factors: RopeParams['facto
   if (c.arch === 'gemma2') return { ...g, base: c.ropeBaseSwa ?? c.ropeTheta, freqScale: 1 / s.factor };
   if (c.arch === 'gemma3') return { ...g, base: c.ropeBaseSwa ?? 10000, freqScale: 1 };
   if (c.arch === 'olmo2') return { ...g, freqScale: 1, extFactor: 0, attnFactor: 1 };
+  if (c.arch === 'gpt-oss') return { ...g, base: c.ropeBaseSwa ?? c.ropeTheta };
   return g;
 }

@@ -12,12 +12,25 @@ export interface RefMoe {
   gate: Float32Array;
   up: Float32Array;
   down: Float32Array;
+  /** gpt-oss: the router's bias [E] and the experts' biases [E, ff], [E, dim]. */
+  gateInpBias?: Float32Array;
+  gateBias?: Float32Array;
+  upBias?: Float32Array;
+  downBias?: Float32Array;
 }
 
 /** Layer il's MoE weights from the dequantized tensor map; get throws on a missing one. */
-export function refMoeWeights(il: number, get: (name: string) => Float32Array): RefMoe {
+export function refMoeWeights(il: number, get: (name: string) => Float32Array, oai = false): RefMoe {
   const n = tensorNames.layer(il);
-  return { gateInp: get(n.ffn_gate_inp), gate: get(n.ffn_gate_exps), up: get(n.ffn_up_exps), down: get(n.ffn_down_exps) };
+  const w: RefMoe = { gateInp: get(n.ffn_gate_inp), gate: get(n.ffn_gate_exps), up: get(n.ffn_up_exps), down: get(n.ffn_down_exps) };
+  if (!oai) return w;
+  return { ...w, gateInpBias: get(n.ffn_gate_inp_bias), gateBias: get(n.ffn_gate_exps_bias), upBias: get(n.ffn_up_exps_bias), downBias: get(n.ffn_down_exps_bias) };
+}
+
+/** ggml_swiglu_oai (alpha 1.702, limit 7): min(g, 7)·σ(1.702·min(g, 7)) · (clamp(u, ±7) + 1). */
+export function swigluOai(g: number, u: number): number {
+  const x = Math.min(g, 7), y = Math.min(Math.max(u, -7), 7);
+  return (x / (1 + Math.exp(-1.702 * x))) * (y + 1);
 }
 
 /** W[rowOffset + r]·x for r < rows, in f64. */
@@ -54,16 +67,27 @@ export function refRouteOne(l: Float64Array, m: MoePlan): { ids: number[]; weigh
   return { ids, weights: w };
 }
 
-/** The MoE FFN of one token's normed input x [dim]: Σ_s w_s · down_e(act(gate_e·x) ⊙ up_e·x) [dim]. */
+/**
+ * The MoE FFN of one token's normed input x [dim]: Σ_s w_s · down_e(act(gate_e·x) ⊙ up_e·x) [dim].
+ * gpt-oss (m.oai): the router's bias joins the logits, each expert product gets its expert's bias, and the activation is swigluOai.
+ */
 export function refMoeFfn(x: Float64Array, w: RefMoe, m: MoePlan, act: (v: number) => number): Float64Array {
   const dim = x.length, ff = m.ff;
-  const { ids, weights } = refRouteOne(rowsTimes(w.gateInp, x, m.experts, dim, 0), m);
+  const logits = rowsTimes(w.gateInp, x, m.experts, dim, 0);
+  if (w.gateInpBias) for (let e = 0; e < m.experts; e++) logits[e] += w.gateInpBias[e];
+  const { ids, weights } = refRouteOne(logits, m);
   const out = new Float64Array(dim);
+  const bias = (y: Float64Array, b: Float32Array | undefined, e: number) => {
+    if (b) for (let i = 0; i < y.length; i++) y[i] += b[e * y.length + i];
+  };
   ids.forEach((e, s) => {
     const g = rowsTimes(w.gate, x, ff, dim, e * ff);
     const u = rowsTimes(w.up, x, ff, dim, e * ff);
-    for (let i = 0; i < ff; i++) g[i] = act(g[i]) * u[i];
+    bias(g, w.gateBias, e);
+    bias(u, w.upBias, e);
+    for (let i = 0; i < ff; i++) g[i] = m.oai ? swigluOai(g[i], u[i]) : act(g[i]) * u[i];
     const y = rowsTimes(w.down, g, dim, ff, e * dim);
+    bias(y, w.downBias, e);
     for (let i = 0; i < dim; i++) out[i] += weights[s] * y[i];
   });
   return out;

@@ -81,6 +81,7 @@ interface RefLayer {
   wGate?: Float32Array; // absent: ffn_up holds gate|up (Phi-3)
   wUp?: Float32Array; wDown?: Float32Array; // absent: a MoE layer
   moe?: RefMoe; // mixture of experts (reference-moe.ts) instead of the dense FFN
+  sinks?: Float32Array; // gpt-oss: one logit per head that joins each softmax
   bGate?: Float32Array; bUp?: Float32Array; bDown?: Float32Array;
   ffnPostNorm?: Float32Array;
 }
@@ -169,7 +170,7 @@ export class ReferenceModel {
       const n = tensorNames.layer(i);
       const p = `blk.${i}.`;
       const fusedQkv = w.get(n.attn_qkv); // llama.cpp's create_tensor_qkv prefers the fused tensor when present
-      const moe = this.plan.moe ? refMoeWeights(i, get) : undefined;
+      const moe = this.plan.moe ? refMoeWeights(i, get, this.plan.moe.oai) : undefined;
       const wGate = w.get(n.ffn_gate);
       this.layers.push({
         attnNorm: f.preNorm === false ? undefined : get(n.attn_norm),
@@ -179,7 +180,8 @@ export class ReferenceModel {
         qNorm: f.qkNorm ? get(n.attn_q_norm) : undefined, kNorm: f.qkNorm ? get(n.attn_k_norm) : undefined,
         wo: get(n.attn_output), bo: w.get(`${p}attn_output.bias`),
         attnPostNorm: f.postNorm ? get(n.attn_post_norm) : undefined,
-        ffnNorm: f.preNorm === false ? undefined : get(n.ffn_norm),
+        ffnNorm: f.preNorm === false ? undefined : get(f.ffnNormIsPostAttn ? n.attn_post_norm : n.ffn_norm),
+        sinks: f.sinks ? get(n.attn_sinks) : undefined,
         wGate, wUp: moe ? undefined : get(n.ffn_up), wDown: moe ? undefined : get(n.ffn_down), moe,
         bGate: w.get(`${p}ffn_gate.bias`), bUp: w.get(`${p}ffn_up.bias`), bDown: w.get(`${p}ffn_down.bias`),
         ffnPostNorm: f.postNorm ? get(n.ffn_post_norm) : undefined,
@@ -262,7 +264,7 @@ export class ReferenceModel {
       tr('Vcur', l, v);
       this.kCache[l].push(this.kvStore ? this.kvStore(k) : k);
       this.vCache[l].push(this.kvStore ? this.kvStore(v) : v);
-      const att = this.attend(l, q, pos, this.windows[l]);
+      const att = this.attend(l, q, pos, this.windows[l], L.sinks);
       tr('kqv_out', l, att);
       let o = matvec(L.wo, att, dim, nHeads * valueDim);
       if (L.bo) addInto(o, L.bo, 0);
@@ -317,7 +319,7 @@ export class ReferenceModel {
    * all), llama_hparams::is_masked_swa's STANDARD rule. GQA: q head h reads kv
    * head ⌊h / (nHeads/nKvHeads)⌋ (ggml_mul_mat's broadcast).
    */
-  private attend(l: number, q: Float64Array, pos: number, window: number): Float64Array {
+  private attend(l: number, q: Float64Array, pos: number, window: number, sinks?: Float32Array): Float64Array {
     const { nHeads, nKvHeads, headDim, valueDim } = this.config;
     const P = this.plan;
     const group = nHeads / nKvHeads;
@@ -335,7 +337,8 @@ export class ReferenceModel {
         scores[t] = softcap(s * P.attnScale, P.attnSoftcap);
         if (scores[t] > mx) mx = scores[t];
       }
-      let sum = 0;
+      // gpt-oss's sink: exp(sink) joins the denominator (ggml_soft_max_add_sinks) and weighs no value.
+      let sum = sinks ? Math.exp(sinks[hh] - mx) : 0;
       for (let t = first; t < n; t++) {
         scores[t] = Math.exp(scores[t] - mx);
         sum += scores[t];

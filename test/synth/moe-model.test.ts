@@ -22,6 +22,7 @@ describe('make-model: MoE families', () => {
     ['qwen3moe', 'qwen3moe', 8, 2, 64, true],
     ['mixtral', 'llama', 4, 2, 128, false],
     ['olmoe', 'olmoe', 8, 3, 64, false],
+    ['gpt-oss', 'gpt-oss', 8, 4, 64, true],
   ] as const)('%s: arch %s, %i experts top-%i, expert ffn %i; mxfp4_moe types', async (arch, gguf, E, k, ff, ffKey) => {
     const out = join(tmp, `${arch}.gguf`);
     const m = await makeModel({ out, arch, type: 'mxfp4_moe', seed: 1 });
@@ -45,8 +46,35 @@ describe('make-model: MoE families', () => {
     }
   });
 
+  it('gpt-oss: window, sinks, biases on attn_output, the router and every expert tensor; post_attention_norm as the FFN norm', async () => {
+    const out = join(tmp, 'gpt-oss-q8.gguf');
+    await makeModel({ out, arch: 'gpt-oss', type: 'q8_0', seed: 1 });
+    const f = await openGguf(out);
+    try {
+      const c = readConfig(f);
+      expect(c.slidingWindow).toBe(8);
+      expect(c.headDim * c.nHeads).not.toBe(c.dim); // head size 32 × 4 heads on dim 64, as gpt-oss's 64 × 64 on 2880
+      const dims = (n: string) => f.tensor(`blk.0.${n}`)?.dims;
+      expect(dims('attn_sinks.weight')).toEqual([c.nHeads]);
+      expect(dims('attn_output.bias')).toEqual([c.dim]);
+      expect(dims('attn_q.bias')).toEqual([c.nHeads * c.headDim]);
+      expect(dims('post_attention_norm.weight')).toEqual([c.dim]);
+      expect(dims('ffn_norm.weight')).toBeUndefined();
+      expect(dims('ffn_gate_inp.bias')).toEqual([8]);
+      expect(dims('ffn_gate_exps.bias')).toEqual([64, 8]);
+      expect(dims('ffn_up_exps.bias')).toEqual([64, 8]);
+      expect(dims('ffn_down_exps.bias')).toEqual([c.dim, 8]);
+      // Every element of a 2-D bias is written (random, not zero).
+      const b = new Float32Array((await f.readTensor(f.tensor('blk.1.ffn_down_exps.bias')!)).slice().buffer);
+      expect(b.length).toBe(c.dim * 8);
+      expect(b.filter((x) => x === 0).length).toBeLessThan(4);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('q4_k: k-quant shapes keep every expert row whole 256-blocks (no fallback)', async () => {
-    for (const arch of ['qwen3moe', 'mixtral', 'olmoe']) {
+    for (const arch of ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss']) {
       const m = await makeModel({ out: join(tmp, `${arch}-k.gguf`), arch, type: 'q4_k', seed: 1 });
       expect(m.notes).toEqual([]);
       expect(m.tensors.filter((x) => x.name.endsWith('_exps.weight')).every((x) => x.type === 'Q4_K')).toBe(true);
@@ -73,7 +101,7 @@ describe('make-model: MoE families', () => {
 
   it('refuses expert options on dense families, bad expert counts, GQA OLMoE and mxfp4_moe on a dense model', async () => {
     const o = join(tmp, 'bad.gguf');
-    await expect(makeModel({ out: o, arch: 'qwen3', experts: 4 })).rejects.toThrow(/^--experts, --experts-used and --expert-ffn apply to qwen3moe, mixtral, olmoe, not qwen3$/);
+    await expect(makeModel({ out: o, arch: 'qwen3', experts: 4 })).rejects.toThrow(/^--experts, --experts-used and --expert-ffn apply to qwen3moe, mixtral, olmoe, gpt-oss, not qwen3$/);
     await expect(makeModel({ out: o, arch: 'qwen3moe', experts: 2, expertsUsed: 3 })).rejects.toThrow(UsageError);
     await expect(makeModel({ out: o, arch: 'olmoe', kvHeads: 2 })).rejects.toThrow(/^--arch olmoe needs --kv-heads equal to --heads \(4\)/);
     await expect(makeModel({ out: o, arch: 'llama', type: 'mxfp4_moe' })).rejects.toThrow(/^--type mxfp4_moe quantizes expert tensors/);
