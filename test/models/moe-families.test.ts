@@ -180,3 +180,24 @@ describe.skipIf(noOracle)(`MoE families agree with llama.cpp over ${STEPS} greed
     }
   });
 });
+
+describe.skipIf(noOracle)('gpt-oss with YaRN ×4 (as the real file: ×32 from 4096), F32 weights, positions past the original context', () => {
+  it('16 greedy ids equal llama.cpp\'s', async () => {
+    const path = join(dir, 'gpt-oss-yarn.gguf');
+    await makeModel({ out: path, arch: 'gpt-oss', type: 'f32', seed: 5, ropeScaling: 'yarn', ropeFactor: 4 });
+    const file = await openGguf(path);
+    const config = readConfig(file);
+    const prompt = [1, ...Array.from({ length: 90 }, (_, i) => (i * 29 + 5) % config.vocabSize)];
+    const m = await LlamaModel.load(cpuF32!, file, config, { contextLength: 256, maxBatch: 32 });
+    const ours: number[] = [];
+    try {
+      for (let s = 0, pos = 0, next = prompt; s < 16; s++, pos += next.length, next = [ours.at(-1)!]) ours.push(await m.forwardArgmax(next, pos));
+    } finally {
+      m.dispose();
+      await file.close();
+    }
+    const agree = greedyAgreement(ours, await oracleGreedy(path, prompt, 16, { kvType: 'f32', contextSize: 256 }));
+    console.log(`gpt-oss YaRN: ${agree.why}`);
+    expect(agree.ok, agree.why).toBe(true);
+  });
+});
