@@ -24,7 +24,7 @@ import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
 import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 import { createSinkAttention } from './attention-sinks.ts';
-import { type BatchKernels, type BatchResult, type BatchRow, batchKey, checkSequences, createBatchKernels } from './llama-batch.ts';
+import { argmaxOf, type BatchResult, type BatchRow, BatchSteps, checkSequences } from './llama-batch.ts';
 import { Readback } from './readback.ts';
 import { createTileMatmul } from './tile-matmul.ts';
 
@@ -44,7 +44,7 @@ export interface LlamaLoadOptions {
   /**
    * Sequences the KV cache holds (default 1), each of contextLength positions:
    * sequence s owns cache slots s·contextLength… of every layer, and
-   * forwardBatch() runs one token of several in one step (llama-batch.ts).
+   * forwardBatch() runs tokens of several in one step (llama-batch.ts).
    */
   sequences?: number;
 }
@@ -83,9 +83,9 @@ export class LlamaModel {
    */
   private ahead?: { pos: number; seq: number; slot: number; input?: number };
   private readonly readback: Readback;
-  /** Batched decode's kernels and buffers (sequences > 1). */
-  private batch?: BatchKernels;
-  /** Batched decode's products: each product step's matmul with a token tile of the sequences' count (tile-matmul.ts). */
+  /** Batched steps' kernels and buffers (sequences > 1). */
+  private batch?: BatchSteps;
+  /** Batched steps' products: each product step's matmul with a token tile of the sequences' count (tile-matmul.ts). */
   private readonly tiles = new Map<Step, Step>();
   private prof?: StepProfiler;
   /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
@@ -246,7 +246,7 @@ export class LlamaModel {
     // Every sequence's cache is a region of one buffer per layer: slots = sequences · ctx.
     const slots = this.sequences * ctx;
     const shape = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16: this.kvF16, kvType: this.kvType, contextLength: ctx, kvSlots: slots };
-    const batch = this.sequences > 1 ? await createBatchKernels(e, { sequences: this.sequences, vocab: this.vocab, logits: a.logits, params: a.params, buffer: (cat, label, bytes, usage) => this.buffer(cat, label, bytes, usage) }) : undefined;
+    const batch = this.sequences > 1 ? await BatchSteps.create(e, { sequences: this.sequences, maxBatch: B, dim: c.dim, vocab: this.vocab, logits: a.logits, buffer: (cat, label, bytes, usage) => this.buffer(cat, label, bytes, usage) }) : undefined;
     const blockKv = isBlockKv(this.kvType); // stored by rope_kv_quant.wgsl: no K/V store in the products, no decode chains
     const chainLayers: ChainLayer[] = [];
     // Mixture of experts (moe-layer.ts): buffers shared by every MoE layer.
@@ -289,7 +289,7 @@ export class LlamaModel {
       // Batched decode: the same RoPE + store and attention, each token at its own sequence's position (seq_table.wgsl).
       if (batch) batch.layers.push({
         ropeKv: await createRopeKv(e, { ...shape, ropeDim, params: p, qkv: a.qkv, kOffset: kOff, vOffset: vOff, table, kCache, vCache, seqs: batch.seqs }),
-        attention: await attend({ ...shape, params: p, q, kCache, vCache, out: a.att, maxTokens: this.sequences, contextLength: ctx, scale: plan.attnScale, softcap: plan.attnSoftcap, window: lp.window, seqs: batch.seqs }),
+        attention: await attend({ ...shape, params: p, q, kCache, vCache, out: a.att, maxTokens: B, contextLength: ctx, scale: plan.attnScale, softcap: plan.attnSoftcap, window: lp.window, seqs: batch.seqs }),
       });
       this.layers.push({
         attnNorm: attnNormW && (await createRmsnorm(e, { params: p, x: a.x, w: attnNormW, y: a.xn, dim: c.dim, eps })),
@@ -322,7 +322,10 @@ export class LlamaModel {
     if (plan.logitScale !== 1 || plan.finalSoftcap > 0) {
       const post = { x: a.logits, n: this.vocab, scale: plan.logitScale, softcap: plan.finalSoftcap };
       this.logitsPost = { all: await createLogitsPost(e, { ...post, params: p }), one: await createLogitsPost(e, { ...post, params: a.paramsOne }) };
+      if (batch) batch.post = await createLogitsPost(e, { ...post, params: batch.paramsOut });
     }
+    // Batched steps: the head over each request's last row (llama-batch.ts).
+    if (batch) batch.head = this.adopt(await createTileMatmul(e, outW, { x: batch.headIn, y: a.logits, params: batch.paramsOut, maxTokens: this.sequences }, this.sequences));
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
     this.batch = batch;
     if (opts.chains !== false && !blockKv && chainable(t, c.headDim)) {
@@ -341,7 +344,7 @@ export class LlamaModel {
     this.submit([0, 0].slice(0, warm), 0, 'all');
     this.submit([0], 0, 'argmax');
     this.submit([0], 0, 'argmax', 1, true);
-    if (batch) this.submitBatch([{ seq: 0, token: 0, pos: 0 }, { seq: 1, token: 0, pos: 0 }]);
+    if (batch) this.submitBatch([{ seq: 0, tokens: [0], pos: 0 }, { seq: 1, tokens: [0], pos: 0 }]);
     await quietly(e, 1, () => e.device.queue.onSubmittedWorkDone());
     e.check();
     report(1, 'ready');
@@ -361,11 +364,11 @@ export class LlamaModel {
    * wanted result is copied into the readback buffer (argmax: readBest[slot]).
    * idsOnGpu: one token whose id is the previous submit's argmax, copied on
    * the GPU (`tokens` is then only its count). base: the first KV-cache slot
-   * of the tokens' sequence (s·contextLength). tail 'rows' is batched decode
-   * (submitBatch): one token per sequence, each row's argmax, and the logits
-   * of rows `logitRows`, all into the batch's readback buffer.
+   * of the tokens' sequence (s·contextLength). tail 'rows' is a batched step
+   * (submitBatch, planned by BatchSteps.prepare): tokens of several sequences,
+   * each request's last row through the head and argmax, into the batch's readback.
    */
-  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden' | 'rows', slot = 0, idsOnGpu = false, base = 0, logitRows: readonly number[] = []): void {
+  private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden' | 'rows', slot = 0, idsOnGpu = false, base = 0): void {
     const e = this.engine, a = this.acts, n = tokens.length;
     const rows = tail === 'rows' ? this.batch : undefined;
     e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, base, 0]));
@@ -381,7 +384,8 @@ export class LlamaModel {
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
     const run = (label: string, s: Step, nt = n) => {
       if (prof) pass = prof.next(enc, pass, label);
-      (rows ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
+      // A batched step of at most `sequences` tokens takes the products' narrow tiles.
+      (rows && n <= this.sequences ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
     };
     run('embed', ch ? ch.embed : this.embed);
     for (const chain of ch?.chains ?? []) run(CHAINED, chain);
@@ -406,12 +410,16 @@ export class LlamaModel {
     if (tail === 'hidden' || (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused)))) run('output_norm', this.finalNorm);
     const head = ch ? ch.head : this.outputAll;
     if (rows) {
-      // Every row's logits and argmax; the ids and the rows asked for go to one readback buffer.
-      run('output', head);
-      if (this.logitsPost) run('logits scale/cap', this.logitsPost.all);
-      run('argmax', rows.argmax);
+      // Each request's last row through the head, its argmax; ids and the logits asked for to the readback.
       pass.end();
-      rows.copy(enc, n, logitRows);
+      rows.gather(enc, a.xn);
+      pass = enc.beginComputePass();
+      run('output', rows.head!);
+      if (rows.post) run('logits scale/cap', rows.post);
+      if (prof) pass = prof.next(enc, pass, 'argmax');
+      rows.encodeArgmax(pass);
+      pass.end();
+      rows.copy(enc);
     } else if (tail === 'hidden') {
       pass.end();
       enc.copyBufferToBuffer(a.xn, 0, a.readLogits, 0, n * this.config.dim * 4);
@@ -590,35 +598,38 @@ export class LlamaModel {
   }
 
   /**
-   * One decode step of several sequences (a model loaded with sequences > 1):
-   * row r feeds token rows[r].token at position rows[r].pos of sequence
-   * rows[r].seq, each sequence at most once. Returns every row's argmax, and
-   * the logits [vocab] of the rows that ask for them (sampling, logprobs,
-   * grammars). The products see the rows as one batch of tokens.
+   * One step for several sequences at once (a model loaded with sequences > 1):
+   * each request feeds its tokens (a decode step's one, or a run of its
+   * prompt) at positions pos… of its sequence, at most one request per
+   * sequence and maxBatch tokens in all. Returns each request's last token's
+   * argmax, and its logits [vocab] where it asks (sampling, logprobs, grammars).
    */
   async forwardBatch(rows: readonly BatchRow[]): Promise<BatchResult> {
     const b = this.batch;
     if (!b) throw new UsageError('forwardBatch() needs a model loaded with several sequences (LoadOptions.parallel)');
-    if (rows.length < 1 || rows.length > this.sequences || new Set(rows.map((r) => r.seq)).size !== rows.length) {
-      throw new UsageError(`forwardBatch() takes 1…${this.sequences} rows of distinct sequences, got ${rows.length}`);
+    for (const r of rows) this.check(r.tokens, r.pos, r.seq);
+    // One token in all: the one-token path (its fused steps assume what a batched step cannot).
+    if (rows.length === 1 && rows[0].tokens.length === 1) {
+      const r = rows[0];
+      if (!r.logits) return { ids: [await this.forwardArgmax(r.tokens, r.pos, { seq: r.seq })], logits: [undefined] };
+      const logits = await this.forward(r.tokens, r.pos, { seq: r.seq });
+      return { ids: [argmaxOf(logits)], logits: [logits] };
     }
-    for (const r of rows) this.check([r.token], r.pos, r.seq);
     this.busy = true;
     this.ahead = undefined;
     try {
-      const logitRows = this.submitBatch(rows);
-      return b.parse(await this.read(b.read, b.readBytes(logitRows.length), batchKey(rows.length, logitRows.length)), rows.length, logitRows);
+      const n = this.submitBatch(rows);
+      return await b.result((buf, bytes, key) => this.read(buf, bytes, key), n);
     } finally {
       this.busy = false;
     }
   }
 
-  /** Writes the rows' (position, base) table and submits their step; returns the rows whose logits it reads. */
-  private submitBatch(rows: readonly BatchRow[]): number[] {
-    this.engine.device.queue.writeBuffer(this.batch!.seqs, 0, Uint32Array.from(rows.flatMap((r) => [r.pos, r.seq * this.contextLength])));
-    const logitRows = rows.flatMap((r, i) => (r.logits ? [i] : []));
-    this.submit(rows.map((r) => r.token), 0, 'rows', 0, false, 0, logitRows);
-    return logitRows;
+  /** Records and submits a batched step (BatchSteps.prepare checks and plans it); returns its token count. */
+  private submitBatch(rows: readonly BatchRow[]): number {
+    const tokens = this.batch!.prepare(rows, this.contextLength, this.maxBatch);
+    this.submit(tokens, 0, 'rows');
+    return tokens.length;
   }
 
   /** GPU bytes by category (the engine's accounting). */

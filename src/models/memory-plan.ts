@@ -174,13 +174,17 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
   add('activations', 'decode chain counters', Math.max(16, nL * 2 * 5 * 4));
   add('staging', 'read logits', B * t.vocab * 4, { storage: false });
   add('staging', 'read best', 4, { count: 2, storage: false });
-  // Batched decode (llama-batch.ts): the per-row table and argmax, the readback of
-  // ids and logits rows, and per layer the unsplit attention's small buffers (attention.wgsl).
+  // Batched steps (llama-batch.ts): the per-token table, the head's input rows and their
+  // argmax, the readback of ids and logits rows, per layer the unsplit attention's small
+  // buffers (attention.wgsl), and an Info per weight part for the narrow-tile products.
   if (S > 1) {
-    add('activations', 'batch seqs', S * 8);
+    add('activations', 'batch seqs', B * 8);
+    add('activations', 'batch head input', S * c.dim * 4);
     add('activations', 'batch best', S * 4);
     add('activations', 'batch attention partials', 16, { count: nL });
     add('other', 'batch attention dims', 16, { count: nL, storage: false });
+    add('other', 'batch params', 16, { storage: false });
+    add('other', 'batch tile uniforms', 64 * parts, { storage: false });
     add('staging', 'read batch', S * 4 + S * t.vocab * 4, { storage: false });
   }
   // Uniforms: params, one 64-byte Info per weight part and product (matvec and matmul share it), attention dims.

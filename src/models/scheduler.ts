@@ -2,19 +2,20 @@
 // a view of the model bound to its own sequence (its own region of the KV
 // cache), and every forward pass goes through this scheduler, which runs one
 // step at a time on the model:
-// - decode requests (one token each) of different sequences run together as
-//   one batched step (LlamaModel.forwardBatch). A step waits until every
-//   sequence that is generating has its next token ready, or WAIT_MS after
-//   the first request came, then takes all that are ready: a sequence whose
-//   consumer is slow (sampling with a grammar, a slow client) delays the
-//   others by at most that, and joins the next step.
-// - a prompt (several tokens) runs as its own step: prefill uses the
-//   ordinary prefill path of its sequence. Ready decodes go first, so a burst
-//   of new prompts alternates with the running generations' steps.
-// - a lone decode request, and any request while only one sequence is
-//   generating, takes the ordinary one-token path (decode chains, greedy
-//   steps queued ahead): one conversation runs exactly as without the scheduler.
-// - exclusive work (embeddings) runs as a step of its own.
+// - the requests of different sequences run together as one batched step
+//   (LlamaModel.forwardBatch): every ready decode (one token each), then
+//   waiting prompts in arrival order, up to maxBatch tokens; a prompt that
+//   does not fit goes in chunks over the next steps (continuous batching: a
+//   new conversation's prefill rides along with the others' decode steps).
+// - a step waits until every sequence that is generating has its next
+//   request in, or WAIT_MS after the model became free (or the first request
+//   came, if later), then takes what is there: a sequence whose consumer is
+//   slow (sampling with a grammar, a slow client) delays the others by at
+//   most that, and is not waited for again until it asks.
+// - a step of one request takes the model's ordinary path (decode chains,
+//   greedy steps queued ahead while no other sequence is generating): one
+//   conversation runs exactly as without the scheduler.
+// - exclusive work (embeddings) runs as a step of its own, before the next.
 // Sampling stays with each Session (its own options, seed, grammar, logprobs):
 // a request asks for either the argmax or the logits row.
 import type { BatchResult, BatchRow } from './llama-batch.ts';
@@ -23,6 +24,8 @@ import type { BatchResult, BatchRow } from './llama-batch.ts';
 export interface BatchModel {
   readonly contextLength: number;
   readonly sequences: number;
+  /** Most tokens in one step. */
+  readonly maxBatch: number;
   forward(tokens: number[], pos: number, opts: { seq: number }): Promise<Float32Array>;
   forwardArgmax(tokens: number[], pos: number, opts: { next?: boolean; seq: number }): Promise<number>;
   forwardBatch(rows: readonly BatchRow[]): Promise<BatchResult>;
@@ -51,6 +54,8 @@ type Request =
   | { kind: 'forward'; seq: number; tokens: number[]; pos: number; argmax: boolean; next?: boolean; at: number; resolve: (v: Float32Array | number) => void; reject: (e: unknown) => void }
   | { kind: 'exclusive'; run: () => Promise<unknown>; at: number; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Forward = Extract<Request, { kind: 'forward' }>;
+/** A batched step: each request's tokens in it (done: all its remaining ones, so it gets its result). */
+interface Step { parts: { r: Forward; tokens: number[]; done: boolean }[] }
 
 export class Scheduler {
   private queue: Request[] = [];
@@ -58,9 +63,8 @@ export class Scheduler {
   /** Sequences expected to ask for their next token soon: those of the last steps, until they end or miss a step. */
   private readonly expected = new Set<number>();
   private timer?: ReturnType<typeof setTimeout>;
-  /** When the last step ended; whether it was a prompt or exclusive work. */
+  /** When the last step ended. */
   private freeAt = 0;
-  private lastSolo = false;
   /** Steps run, and batched ones (for tests and stats). */
   steps = 0;
   batchedSteps = 0;
@@ -100,41 +104,33 @@ export class Scheduler {
     });
   }
 
-  /**
-   * Starts the next step if the model is free and one is due, else arms the
-   * timer. Prompts and exclusive work alternate with decode steps: one runs
-   * as soon as the step before it was a decode step (or none), so neither
-   * starves the other. A decode step runs once every expected sequence is
-   * ready, or WAIT_MS after the model became free (or the first request came,
-   * if later); the sequences that missed it are no longer waited for.
-   */
+  /** Starts the next step if the model is free and one is due (see the top of the file), else arms the timer. */
   private pump(): void {
     if (this.running || this.queue.length === 0) return;
     const now = performance.now();
-    const decodes = this.queue.filter((r): r is Forward => r.kind === 'forward' && r.tokens.length === 1);
-    const solo = this.queue.find((r) => r.kind === 'exclusive' || r.tokens.length > 1);
-    // A sequence whose prompt is queued is not missing from a decode step.
-    const ready = new Set(this.queue.flatMap((r) => (r.kind === 'forward' ? [r.seq] : [])));
+    const exclusive = this.queue.find((r) => r.kind === 'exclusive');
+    const forwards = this.queue.filter((r): r is Forward => r.kind === 'forward');
+    const ready = new Set(forwards.map((r) => r.seq));
     const missing = [...this.expected].filter((s) => !ready.has(s));
-    const since = Math.max(this.freeAt, decodes.length ? Math.min(...decodes.map((r) => r.at)) : this.freeAt);
-    const waited = now - since >= this.waitMs;
-    let step: Request[] | undefined;
-    if (solo && (!this.lastSolo || (decodes.length === 0 && (missing.length === 0 || waited)))) step = [solo];
-    else if (decodes.length && (missing.length === 0 || waited)) {
-      step = decodes.slice(0, this.model.sequences);
-      for (const s of missing) this.expected.delete(s);
+    const first = Math.min(...forwards.map((r) => r.at));
+    const waited = now - Math.max(this.freeAt, first) >= this.waitMs;
+    let step: Request | Step | undefined;
+    if (exclusive) step = exclusive;
+    else if (forwards.length && (missing.length === 0 || waited)) {
+      step = this.compose(forwards);
+      for (const s of missing) this.expected.delete(s); // not waited for again until they ask
     }
     if (!step) {
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         this.pump();
-      }, Math.max(0, since + this.waitMs - now));
+      }, Math.max(0, Math.max(this.freeAt, first) + this.waitMs - now));
       return;
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.lastSolo = step[0] === solo;
-    this.queue = this.queue.filter((r) => !step.includes(r));
+    const taken = 'kind' in step ? [step] : step.parts.filter((p) => p.done).map((p) => p.r);
+    this.queue = this.queue.filter((r) => !taken.includes(r));
     this.running = true;
     this.run(step).finally(() => {
       this.running = false;
@@ -143,31 +139,60 @@ export class Scheduler {
     });
   }
 
-  private async run(step: Request[]): Promise<void> {
+  /**
+   * The next batched step: every decode, then prompts in arrival order, within
+   * maxBatch tokens (a prompt that does not fit gives the step a chunk and
+   * stays queued for the rest). A lone request goes whole.
+   */
+  private compose(forwards: Forward[]): Step {
+    if (forwards.length === 1) return { parts: [{ r: forwards[0], tokens: forwards[0].tokens, done: true }] };
+    const order = [...forwards.filter((r) => r.tokens.length === 1), ...forwards.filter((r) => r.tokens.length > 1)].slice(0, this.model.sequences);
+    let room = this.model.maxBatch;
+    const parts: Step['parts'] = [];
+    for (const r of order) {
+      if (room === 0) break;
+      const tokens = r.tokens.slice(0, room);
+      room -= tokens.length;
+      parts.push({ r, tokens, done: tokens.length === r.tokens.length });
+    }
+    return { parts };
+  }
+
+  private async run(step: Request | Step): Promise<void> {
     this.steps++;
-    const first = step[0];
-    if (first.kind === 'exclusive') {
+    if ('kind' in step) {
+      if (step.kind !== 'exclusive') throw new Error('internal error: a forward request outside a step');
       try {
-        first.resolve(await first.run());
+        step.resolve(await step.run());
       } catch (e) {
-        first.reject(e);
+        step.reject(e);
       }
       return;
     }
-    const rows = step as Forward[];
+    const parts = step.parts;
     try {
-      if (rows.length === 1) {
+      if (parts.length === 1) {
         // The ordinary path; the greedy step ahead only when no other sequence shares the model.
-        const r = first;
+        const r = parts[0].r;
         const alone = [...this.expected].every((s) => s === r.seq);
         r.resolve(r.argmax ? await this.model.forwardArgmax(r.tokens, r.pos, { next: r.next && alone, seq: r.seq }) : await this.model.forward(r.tokens, r.pos, { seq: r.seq }));
         return;
       }
       this.batchedSteps++;
-      const out = await this.model.forwardBatch(rows.map((r) => ({ seq: r.seq, token: r.tokens[0], pos: r.pos, logits: !r.argmax })));
-      for (const [i, r] of rows.entries()) r.resolve(r.argmax ? out.ids[i] : out.logits[i]!);
+      const out = await this.model.forwardBatch(parts.map((p) => ({ seq: p.r.seq, tokens: p.tokens, pos: p.r.pos, logits: p.done && !p.r.argmax })));
+      for (const [i, p] of parts.entries()) {
+        if (p.done) p.r.resolve(p.r.argmax ? out.ids[i] : out.logits[i]!);
+        else {
+          // A chunk of a prompt: the rest waits for the next step.
+          p.r.tokens = p.r.tokens.slice(p.tokens.length);
+          p.r.pos += p.tokens.length;
+        }
+      }
     } catch (e) {
-      for (const r of rows) r.reject(e);
+      for (const p of parts) {
+        p.r.reject(e);
+        if (!p.done) this.queue = this.queue.filter((r) => r !== p.r);
+      }
     }
   }
 }

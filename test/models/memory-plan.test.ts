@@ -23,15 +23,15 @@ const cpu = await getTestEngine();
 const gpuTuned = await getTestEngine({ tuning: 'gpu' });
 
 /** Loads `path` on `e` and returns the plan for the same settings beside the bytes the load added. */
-async function planVsActual(e: Engine, path: string, ctx: number, kvType?: KvType) {
+async function planVsActual(e: Engine, path: string, ctx: number, kvType?: KvType, sequences?: number) {
   const file = await openGguf(path);
   try {
     const c = readConfig(file);
     const before = e.memory().byCategory;
-    const m = await LlamaModel.load(e, file, c, { contextLength: ctx, kvType });
+    const m = await LlamaModel.load(e, file, c, { contextLength: ctx, kvType, sequences });
     const after = e.memory().byCategory;
     m.dispose();
-    const plan = estimateMemory(file, ctx, { kvF16: e.f16, kvType, splitAttention: !e.cpuTuning, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize) });
+    const plan = estimateMemory(file, ctx, { kvF16: e.f16, kvType, sequences, splitAttention: !e.cpuTuning, maxBindingBytes: Math.min(e.limits.maxStorageBufferBindingSize, e.limits.maxBufferSize) });
     const actual = { weights: after.weights - before.weights, kv: after.kv - before.kv, activations: after.activations - before.activations, other: after.other - before.other, staging: after.staging - before.staging };
     return { plan, actual };
   } finally {
@@ -63,6 +63,19 @@ describe.skipIf(!cpu || !gpuTuned)('planMemory matches LlamaModel.load', () => {
     for (const e of [cpu!, gpuTuned!]) {
       const { plan, actual } = await planVsActual(e, path, 96);
       expectBound(plan, actual);
+    }
+  });
+});
+
+describe.skipIf(!cpu || !gpuTuned || !hasShared)('several sequences (LoadOptions.parallel): planned = allocated', () => {
+  it.each([['f16', 3], ['q8_0', 4], ['f16', 64]] as const)('stories260K, kv %s, %d sequences, CPU and GPU kernel configurations', async (kvType, sequences) => {
+    const file = await openGguf(sharedModel('stories260K.gguf'));
+    const c = readConfig(file);
+    await file.close();
+    for (const e of [cpu!, gpuTuned!]) {
+      const { plan, actual } = await planVsActual(e, sharedModel('stories260K.gguf'), 80, kvType === 'f16' && !e.f16 ? 'f32' : kvType, sequences);
+      expectBound(plan, actual);
+      expect(actual.kv).toBe(kvCacheBytes(plan.kvType, c, 80 * sequences)); // each sequence its own contextLength of cache
     }
   });
 });

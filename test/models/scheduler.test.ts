@@ -1,16 +1,17 @@
 // The scheduler's batching rule (src/models/scheduler.ts) on a fake model that
 // records its steps: concurrent decodes share a step, a sequence that is late
-// is not waited for twice, prompts alternate with decode steps, exclusive work
-// runs alone, a lone sequence takes the one-token path (with `next`), and a
-// failed step fails every row in it. No GPU.
+// is not waited for twice, new prompts ride along with the decodes (in chunks
+// when they do not fit), exclusive work runs alone, a lone sequence takes the
+// one-token path (with `next`), and a failed step fails every request in it. No GPU.
 import { describe, expect, it } from 'vitest';
 import type { BatchRow } from '../../src/models/llama-batch.ts';
 import { type BatchModel, Scheduler } from '../../src/models/scheduler.ts';
 
-type Step = { kind: 'one'; seq: number; n: number; next?: boolean } | { kind: 'batch'; seqs: number[] };
+type Step = { kind: 'one'; seq: number; n: number; next?: boolean } | { kind: 'batch'; seqs: number[]; tokens: number[] };
 
 class FakeModel implements BatchModel {
   readonly contextLength = 64;
+  readonly maxBatch = 8;
   steps: Step[] = [];
   fail = false;
   constructor(readonly sequences = 4) {}
@@ -28,8 +29,8 @@ class FakeModel implements BatchModel {
     return this.work(tokens.at(-1)! + 1);
   }
   forwardBatch(rows: readonly BatchRow[]) {
-    this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq) });
-    return this.work({ ids: rows.map((r) => r.token + 1), logits: rows.map((r) => (r.logits ? Float32Array.of(r.seq, r.token) : undefined)) });
+    this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq), tokens: rows.map((r) => r.tokens.length) });
+    return this.work({ ids: rows.map((r) => r.tokens.at(-1)! + 1), logits: rows.map((r) => (r.logits ? Float32Array.of(r.seq, r.tokens.at(-1)!) : undefined)) });
   }
 }
 
@@ -56,8 +57,8 @@ describe('Scheduler', () => {
     const got = await Promise.all([0, 1, 2].map((seq) => loop(s, seq, 6, 0, [0, 10 * seq + 1])));
     expect(got).toEqual([0, 1, 2].map((seq) => Array.from({ length: 6 }, (_, i) => 10 * seq + 2 + i)));
     const batches = m.steps.filter((x): x is Extract<Step, { kind: 'batch' }> => x.kind === 'batch');
-    // Every decode ran (18 rows), most of them three to a step (the prompts in between put the sequences a step apart at the ends).
-    const rows = batches.reduce((n, b) => n + b.seqs.length, 0) + m.steps.filter((x) => x.kind === 'one' && x.n === 1).length;
+    // Every decode ran (18 rows), most of them three to a step.
+    const rows = batches.reduce((n, b) => n + b.tokens.filter((t) => t === 1).length, 0) + m.steps.filter((x) => x.kind === 'one' && x.n === 1).length;
     expect(rows).toBe(18);
     expect(batches.filter((b) => b.seqs.length === 3).length).toBeGreaterThanOrEqual(4);
     expect(s.batchedSteps).toBe(batches.length);
@@ -81,17 +82,16 @@ describe('Scheduler', () => {
     expect(zeroAlone).toBeGreaterThanOrEqual(6);
   });
 
-  it('prompts alternate with decode steps instead of starving them', async () => {
-    const m = new FakeModel();
+  it('new prompts ride along with the running decodes, a prompt that does not fit in chunks', async () => {
+    const m = new FakeModel(); // 8 tokens a step
     const s = new Scheduler(m, 20);
-    const runs = [loop(s, 0, 10)];
-    await sleep(8);
-    for (const seq of [1, 2, 3]) runs.push(loop(s, seq, 2, 0, [5, 6, 7, 8]));
-    await Promise.all(runs);
-    const kinds = m.steps.map((x) => (x.kind === 'one' && x.n > 1 ? 'P' : 'D')).join('');
-    // Three prompts after the first one, never two in a row.
-    expect(kinds.split('P').length - 1).toBe(4);
-    expect(kinds).not.toMatch(/PP/);
+    const runs = [loop(s, 0, 6), loop(s, 1, 3, 0, [5, 6, 7, 8, 9]), loop(s, 2, 3, 0, [9, 8, 7, 6, 5])];
+    const got = await Promise.all(runs);
+    expect(got[1]).toEqual([10, 11, 12]);
+    expect(got[2]).toEqual([6, 7, 8]);
+    // 0's prompt alone; then 0's decode + 1's prompt + 2 tokens of 2's; then two decodes + the rest of 2's.
+    expect(m.steps[0]).toEqual({ kind: 'one', seq: 0, n: 3, next: true });
+    expect(m.steps.slice(1, 3)).toEqual([{ kind: 'batch', seqs: [0, 1, 2], tokens: [1, 5, 2] }, { kind: 'batch', seqs: [0, 1, 2], tokens: [1, 1, 3] }]);
   });
 
   it('exclusive work runs as a step of its own; logits rows come back per sequence', async () => {
@@ -108,7 +108,7 @@ describe('Scheduler', () => {
     expect(Array.from(la)).toEqual([0, 7]);
     expect(Array.from(lb)).toEqual([1, 9]);
     expect(await ex).toBe(42);
-    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1] });
+    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1], tokens: [1, 1] });
   });
 
   it('a failed step rejects every row in it', async () => {
@@ -119,6 +119,6 @@ describe('Scheduler', () => {
     m.fail = true;
     const r = await Promise.allSettled([a.forwardArgmax([5], 2), b.forwardArgmax([6], 2)]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
-    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1] });
+    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1], tokens: [1, 1] });
   });
 });
