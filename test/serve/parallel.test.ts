@@ -6,6 +6,8 @@
 // reports the reused tokens in usage and timings. Draining waits for every
 // stream in flight.
 import { describe, expect, it } from 'vitest';
+import { parseServeArgs } from '../../src/cli/serve.ts';
+import { UsageError } from '../../src/errors.ts';
 import { createServer, type ServerOptions } from '../../src/serve/server.ts';
 import { FakeParallelModel } from './fake-parallel.ts';
 import { readSse, until } from './helpers.ts';
@@ -35,6 +37,15 @@ async function streamText(res: Response): Promise<string> {
 }
 
 describe('qllm serve with several slots', () => {
+  it('--parallel N (default 4, 1…64) loads that many sequences and makes that many slots; the queue holds 64 by default', () => {
+    expect(parseServeArgs(['m.gguf'], {})).toMatchObject({ load: { parallel: 4 }, server: { parallel: 4, queue: 64 } });
+    expect(parseServeArgs(['m.gguf', '--parallel', '1', '--queue', '3'], {})).toMatchObject({ load: { parallel: 1 }, server: { parallel: 1, queue: 3 } });
+    for (const v of ['0', '65', '2.5', 'x']) {
+      expect(() => parseServeArgs(['m.gguf', '--parallel', v], {})).toThrow(UsageError);
+      expect(() => parseServeArgs(['m.gguf', '--parallel', v], {})).toThrow(/--parallel/);
+    }
+  });
+
   it('generates --parallel requests at once, each stream its own, the rest queued rather than refused', async () => {
     const s = await start(3, { parallel: 3 });
     try {
