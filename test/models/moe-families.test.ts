@@ -106,7 +106,8 @@ describe.skipIf(!cpuF32 || !gpuF32)('MoE in batched decode (one token of each of
           }
           let worst = 0;
           for (let step = 0; step < 4; step++) {
-            const rows = prompts.map((p, s) => ({ seq: s, token: next[s], pos: p.length + step, logits: true }));
+            // A row's input as one token and as a run of tokens (forwardBatch takes rows of several too).
+            const rows = prompts.map((p, s) => ({ seq: s, token: next[s], tokens: [next[s]], pos: p.length + step, logits: true }));
             const got = await m.forwardBatch(rows);
             rows.forEach((r, s) => {
               const want = refs[s].step(r.token, r.pos);
