@@ -26,7 +26,7 @@ import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 import { createSinkAttention } from './attention-sinks.ts';
 import { argmaxOf, type BatchResult, type BatchRow, BatchSteps, checkSequences } from './llama-batch.ts';
 import { Readback } from './readback.ts';
-import { createTileMatmul } from './tile-matmul.ts';
+import { createTileMatmul, type TileMatmul } from './tile-matmul.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -86,7 +86,7 @@ export class LlamaModel {
   /** Batched steps' kernels and buffers (sequences > 1). */
   private batch?: BatchSteps;
   /** Batched steps' products: each product step's matmul with a token tile of the sequences' count (tile-matmul.ts). */
-  private readonly tiles = new Map<Step, Step>();
+  private readonly tiles = new Map<Step, TileMatmul>();
   private prof?: StepProfiler;
   /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
   private chains?: LayerChains;
@@ -325,7 +325,9 @@ export class LlamaModel {
       if (batch) batch.post = await createLogitsPost(e, { ...post, params: batch.paramsOut });
     }
     // Batched steps: the head over each request's last row (llama-batch.ts).
-    if (batch) batch.head = this.adopt(await createTileMatmul(e, outW, { x: batch.headIn, y: a.logits, params: batch.paramsOut, maxTokens: this.sequences }, this.sequences));
+    if (batch) {
+      batch.head = this.adopt(await createTileMatmul(e, outW, { x: batch.headIn, y: a.logits, params: batch.paramsOut, maxTokens: this.sequences }, this.sequences));
+    }
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
     this.batch = batch;
     if (opts.chains !== false && !blockKv && chainable(t, c.headDim)) {
@@ -371,6 +373,9 @@ export class LlamaModel {
   private submit(tokens: number[], pos: number, tail: 'none' | 'all' | 'last' | 'argmax' | 'hidden' | 'rows', slot = 0, idsOnGpu = false, base = 0): void {
     const e = this.engine, a = this.acts, n = tokens.length;
     const rows = tail === 'rows' ? this.batch : undefined;
+    // The narrow tiles; the SwiGLU step is skipped where gate|up's tile stores silu(gate)·up.
+    const narrow = !!rows && n <= this.sequences;
+    const tilesGlu = (ps: readonly { step: Step }[]) => narrow && ps.length > 0 && ps.every((q) => this.tiles.get(q.step)?.gluStored);
     e.device.queue.writeBuffer(a.params, 0, new Uint32Array([n, pos, base, 0]));
     if (!idsOnGpu) e.device.queue.writeBuffer(a.ids, 0, Uint32Array.from(tokens));
     const enc = e.device.createCommandEncoder({ label: 'forward' });
@@ -385,7 +390,7 @@ export class LlamaModel {
     const run = (label: string, s: Step, nt = n) => {
       if (prof) pass = prof.next(enc, pass, label);
       // A batched step of at most `sequences` tokens takes the products' narrow tiles.
-      (rows && n <= this.sequences ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
+      (narrow ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
     };
     run('embed', ch ? ch.embed : this.embed);
     for (const chain of ch?.chains ?? []) run(CHAINED, chain);
@@ -403,7 +408,7 @@ export class LlamaModel {
       // Feed-forward: x += Wdown · (act(Wgate·xn) ⊙ Wup·xn).
       if (L.ffnNorm && (n > 1 || !L.fused.ffnNorm)) run('ffn_norm', L.ffnNorm);
       for (const p of L.gateUp) run(p.label, p.step);
-      if (n > 1 || !L.fused.swiglu) run('swiglu', L.swiglu);
+      if ((n > 1 || !L.fused.swiglu) && !tilesGlu(L.gateUp)) run('swiglu', L.swiglu);
       run('ffn_down', L.down);
       if (L.ffnAdd) run('ffn residual', L.ffnAdd);
     }

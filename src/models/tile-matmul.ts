@@ -1,11 +1,16 @@
 // The product kernel of a batched decode step (llama-batch.ts): the prefill
-// matmul (matmul_generic.wgsl) with a token tile of the step's size instead
-// of prefill's 16. That kernel always computes a whole tile (tokens past the
-// batch repeat the last one), so a 4-token step through a 16-token tile pays
-// for 16; on lavapipe that made a step of 4 sequences cost ~4× a one-token
-// step instead of ~1.5×. Same weights, x, y and Info layout as createMatmul's
-// matmul (its bind group entries 0-4), so it computes the same sums in the
-// same order per token: only the tile's width differs.
+// matmul's loop (matmul_tile.wgsl, after matmul_generic.wgsl) with a token
+// tile of the step's size instead of prefill's 16. The prefill kernel always
+// computes a whole tile (tokens past the batch repeat the last one), so a
+// 4-token step through a 16-token tile paid for 16; on lavapipe that made a
+// step of 4 sequences cost ~4× a one-token step instead of ~2×. Of one
+// token's fusions it keeps the SwiGLU store of an interleaved gate|up
+// (MatmulIO.gluStore: then the swiglu dispatch is skipped; a 4-sequence step
+// of s110m measured 1-5% faster). RMSNorm on load it leaves out: every row
+// group would norm every token's x again, and that measured 8-15% slower
+// than the norm's own dispatch. Same weights and Info layout as createMatmul's
+// kernels; per token it adds the same partial sums in the same order as the
+// prefill matmul.
 import type { Engine } from '../gpu/engine.ts';
 import { decodeSide, type MatmulIO, partInfo, split2 } from '../gpu/matmul.ts';
 import type { GpuWeight } from '../gpu/weights.ts';
@@ -13,21 +18,27 @@ import type { Step } from './llama-parts.ts';
 
 export interface TileMatmul extends Step {
   readonly label: string;
+  /** It stores silu(gate)·up (the caller skips the swiglu). */
+  readonly gluStored: boolean;
   /** Its Info uniforms (the owner destroys them). */
   readonly buffers: GPUBuffer[];
 }
 
-/** y (+)= W·x for up to `tokens` tokens per tile; io as for createMatmul (its one-token options are ignored). */
+/** y (+)= W·x for up to `tokens` tokens per tile; io as for createMatmul (x is io.x: the norm, RoPE and SwiGLU-on-load are not applied). */
 export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulIO, tokens: number): Promise<TileMatmul> {
   const xOffset = io.xOffset ?? 0;
   const yOffsets = io.yOffsets ?? [io.yOffset ?? 0];
   const segs = w.segments ?? [w.rows];
-  const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluStore: false, gluUpOffset: undefined }, xOffset, segs.length);
+  // decodeSide decides the gate|up store as for one token's matvec: it needs the interleave made for the matvec's rows per lane, which the tile then uses.
+  const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, segs.length);
+  const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
   // Without the fast x path prefill keeps 2-token tiles (a wider one costs LLVM seconds to compile): never wider than prefill's.
   const T = Math.max(1, Math.min(tokens, d.tun.mmTokens));
-  const RM = d.tun.mmRows;
-  const code = engine.shader('matmul_generic', { ENABLES: d.enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs, T, RM, ...d.lane });
-  const key = { kind: 'matmul', format: d.snippet, f16: engine.f16, sub: d.sub, xvec: d.xvec, mask: d.mask, tokens: T, rows: RM, wg: d.tun.mmWg };
+  const code = engine.shader('matmul_tile', {
+    ENABLES: d.enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs,
+    STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R, ...d.lane,
+  });
+  const key = { kind: 'matmul_tile', format: d.snippet, f16: engine.f16, sub: d.sub, xvec: d.xvec, mask: d.mask, tokens: T, rows: R, wg: d.tun.mmWg, glu: d.gluStore };
   const pipeline = await engine.pipeline(key, code, { WG: d.tun.mmWg });
   const buffers: GPUBuffer[] = [];
   const parts = w.parts.map((p, i) => {
@@ -44,10 +55,11 @@ export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulI
         { binding: 4, resource: { buffer: io.params } },
       ],
     });
-    return { bindGroup, groups: split2(engine, Math.ceil(p.rows / (RM * d.tun.mmWg))) };
+    return { bindGroup, groups: split2(engine, Math.ceil(p.rows / (R * d.tun.mmWg))) };
   });
   return {
     label: 'matmul (batched decode)',
+    gluStored: d.gluStore,
     buffers,
     encode(pass, nTokens) {
       pass.setPipeline(pipeline);

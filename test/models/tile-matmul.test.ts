@@ -1,0 +1,131 @@
+// The narrow-tile product of batched decode steps (src/models/tile-matmul.ts,
+// matmul_tile.wgsl) on the three kernel configurations (CPU tuning, GPU
+// tuning, no shader-f16): for 1…5 tokens through tiles of 2 and 4, per
+// format, with concatenated q|k|v-like weights split in parts (row counts off
+// the 32-row tiles), it writes exactly what the prefill matmul writes for the
+// same tokens (bit for bit: the same sums in the same order), matches the CPU
+// reference, accumulates into y when asked, writes nothing outside the rows
+// and tokens given; and with an interleaved gate|up (CPU kernels) it stores
+// silu(gate)·up per token, as one token's matvec does.
+import { describe, expect, it } from 'vitest';
+import type { EngineOptions } from '../../src/gpu/engine.ts';
+import { createMatmul, gluInterleave } from '../../src/gpu/matmul.ts';
+import { destroyWeight, uploadConcat } from '../../src/gpu/weights.ts';
+import { createTileMatmul } from '../../src/models/tile-matmul.ts';
+import { dequantize } from '../../src/quant/dequant.ts';
+import { GgmlType, typeInfo } from '../../src/quant/table.ts';
+import { f32Buffer, getTestEngine, memGguf, nmse, paramsBuffer, randomTensor, readF32, rng } from '../gpu/fixture.ts';
+
+const CONFIGS: [string, EngineOptions][] = [['cpu tuning', {}], ['gpu tuning', { tuning: 'gpu' }], ['no f16', { noF16: true }]];
+const TYPES = [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16];
+
+for (const [config, opts] of CONFIGS) {
+  const engine = await getTestEngine(opts);
+  describe.skipIf(!engine)(`narrow-tile matmul (${config})`, () => {
+    const e = engine!;
+
+    it.each(TYPES.map((type) => ({ type, name: typeInfo(type)!.name })))('$name: equals the prefill matmul bit for bit, and the CPU reference', async ({ type }) => {
+      const ti = typeInfo(type)!;
+      const cols = ti.blockElems === 256 ? 512 : 96;
+      const ROWS = [45, 13, 19];
+      const rand = rng(type * 13 + 5);
+      const datas = ROWS.map((r) => randomTensor(type, r, cols, rand));
+      const file = memGguf(datas.map((data, i) => ({ name: `t${i}`, type: ti, dims: [cols, ROWS[i]], data })));
+      const rb = (cols / ti.blockElems) * ti.blockBytes;
+      const w = await uploadConcat(e, file, file.tensors, 'qkv', { maxBindingBytes: rb * 30 + 16 });
+      expect(w.parts.length).toBe(3);
+      const NT = 5;
+      const x = new Float32Array(NT * cols).map(() => rand() * 2 - 1);
+      const xb = f32Buffer(e, x);
+      const offs = [0, (NT * ROWS[0] + 3) * 4, (NT * (ROWS[0] + ROWS[1]) + 10) * 4];
+      const total = offs[2] / 4 + NT * ROWS[2];
+      const y0 = new Float32Array(total).map(() => rand());
+      const params = paramsBuffer(e, NT);
+      const wrefs = datas.map((d, i) => dequantize(type, d, ROWS[i] * cols));
+      for (const acc of [false, true]) {
+        const ya = f32Buffer(e, y0), yb = f32Buffer(e, y0);
+        const io = { x: xb, yOffset: 0, yOffsets: offs, params, maxTokens: NT, accumulate: acc };
+        const ref = await createMatmul(e, w, { ...io, y: ya });
+        for (const T of [2, 4]) {
+          const tile = await createTileMatmul(e, w, { ...io, y: yb }, T);
+          expect(tile.gluStored).toBe(false);
+          for (const nt of [2, 3, NT]) {
+            e.device.queue.writeBuffer(params, 0, new Uint32Array([nt, 0, 0, 0]));
+            for (const b of [ya, yb]) e.device.queue.writeBuffer(b, 0, y0);
+            const enc = e.device.createCommandEncoder();
+            const pass = enc.beginComputePass();
+            ref.encode(pass, nt);
+            tile.encode(pass, nt);
+            pass.end();
+            e.device.queue.submit([enc.finish()]);
+            const got = await readF32(e, yb, total * 4);
+            expect(Array.from(got), `${nt} tokens in tiles of ${T}, accumulate ${acc}`).toEqual(Array.from(await readF32(e, ya, total * 4)));
+            // The CPU reference: the rows of tokens < nt, the rest as it was.
+            const want = Float64Array.from(y0);
+            ROWS.forEach((rows, s) => {
+              for (let t = 0; t < nt; t++)
+                for (let r = 0; r < rows; r++) {
+                  let d = 0;
+                  for (let k = 0; k < cols; k++) d += wrefs[s][r * cols + k] * x[t * cols + k];
+                  want[offs[s] / 4 + t * rows + r] = (acc ? y0[offs[s] / 4 + t * rows + r] : 0) + d;
+                }
+            });
+            expect(nmse(got, want)).toBeLessThan(1e-9);
+          }
+          for (const b of tile.buffers) e.destroyBuffer(b);
+        }
+        e.destroyBuffer(ya);
+        e.destroyBuffer(yb);
+      }
+      e.check();
+      for (const b of [xb, params]) e.destroyBuffer(b);
+      destroyWeight(e, w);
+    });
+
+    it.each(TYPES.map((type) => ({ type, name: typeInfo(type)!.name })))('$name: gate|up interleaved stores silu(gate)·up per token where the CPU kernels interleave', async ({ type }) => {
+      const ti = typeInfo(type)!;
+      const F = 48, cols = ti.blockElems === 256 ? 256 : 64, NT = 3;
+      const G = gluInterleave(e, type, cols);
+      const rand = rng(type * 29 + 1);
+      const datas = [randomTensor(type, F, cols, rand), randomTensor(type, F, cols, rand)];
+      const file = memGguf(datas.map((data, i) => ({ name: `t${i}`, type: ti, dims: [cols, F], data })));
+      const w = await uploadConcat(e, file, file.tensors, 'gate|up', G ? { interleave: G } : {});
+      const x = new Float32Array(NT * cols).map(() => rand() * 2 - 1);
+      const xb = f32Buffer(e, x);
+      const offs = [0, NT * F * 4 + 256];
+      const total = offs[1] / 4 + NT * F;
+      const yb = f32Buffer(e, new Float32Array(total).fill(7));
+      const params = paramsBuffer(e, NT);
+      const tile = await createTileMatmul(e, w, { x: xb, y: yb, yOffset: 0, yOffsets: offs, params, maxTokens: NT, gluStore: true }, 4);
+      // The store needs the interleave, which only the CPU kernels make (GPU kernels apply SwiGLU on down's load).
+      expect(tile.gluStored).toBe(G > 0);
+      const enc = e.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      tile.encode(pass, NT);
+      pass.end();
+      e.device.queue.submit([enc.finish()]);
+      const got = await readF32(e, yb, total * 4);
+      const [wg, wu] = datas.map((d) => dequantize(type, d, F * cols));
+      const dot = (wr: Float32Array, r: number, t: number) => {
+        let acc = 0;
+        for (let k = 0; k < cols; k++) acc += wr[r * cols + k] * x[t * cols + k];
+        return acc;
+      };
+      const want = new Float64Array(total).fill(7);
+      for (let t = 0; t < NT; t++)
+        for (let r = 0; r < F; r++) {
+          const g = dot(wg, r, t), u = dot(wu, r, t);
+          if (G) want[t * F + r] = (g / (1 + Math.exp(-g))) * u;
+          else {
+            want[t * F + r] = g;
+            want[offs[1] / 4 + t * F + r] = u;
+          }
+        }
+      expect(nmse(got, want)).toBeLessThan(1e-9);
+      if (G) expect(got[offs[1] / 4]).toBe(7); // the up region untouched
+      e.check();
+      for (const b of [xb, yb, params, ...tile.buffers]) e.destroyBuffer(b);
+      destroyWeight(e, w);
+    });
+  });
+}
