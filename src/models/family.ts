@@ -159,7 +159,7 @@ export const SUPPORTED_ARCHS: readonly string[] = Object.keys(FAMILIES);
 export function planModel(c: Config, contextLength: number, has: (tensor: string) => boolean, where: string): Plan {
   const f = FAMILIES[c.arch];
   if (!f) {
-    throw new GgufError(`architecture '${printable(c.arch)}' is not supported: qllm runs ${SUPPORTED_ARCHS.join(', ')} (Mistral, SmolLM2 and TinyLlama files say 'llama')`);
+    throw new GgufError(`architecture '${printable(c.arch)}' is not supported: qllm runs ${SUPPORTED_ARCHS.join(', ')} (Mistral, Mixtral, SmolLM2 and TinyLlama files say 'llama')`);
   }
   // Which layers slide (llama.cpp's hparams.set_swa_pattern, dense_first = false).
   let window = 0;
