@@ -39,7 +39,7 @@ describe('KV type options', () => {
 
   it('qllm serve takes --kv-type into its load options, and refuses a bad one before loading', () => {
     const a = parseServeArgs(['m.gguf', '--kv-type', 'q4_0'], {});
-    expect(a !== 'help' && a.load).toEqual({ contextLength: undefined, kvType: 'q4_0' });
+    expect(a !== 'help' && a.load).toEqual({ contextLength: undefined, kvType: 'q4_0', parallel: 4 });
     const b = parseServeArgs(['m.gguf'], {});
     expect(b !== 'help' && 'kvType' in b.load).toBe(false);
     expect(() => parseServeArgs(['m.gguf', '--kv-type', 'q5_0'], {})).toThrow(/^--kv-type q5_0 is not a KV cache type/);
