@@ -49,6 +49,7 @@ export class QllmModel implements Model {
     if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
     const seq = this.freeSeqs.shift();
     const n = this.llama.sequences;
+    if (seq === undefined && n === 1) throw new UsageError('this model holds one conversation (its own generate()/chat()): load it with parallel 2 or more (LoadOptions.parallel) to create sessions');
     if (seq === undefined) throw new UsageError(`all ${n} sequences of this model are in use (its own generate()/chat() and ${n - 1} sessions): dispose() a session, or load with parallel ${n + 1}`);
     return new QllmSession(this, new Session(this.scheduler.view(seq), this.tokenizer), () => this.freeSeqs.push(seq));
   }

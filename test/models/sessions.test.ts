@@ -101,6 +101,7 @@ for (const kvType of [undefined, 'q8_0'] as const) {
       const again = model.createSession();
       for (const x of [s[0], s[2], again]) x.dispose();
       model.mainSession.dispose(); // the model's own: nothing happens
+      expect(() => single.createSession()).toThrow(/^this model holds one conversation \(its own generate\(\)\/chat\(\)\): load it with parallel 2 or more/);
       expect((await collect(model.generate('Once', { temperature: 0, maxTokens: 3 }))).ids.length).toBe(3);
     });
 
