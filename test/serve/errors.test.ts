@@ -39,7 +39,7 @@ describe('bad input → JSON errors, server keeps running', () => {
     { name: 'top_logprobs out of range', req: chat({ messages: [{ role: 'user', content: 'x' }], logprobs: true, top_logprobs: 21 }), status: 400, code: 'invalid_value', param: 'top_logprobs' },
     { name: 'top_logprobs without logprobs', req: chat({ messages: [{ role: 'user', content: 'x' }], top_logprobs: 2 }), status: 400, code: 'invalid_value', param: 'top_logprobs' },
     { name: 'logprobs on chat not a boolean', req: chat({ messages: [{ role: 'user', content: 'x' }], logprobs: 3 }), status: 400, code: 'invalid_type', param: 'logprobs' },
-    { name: 'unknown route', req: { method: 'GET', path: '/v1/embeddings' }, status: 404, code: 'not_found' },
+    { name: 'unknown route', req: { method: 'GET', path: '/v1/audio/speech' }, status: 404, code: 'not_found' },
     { name: 'wrong method', req: { method: 'GET', path: '/v1/chat/completions' }, status: 405, code: 'method_not_allowed' },
     { name: 'wrong method on /health', req: { method: 'DELETE', path: '/health' }, status: 405, code: 'method_not_allowed' },
     { name: 'body too large', req: chat({ messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), status: 413, code: 'body_too_large' },

@@ -99,7 +99,6 @@ describe('ollama client against qllm serve', () => {
       [() => ollama.generate({ model: 'x', prompt: 'q', options: { temperature: 'hot' as unknown as number } }), 400, /'options.temperature' must be a number/],
       [() => ollama.generate({ model: 'x', prompt: 'q', options: { num_predict: 0 } }), 400, /num_predict/],
       [() => ollama.generate({ model: '', prompt: 'q' }), 400, /'model' is required/],
-      [() => ollama.embed({ model: 'x', input: 'q' }), 501, /embeddings are not supported/],
       [() => ollama.pull({ model: 'llama3' }), 501, /qllm pull/],
     ];
     for (const [call, status, msg] of refused) {
