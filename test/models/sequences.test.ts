@@ -5,7 +5,7 @@
 // each other; a batched step (forwardBatch) of several sequences, prompts and
 // decodes mixed, gives each the ids it gets alone. Synthetic random-weight
 // llama (headDim 16: the subgroup attention and the decode chains on lavapipe),
-// f16/f32 and q8_0 caches, chained and step by step.
+// f16, f32, q8_0 and q4_0 caches, chained and step by step.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,8 @@ describe.skipIf(!engine || !gpuTuned)('several sequences in one KV cache', () =>
   it.each([
     [undefined, false],
     ['q8_0', false],
+    ['q4_0', false],
+    ['f32', false],
     [undefined, true],
   ] as const)('a batched step of prompts and decodes gives each sequence its ids alone (kv %s, GPU tuning %s)', async (kvType, gpu) => {
     const m = await load({ sequences: 3, kvType, gpu });
