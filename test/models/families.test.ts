@@ -13,11 +13,11 @@ import { readConfig } from '../../src/config.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { ARCHES, type MakeModelOptions, makeModel } from '../../src/synth/make-model.ts';
-import { Tokenizer } from '../../src/tokenizer/index.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
 import { disposeOracle, greedyAgreement, oracleGreedy, skipWithoutOracle } from '../oracle/llama-cpp.ts';
+import { expectAgreement } from './agreement.ts';
 import { maxAbsDiff, nmse } from './gpu-util.ts';
-import { argmax, loadRefWeights, ReferenceModel } from './reference.ts';
+import { loadRefWeights, ReferenceModel } from './reference.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'qllm-families-'));
 const probe = await getTestEngine();
@@ -39,58 +39,11 @@ const ROPES: { name: string; model: Omit<MakeModelOptions, 'out'> }[] = [
   { name: 'phi3, LongRoPE (long factors)', model: { arch: 'phi3', ropeScaling: 'longrope' } },
 ];
 
-/** The reference's greedy choice after `prefix` (prompt + the agreed ids), and its logit gap between the two candidates. */
-async function arbitrate(path: string, ctx: number, prefix: number[], ours: number[], theirs: number[], at: number) {
-  const file = await openGguf(path);
-  try {
-    const ref = new ReferenceModel(readConfig(file), await loadRefWeights(file), { contextLength: ctx, ggmlCpuGelu: true });
-    const logits = ref.run([...prefix, ...ours.slice(0, at)], 0).at(-1)!;
-    return { backs: argmax(logits) === ours[at] ? 'qllm' : argmax(logits) === theirs[at] ? 'llama.cpp' : 'neither', gap: logits[ours[at]] - logits[theirs[at]] };
-  } finally {
-    await file.close();
-  }
-}
-
 describe.skipIf(skip)('every family agrees with llama.cpp over 32 greedy steps', () => {
   it.each(CASES)('$arch $type', async ({ arch, type }) => {
     const path = join(dir, `${arch}-${type}.gguf`);
     await makeModel({ out: path, arch, type, seed: 11 });
-    const file = await openGguf(path);
-    const config = readConfig(file);
-    const tok = Tokenizer.fromConfig(config.tokenizer!);
-    const V = config.vocabSize;
-    const prompt = [config.tokenizer!.bosId ?? 1, ...Array.from({ length: 5 }, (_, i) => (i * 97 + 31) % V)];
-    try {
-      for (const noF16 of [false, true]) {
-        const engine = (await getTestEngine({ noF16 }))!;
-        const model = await LlamaModel.load(engine, file, config, { contextLength: CTX, maxBatch: 8 });
-        const ours: number[] = [];
-        try {
-          let pos = 0, next = prompt;
-          for (let s = 0; s < STEPS; s++) {
-            const id = await model.forwardArgmax(next, pos);
-            ours.push(id);
-            if (tok.isEog(id)) break;
-            pos += next.length;
-            next = [id];
-          }
-        } finally {
-          model.dispose();
-        }
-        const theirs = await oracleGreedy(path, prompt, STEPS, { kvType: model.kvF16 ? 'f16' : 'f32', contextSize: 256 });
-        const agree = greedyAgreement(ours, theirs);
-        const label = `${arch} ${type} ${model.kvF16 ? 'f16' : 'f32'} path`;
-        if (agree.ok) {
-          console.log(`${label}: ${agree.why}`);
-          continue;
-        }
-        const verdict = await arbitrate(path, CTX, prompt, ours, theirs.ids, agree.divergeAt);
-        console.log(`${label}: ${agree.why}; the float64 reference backs ${verdict.backs} (its gap qllm − llama.cpp ${verdict.gap.toFixed(3)})`);
-        expect(verdict.backs, `${label}: ${agree.why}`).toBe('qllm');
-      }
-    } finally {
-      await file.close();
-    }
+    await expectAgreement(path, `${arch} ${type}`, { ctx: CTX, steps: STEPS, ref: { ggmlCpuGelu: true } });
   });
 });
 

@@ -21,9 +21,9 @@ import { readConfig } from '../../src/config.ts';
 import { openGguf } from '../../src/gguf/reader.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { MOE_ARCHES, makeModel } from '../../src/synth/make-model.ts';
-import { Tokenizer } from '../../src/tokenizer/index.ts';
 import { getTestEngine } from '../gpu/fixture.ts';
 import { disposeOracle, greedyAgreement, oracleGreedy, skipWithoutOracle } from '../oracle/llama-cpp.ts';
+import { expectAgreement } from './agreement.ts';
 import { nmse } from './gpu-util.ts';
 import { argmax, loadRefWeights, ReferenceModel } from './reference.ts';
 
@@ -127,58 +127,9 @@ describe.skipIf(!cpuF32 || !gpuF32)('MoE in batched decode (one token of each of
   });
 });
 
-/** The reference's greedy choice after prompt + ours[0..at), and its logit gap between the two candidates. */
-async function arbitrate(path: string, prompt: number[], ours: number[], theirs: number[], at: number) {
-  const file = await openGguf(path);
-  try {
-    const ref = new ReferenceModel(readConfig(file), await loadRefWeights(file), { contextLength: CTX });
-    const logits = ref.run([...prompt, ...ours.slice(0, at)], 0).at(-1)!;
-    const best = argmax(logits);
-    return { backs: best === ours[at] ? 'qllm' : best === theirs[at] ? 'llama.cpp' : 'neither', gap: logits[ours[at]] - logits[theirs[at]] };
-  } finally {
-    await file.close();
-  }
-}
-
 describe.skipIf(noOracle)(`MoE families agree with llama.cpp over ${STEPS} greedy steps`, () => {
   it.each(CASES)('$arch $type', async ({ arch, type }) => {
-    const path = await model(arch, type);
-    const file = await openGguf(path);
-    const config = readConfig(file);
-    const tok = Tokenizer.fromConfig(config.tokenizer!);
-    const V = config.vocabSize;
-    const prompt = [config.tokenizer!.bosId ?? 1, ...Array.from({ length: 5 }, (_, i) => (i * 97 + 31) % V)];
-    try {
-      for (const noF16 of [false, true]) {
-        const engine = (await getTestEngine({ noF16 }))!;
-        const m = await LlamaModel.load(engine, file, config, { contextLength: CTX, maxBatch: 8 });
-        const ours: number[] = [];
-        try {
-          let pos = 0, next = prompt;
-          for (let s = 0; s < STEPS; s++) {
-            const id = await m.forwardArgmax(next, pos);
-            ours.push(id);
-            if (tok.isEog(id)) break;
-            pos += next.length;
-            next = [id];
-          }
-        } finally {
-          m.dispose();
-        }
-        const theirs = await oracleGreedy(path, prompt, STEPS, { kvType: m.kvF16 ? 'f16' : 'f32', contextSize: 256 });
-        const agree = greedyAgreement(ours, theirs);
-        const label = `${arch} ${type} ${m.kvF16 ? 'f16' : 'f32'} path`;
-        if (agree.ok) {
-          console.log(`${label}: ${agree.why}`);
-          continue;
-        }
-        const verdict = await arbitrate(path, prompt, ours, theirs.ids, agree.divergeAt);
-        console.log(`${label}: ${agree.why}; the float64 reference backs ${verdict.backs} (its gap qllm − llama.cpp ${verdict.gap.toFixed(3)})`);
-        expect(verdict.backs, `${label}: ${agree.why}`).toBe('qllm');
-      }
-    } finally {
-      await file.close();
-    }
+    await expectAgreement(await model(arch, type), `${arch} ${type}`, { ctx: CTX, steps: STEPS });
   });
 });
 
