@@ -10,8 +10,8 @@
 // per N the median, and the speedup of each N over N = 1 per round (the ratio
 // of the two runs next to each other). Also each server's RSS after loading
 // and after the last round.
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { spawnServe } from './serve-child.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,21 +25,7 @@ const streams = Number(values.streams), tokens = Number(values.tokens), rounds =
 interface Server { n: number; url: string; stop: () => Promise<void> }
 
 async function serve(n: number): Promise<Server> {
-  const child = spawn(process.execPath, [new URL('../bin/qllm.mjs', import.meta.url).pathname, 'serve', model, '--port', '0', '--parallel', String(n), '-c', values.ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`qllm serve exited (${code}): ${err.slice(-400)}`)));
-  });
-  while ((await fetch(`${url}/health`).then((r) => r.status, () => 0)) !== 200) {
-    if (child.exitCode !== null) throw new Error('qllm serve exited while loading');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { n, url, stop: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }) };
+  return { n, ...(await spawnServe(model, ['--parallel', String(n), '-c', values.ctx])) };
 }
 
 /** One stream: the number of tokens it got. */

@@ -9,8 +9,8 @@
 // runs alone, asked once per prompt before the burst (prompts cycle through a set
 // of 8). Prints completed / 429 / failed counts per round and the server's RSS
 // before the first round and after each.
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { spawnServe } from './serve-child.ts';
 
 const { values } = parseArgs({
   options: {
@@ -107,30 +107,3 @@ for (let round = 1; round <= rounds; round++) {
 }
 await stop();
 process.exit(bad ? 1 : 0);
-
-/** `qllm serve MODEL --port 0 …` as a child process, once it answers /health. */
-async function spawnServe(model: string, extra: string[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [new URL('../bin/qllm.mjs', import.meta.url).pathname, 'serve', model, '--port', '0', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const found = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(err);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`qllm serve exited (${code}): ${err.slice(-400)}`)));
-  });
-  for (;;) {
-    const h = await fetch(`${found}/health`).then((r) => r.status, () => 0);
-    if (h === 200) break;
-    if (child.exitCode !== null) throw new Error('qllm serve exited while loading');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url: found,
-    stop: () => new Promise<void>((r) => {
-      child.once('exit', () => r());
-      child.kill('SIGTERM');
-    }),
-  };
-}
