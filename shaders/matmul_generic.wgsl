@@ -5,6 +5,10 @@
 // all R rows. On lavapipe, sharing x (a gather + 8 broadcasts) costs about as
 // much as 32 multiply-adds, so R rows per shared chunk is what raises the
 // arithmetic per load; the dequantized rows are reused for all T tokens.
+// STORE: store_tile.wgsl (each row and token as it is), or, for the few
+// tokens of a batched decode step (src/models/tile-matmul.ts, T = their
+// count), store_tile_glu.wgsl: silu(gate)·up for a gate|up uploaded
+// interleaved, as store_glu.wgsl does for one token.
 // Dispatch: x = row groups of WG·R (2-D if large), y = ceil(nTokens / T).
 {{ENABLES}}
 {{DEQUANT}}
@@ -16,6 +20,7 @@ struct Params { nTokens: u32 }
 override WG: u32 = 8u;
 const T: u32 = {{T}}u;
 const R: u32 = {{RM}}u;
+{{STORE}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -35,13 +40,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var r = 0u; r < R; r++) { acc[r][t] += dot8(wv[r], &xs); }
     }
   }
-  for (var r = 0u; r < R; r++) {
-    let row = row0 + r * WG;
-    if (row < info.rows) {
-      let yr = yrow(row);
-      for (var t = 0u; t < T; t++) {
-        if (t0 + t < nt) { put(yr.x + (t0 + t) * yr.y, acc[r][t]); }
-      }
-    }
-  }
+  store_tile(row0, t0, nt, acc);
 }

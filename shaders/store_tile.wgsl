@@ -1,4 +1,4 @@
-// matmul_tile.wgsl's store: each of the lane's R rows for each token of the tile.
+// matmul_generic.wgsl's plain store: each of the lane's R rows for each token of the tile.
 fn store_tile(row0: u32, t0: u32, nt: u32, acc: array<array<f32, T>, R>) {
   for (var r = 0u; r < R; r++) {
     let row = row0 + r * WG;

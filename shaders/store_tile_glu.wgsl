@@ -1,4 +1,4 @@
-// matmul_tile.wgsl's store for gate|up uploaded interleaved (store_glu.wgsl
+// matmul_generic.wgsl's store for gate|up uploaded interleaved (store_glu.wgsl
 // for several tokens): the lane's rows r < R/2 are gate rows whose up rows
 // are its r + R/2; each token's silu(gate)·up goes to the gate region.
 fn store_tile(row0: u32, t0: u32, nt: u32, acc: array<array<f32, T>, R>) {

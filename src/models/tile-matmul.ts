@@ -1,5 +1,5 @@
 // The product kernel of a batched decode step (llama-batch.ts): the prefill
-// matmul's loop (matmul_tile.wgsl, after matmul_generic.wgsl) with a token
+// matmul's loop (matmul_generic.wgsl with STORE) with a token
 // tile of the step's size instead of prefill's 16. The prefill kernel always
 // computes a whole tile (tokens past the batch repeat the last one), so a
 // 4-token step through a 16-token tile paid for 16; on lavapipe that made a
@@ -34,7 +34,7 @@ export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulI
   const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
   // Without the fast x path prefill keeps 2-token tiles (a wider one costs LLVM seconds to compile): never wider than prefill's.
   const T = Math.max(1, Math.min(tokens, d.tun.mmTokens));
-  const code = engine.shader('matmul_tile', {
+  const code = engine.shader('matmul_generic', {
     ENABLES: d.enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs,
     STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R, ...d.lane,
   });

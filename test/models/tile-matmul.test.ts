@@ -1,5 +1,5 @@
 // The narrow-tile product of batched decode steps (src/models/tile-matmul.ts,
-// matmul_tile.wgsl) on the three kernel configurations (CPU tuning, GPU
+// matmul_generic.wgsl with a tile store) on the three kernel configurations (CPU tuning, GPU
 // tuning, no shader-f16): for 1…5 tokens through tiles of 2 and 4, per
 // format, with concatenated q|k|v-like weights split in parts (row counts off
 // the 32-row tiles), it writes exactly what the prefill matmul writes for the
