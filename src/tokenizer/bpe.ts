@@ -21,6 +21,13 @@ const GPT2_LLAMA = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p
 const GPT2 = `${GPT2_LLAMA}|\\s+`;
 const LLAMA3 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const QWEN2 = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// LLAMA_VOCAB_PRE_TYPE_GPT4O (gpt-oss's o200k_harmony, Llama 4): llama.cpp rewrites
+// tiktoken's case classes ([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}...]+) as lookaheads over
+// [^a-z] / [^A-Z], because its std::regex sees every non-ASCII letter collapsed into one
+// byte outside both ranges. The rewrite is what it runs, so it is what we run: a
+// non-ASCII letter counts as both upper- and lower-case ("aÉb" is one piece, not two).
+const GPT4O =
+  "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const notWs = (cls: string) => `(?:(?!\\s)${cls})`;
 const CJK = notWs('[一-龥ࠀ-一가-퟿]'); // deepseek: CJK ideographs, U+0800..U+4E00, Hangul
 const DEEPSEEK_LETTERS =
@@ -44,6 +51,7 @@ def(['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm
 def(['dbrx', 'smaug-bpe', 'glm4', 'chatglm-bpe'], [LLAMA3]); // same regex, merges not skipped
 def(['qwen2', 'deepseek-r1-qwen', 'kormo', 'f2llmv2', 'megrez', 'stablelm2', 'hunyuan', 'solar-open'], [QWEN2]);
 def(['starcoder', 'refact', 'command-r', 'smollm', 'codeshell', 'exaone', 'minerva-7b', 'mellum2'], ['\\p{N}', GPT2]);
+def(['gpt-4o', 'llama4', 'kanana2', 'talkie', 'minimax-m2'], [GPT4O]);
 def(['falcon'], ['[\\p{P}\\$\\+<=>\\^~\\|`]+', GPT2, '[0-9][0-9][0-9]']);
 def(['deepseek-llm'], [
   '[\\r\\n]',

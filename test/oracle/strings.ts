@@ -14,6 +14,8 @@ export const FIXED_STRINGS: readonly string[] = [
   '🦙', '🦙🚀', '👨‍👩‍👧‍👦', '🇺🇸🇯🇵', '👍🏽', '❤️', '😶‍🌫️', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢', '€100 ✅ ⚠️',
   'def f(x):\n    return x + 1\n', 'if (a && b) {\n\treturn a !== b;\n}', '#include <stdio.h>\nint main(void) { return 0; }',
   'const xs = [1, 2, 3].map((x) => x * 2);', '    indented\n        more\n', '<div class="a">b</div>', '**bold** _it_ `code`', 'https://example.com/a?b=c&d=e#f',
+  // case runs (gpt-4o splits upper/lower runs; llama.cpp counts a non-ASCII letter as both)
+  'aÉb', 'éCOLE', 'ÉCOLEnormale', 'HTTPServer', 'ÀbcDÉF', "HELLO'S", "Ünïcödé'LL WÖRDS", 'camelCaseÄnd', 'a/\n/\nb', 'x//\r\n', 'SÃO PAULO', 'ZÜRICH', 'LEÓN',
   '<s>', '</s>', '<unk>', '<s>Hello</s>', ' <s> spaced </s> ', '<|im_start|>', '<|im_end|>', '<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
   '<|endoftext|>', 'a<|endoftext|>b', '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>', '<|user|>\nHi<|end|>\n<|assistant|>',
   '<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi<|END_OF_TURN_TOKEN|>', '[INST] Hi [/INST]', '<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>', '<pad><mask>',
