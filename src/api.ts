@@ -108,6 +108,12 @@ export interface ChatMessage {
   toolCallId?: string;
   /** tool: the function's name (some templates show it). */
   name?: string;
+  /**
+   * assistant: the thinking before the answer (a reasoning model's, as chat()
+   * split it). The template gets it as reasoning_content (gpt-oss's as thinking)
+   * and decides whether to show it; most drop it from earlier turns.
+   */
+  reasoning?: string;
 }
 
 /** A function the model may call (OpenAI's shape). */
@@ -153,6 +159,13 @@ export interface ChatOptions extends GenerateOptions {
   toolChoice?: ToolChoice;
   /** Allow several calls in one reply. Default false (as llama.cpp's server). */
   parallelToolCalls?: boolean;
+  /**
+   * A reasoning model's thinking (gpt-oss's analysis channel, a <think> block):
+   * 'auto' (default) splits it from the answer, so Token.text and the message's
+   * content hold the answer and Token.reasoning / message.reasoning the thinking;
+   * 'none' leaves the reply as generated. Other models are not affected.
+   */
+  reasoningFormat?: 'auto' | 'none';
 }
 
 export interface GpuBytes { weights: number; kv: number; activations: number; other: number; total: number }
@@ -182,6 +195,13 @@ export interface Token {
   logprob?: number;
   /** With GenerateOptions.logprobs: the most likely tokens at this step, most likely first (ties: lower id first). */
   topLogprobs?: TokenLogprob[];
+  /**
+   * chat() on a reasoning model: the part of the thinking this token completed
+   * (absent when none); `text` is then only the answer's part. A tag such as
+   * </think> is held back until the next token shows whether it is one, so a
+   * token's share may be '' and the last may come with tokenId -1.
+   */
+  reasoning?: string;
 }
 
 /** An async iterable of tokens that exposes the final stats once iteration ends. */

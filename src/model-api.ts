@@ -15,6 +15,7 @@ import { checkModel } from './models/llama-tensors.ts';
 import { checkKvType, kvCacheBytes, parseKvType } from './models/kv-cache.ts';
 import { checkMemoryPlan, planMemory, validateBudget } from './models/memory-plan.ts';
 import { openModelFile } from './open.ts';
+import { mergeDeltas, ReasoningParser, type ReasoningSyntax, reasoningSyntax, thinkingOpen } from './reasoning.ts';
 import { renderChat } from './tokenizer/chat.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { TokenType } from './tokenizer/vocab.ts';
@@ -76,10 +77,10 @@ export class QllmModel implements Model {
   }
 
   chatOn(session: Session, messages: ChatMessage[], opts: ChatOptions = {}): Generation {
-    const { tools, toolChoice, parallelToolCalls, ...gen } = opts;
+    const { tools, toolChoice, parallelToolCalls, reasoningFormat, ...gen } = opts;
     // A conversation keeps going past the context (context shift), keeping its system prompt.
     gen.contextShift ??= true;
-    const reply: { plan?: ToolPlan; silent?: Map<number, string> } = {};
+    const reply: Reply = {};
     return this.start(session, () => {
       const tc = this.config.tokenizer!;
       if (tools !== undefined || toolChoice !== undefined) {
@@ -97,6 +98,9 @@ export class QllmModel implements Model {
       // Templates usually write the BOS text themselves (then addBos is false); it parses as a special token.
       const { text, usedDefault, addBos } = renderChat(tc, messages, { addGenerationPrompt: true, tools: reply.plan?.render.tools, system: reply.plan?.render.system });
       this.usedDefaultTemplate = usedDefault;
+      // A reasoning model's thinking is split from its answer (src/reasoning.ts).
+      const syntax = reasoningFormat === 'none' ? 'none' : reasoningSyntax(this.config.arch, usedDefault ? undefined : tc.chatTemplate);
+      if (syntax !== 'none') reply.reasoning = { syntax, open: thinkingOpen(syntax, text) };
       const ids = this.tokenizer.encode(text, { addBos: opts.addBos ?? addBos, parseSpecial: true });
       if (gen.contextShift && gen.keepTokens === undefined) gen.keepTokens = this.systemPrefix(messages, ids, opts.addBos ?? addBos);
       return ids;
@@ -166,7 +170,7 @@ export class QllmModel implements Model {
   }
 
   /** `reply`: filled in by promptIds() for a chat with tools (how to split the reply; markers printed as nothing). */
-  private start(session: Session, promptIds: () => number[], opts: GenerateOptions, reply: { plan?: ToolPlan; silent?: Map<number, string> } = {}): Generation {
+  private start(session: Session, promptIds: () => number[], opts: GenerateOptions, reply: Reply = {}): Generation {
     if (this.disposed) throw new UsageError('this model was disposed: load it again with loadModel()');
     let resolveStats!: (s: GenerationStats) => void;
     let rejectStats!: (e: unknown) => void;
@@ -202,14 +206,33 @@ export class QllmModel implements Model {
         throw e;
       }
       let text = '';
+      let thinking = '';
       let failed = false;
+      let split = reply.reasoning && new ReasoningParser(reply.reasoning.syntax, { open: reply.reasoning.open });
+      /** What the splitter still holds (a tag's possible start), once. */
+      const flush = () => {
+        const d = mergeDeltas(split?.finish() ?? []);
+        split = undefined;
+        text += d.content;
+        thinking += d.reasoning;
+        return d;
+      };
       try {
         for await (const t of session.generate(p, opts, resolveStats)) {
           // A tool-call marker that is a control token prints as nothing; the reply keeps its text.
           const marked = t.text === '' && reply.silent?.get(t.tokenId);
-          const tok = marked ? { ...t, text: marked } : t;
+          let tok: Token = marked ? { ...t, text: marked } : t;
+          if (split) {
+            const d = mergeDeltas(split.push(tok.text));
+            tok = { ...tok, text: d.content, ...(d.reasoning ? { reasoning: d.reasoning } : {}) };
+            thinking += d.reasoning;
+          }
           text += tok.text;
           yield tok;
+        }
+        if (split) {
+          const d = flush();
+          if (d.content || d.reasoning) yield { text: d.content, tokenId: -1, ...(d.reasoning ? { reasoning: d.reasoning } : {}) };
         }
       } catch (e) {
         failed = true;
@@ -218,12 +241,22 @@ export class QllmModel implements Model {
         throw e;
       } finally {
         // Also when the caller stops early (return()): the reply so far.
-        if (!failed) resolveMessage(replyMessage(reply.plan, text));
+        if (!failed) {
+          flush();
+          resolveMessage({ ...replyMessage(reply.plan, text), ...(thinking ? { reasoning: thinking } : {}) });
+        }
       }
     }
     const it = iterate();
     return { [Symbol.asyncIterator]: () => it, stats, promptIds: ids, message };
   }
+}
+
+/** How chat() reads a reply: tool calls (plan; markers printed as nothing) and a reasoning model's thinking. */
+interface Reply {
+  plan?: ToolPlan;
+  silent?: Map<number, string>;
+  reasoning?: { syntax: ReasoningSyntax; open: boolean };
 }
 
 /** A conversation on its own sequence of the model's KV cache (Model.createSession). */

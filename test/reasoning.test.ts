@@ -1,6 +1,9 @@
 // The reasoning splitter (src/reasoning.ts): harmony channels and <think> blocks,
 // whole and streamed in pieces cut at every offset, which must give the same split.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { TokenizerConfig } from '../src/config.ts';
+import { renderChat } from '../src/tokenizer/chat.ts';
 import { mergeDeltas, ReasoningParser, type ReasoningSyntax, reasoningSyntax, splitReasoning, thinkingOpen } from '../src/reasoning.ts';
 
 const HARMONY = '<|channel|>analysis<|message|>User says hi. Reply briefly.<|end|><|start|>assistant<|channel|>final<|message|>Hello! How can I help?';
@@ -116,5 +119,24 @@ describe('choosing the syntax', () => {
 
   it("passes everything through for 'none'", () => {
     expectSameAtEverySplit('none', '<think>x</think>y', { reasoning: '', content: '<think>x</think>y' });
+  });
+});
+
+describe('an assistant turn\'s reasoning, rendered by the template (as llama.cpp passes it)', () => {
+  const tc = (src: string) => ({ model: 'gpt2', tokens: ['<|endoftext|>', '<|im_end|>'], bosId: undefined, eosId: 1, chatTemplate: src, addBos: false, merges: [], scores: new Float32Array(0), tokenTypes: new Int32Array(0) }) as unknown as TokenizerConfig;
+  const harmony = tc(readFileSync(new URL('./models/templates/openai-gpt-oss-120b.jinja', import.meta.url), 'utf8'));
+  const qwen3 = tc(readFileSync(new URL('./tools/templates/Qwen-Qwen3-0.6B.jinja', import.meta.url), 'utf8'));
+  const turn = [{ role: 'user' as const, content: 'Hi' }, { role: 'assistant' as const, content: 'Hello!', reasoning: 'They greet me.' }];
+
+  it('gpt-oss: as `thinking`, shown for the last turn and dropped once a user speaks after it', () => {
+    expect(renderChat(harmony, turn, { addGenerationPrompt: false }).text).toContain('<|start|>assistant<|channel|>analysis<|message|>They greet me.<|end|>');
+    const next = renderChat(harmony, [...turn, { role: 'user', content: 'Bye' }], { addGenerationPrompt: true }).text;
+    expect(next).toContain('<|start|>assistant<|channel|>final<|message|>Hello!<|end|><|start|>user<|message|>Bye');
+    expect(next).not.toContain('They greet me.');
+  });
+
+  it('Qwen3: as reasoning_content, in a <think> block after the last user message only', () => {
+    expect(renderChat(qwen3, turn, { addGenerationPrompt: false }).text).toContain('<|im_start|>assistant\n<think>\nThey greet me.\n</think>\n\nHello!');
+    expect(renderChat(qwen3, [...turn, { role: 'user', content: 'Bye' }], { addGenerationPrompt: true }).text).not.toContain('They greet me.');
   });
 });

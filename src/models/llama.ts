@@ -155,6 +155,12 @@ export class LlamaModel {
       if (step) this.stepBytes.add(step, [ti], step !== 'output');
       return w;
     };
+    // Tensors of one type and row length as one weight (a MoE layer's shared-expert gate|up).
+    const group = async (ts: TensorInfo[], interleave?: number) => {
+      const w = await uploadConcat(e, file, ts, `${ts[0].name}+${ts.length - 1}`, { signal: opts.signal, onBytes: (n) => { done += n; progress(ts[0].name); }, interleave });
+      this.weights.push(w);
+      return w;
+    };
     // heads: the vector is per-head rows of q or k (a bias or a whole-vector norm) or one head's norm, reordered like the rows.
     const vector = async (ti: TensorInfo, heads = 0) => {
       if (opts.signal?.aborted) throw new UsageError(`loading ${file.path} was aborted`);
@@ -279,7 +285,7 @@ export class LlamaModel {
       const qkv = await products([L.q, L.k, L.v], a.qkv, a.qkvOff, attnNormW, between.length || blockKv ? undefined : ropeIo);
       const silu = fam.act === 'silu';
       // A MoE layer's router and chosen experts take the FFN's slots: products, activation, down (+= into x).
-      const moe = moeBufs && (await createMoeFfn(e, L, { plan: plan.moe!, bufs: moeBufs, params: p, maxTokens: B, xn: a.xn, x: a.x, upload: (ti) => matrix(ti), uploadVector: (ti) => vector(ti), stepBytes: (s, ts) => this.stepBytes.add(s, ts, true) }));
+      const moe = moeBufs && (await createMoeFfn(e, L, { plan: plan.moe!, bufs: moeBufs, params: p, maxTokens: B, xn: a.xn, x: a.x, upload: (ti) => matrix(ti), uploadVector: (ti) => vector(ti), uploadConcat: (ts, interleave) => group(ts, interleave), stepBytes: (s, ts) => this.stepBytes.add(s, ts, true) }));
       const gateUp = moe ? moe.gateUp : await products([L.gate, L.up], a.gu, a.guOff, ffnNormW, undefined, silu);
       const downW = moe ? undefined : await matrix(L.down, 'ffn_down');
       const oW = await matrix(L.o, 'attn_output');

@@ -77,6 +77,7 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
     if (!m || !ROLES.has(m.role)) throw new UsageError(`message ${i} has role ${JSON.stringify(m?.role)}: use 'system', 'user' or 'assistant' (or 'tool' for a tool's result)`);
     if (typeof m.content !== 'string') throw new UsageError(`message ${i} (${m.role}) has no string content: pass content as a string`);
     checkToolFields(m, i);
+    if (m.reasoning !== undefined && typeof m.reasoning !== 'string') throw new UsageError(`message ${i} (${m.role}) reasoning must be a string`);
   });
   const usedDefault = tc.chatTemplate === undefined || tc.chatTemplate.trim() === '';
   const src = usedDefault ? DEFAULT_CHAT_TEMPLATE : (tc.chatTemplate as string);
@@ -95,6 +96,7 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
   const caps = withTools ? toolCaps(src, template) : NO_TOOLS;
   // Plain copies: templates may index and slice but must not see our objects.
   let msgs = templateMessages(messages, caps, [...(opts.system ?? []), ...(tools && !caps.tools ? [toolsPrompt(tools)] : [])]);
+  addReasoning(msgs, messages, src);
   if (msgs[0].role === 'system' && !readsSystemContent(src, template)) {
     // llama.cpp's workaround::system_message_not_supported.
     msgs = msgs.length > 1 ? [{ ...msgs[1], content: `${msgs[0].content}\n${msgs[1].content}` }, ...msgs.slice(2)] : [];
@@ -126,6 +128,25 @@ export function renderChat(tc: TokenizerConfig, messages: ChatMessage[], opts: R
 }
 
 const DEFAULT_MAX_CHARS = 1 << 24;
+
+/**
+ * An assistant turn's thinking, as llama.cpp passes it: reasoning_content (Qwen3,
+ * DeepSeek-R1 read it), and for gpt-oss's harmony template also `thinking`, which
+ * refuses content beside tool calls. The templates decide what to show: most
+ * drop the thinking of turns before the last user message.
+ */
+function addReasoning(msgs: Record<string, unknown>[], messages: ChatMessage[], src: string): void {
+  const off = msgs.length - messages.length; // 1 when a system message was put first
+  const harmony = src.includes('<|channel|>');
+  messages.forEach((m, i) => {
+    if (m.role !== 'assistant' || !m.reasoning) return;
+    const o = msgs[i + off];
+    o.reasoning_content = m.reasoning;
+    if (!harmony) return;
+    o.thinking = m.reasoning;
+    if (m.toolCalls?.length) delete o.content;
+  });
+}
 
 class TemplateBudget extends Error {}
 
