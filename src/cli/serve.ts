@@ -7,6 +7,7 @@
 import type { LoadOptions, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
 import { parseKvType } from '../models/kv-cache.ts';
+import { REASONING_FORMATS, type ReasoningFormat } from '../reasoning.ts';
 import { createServer, type QllmServer, type ServerOptions } from '../serve/server.ts';
 import { isLoopback } from '../serve/http-util.ts';
 import { num, parse, positionals } from './args.ts';
@@ -32,6 +33,9 @@ const HELP = `usage: qllm serve <model.gguf> [options]
                     the API; other pages' requests are refused
   --max-tokens N    max_tokens when a request gives none (default: until EOS or the
                     end of the context)
+  --reasoning-format F  a reasoning model's thinking (gpt-oss, <think> models) in chat
+                    replies: auto (default; apart, as reasoning_content), deepseek (the
+                    same), deepseek-legacy (also left in content), none (inline, as generated)
   --no-metrics      no Prometheus text at /metrics (on by default; --metrics is accepted)
   --drain-ms N      on shutdown, how long the replies in flight may continue (default 10000)`;
 
@@ -46,6 +50,7 @@ const OPTIONS = {
   cors: { type: 'string' },
   'max-tokens': { type: 'string' },
   'drain-ms': { type: 'string' },
+  'reasoning-format': { type: 'string' },
   metrics: { type: 'boolean' },
   'no-metrics': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -68,6 +73,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const kvType = parseKvType(values['kv-type'], '--kv-type');
   const parallel = num(values.parallel, '--parallel', { min: 1, max: 64, integer: true, dflt: 4 });
   if (values.metrics && values['no-metrics']) throw new UsageError('--metrics and --no-metrics contradict each other: pass one');
+  const reasoningFormat = values['reasoning-format'] as ReasoningFormat | undefined;
+  if (reasoningFormat !== undefined && !REASONING_FORMATS.includes(reasoningFormat)) throw new UsageError(`--reasoning-format ${reasoningFormat} is not one of ${REASONING_FORMATS.join(', ')}`);
   return {
     path,
     load: { contextLength: ctx, parallel, ...(kvType ? { kvType } : {}) },
@@ -82,6 +89,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       metrics: !values['no-metrics'],
       defaultMaxTokens: num(values['max-tokens'], '--max-tokens', { min: 1, integer: true }),
       drainMs: num(values['drain-ms'], '--drain-ms', { min: 0, max: 600_000, integer: true, dflt: 10_000 }),
+      ...(reasoningFormat ? { reasoningFormat } : {}),
     },
   };
 }

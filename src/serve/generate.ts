@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, Generation, GenerationStats, Model, Token } from '../api.ts';
 import { UsageError } from '../errors.ts';
+import { mergeDeltas, ReasoningParser, type ReasoningFormat, type ReasoningSyntax, reasoningSyntax, thinkingOpen } from '../reasoning.ts';
 import { type MarkerLookup, markerGbnf, planTools, silentMarkers, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { apiError, type ApiError } from './errors.ts';
 import { sendError, toApiError } from './http-util.ts';
@@ -40,6 +41,8 @@ export interface ServeContext {
   /** Called with the running generation's controller and a promise that settles when it ends (for drain). */
   track: (ac: AbortController, done: Promise<void>) => void;
   onStats: (s: GenerationStats, totalMs: number) => void;
+  /** --reasoning-format: what a chat reply does with a reasoning model's thinking; default 'auto' (split off). */
+  reasoningFormat?: ReasoningFormat;
 }
 
 export interface GenRequest {
@@ -49,10 +52,15 @@ export interface GenRequest {
   opts: GenerateOptions;
   /** A chat with tools: the request and its plan (planToolsFor). */
   tools?: { request: ToolRequest; plan: ToolPlan };
+  /** The request's own reasoning format (llama-server's per-request field); default the server's. */
+  reasoningFormat?: ReasoningFormat;
 }
 
 export interface Finished {
+  /** The reply; a chat's answer alone when its thinking was split off. */
   text: string;
+  /** A chat's thinking, split off the reply ('' when none, or none asked for). */
+  reasoning: string;
   /** Every token as generated (with logprobs when asked for). */
   tokens: Token[];
   stats: GenerationStats;
@@ -67,7 +75,7 @@ export interface Reply {
   errorBody?: (e: ApiError) => unknown;
   /** Streaming: the headers and any opening event, once the first token is ready. */
   begin(): Promise<void>;
-  /** Streaming: one token. */
+  /** Streaming: one token (a chat's thinking in t.reasoning, split off t.text; a last one may come with tokenId -1). */
   token(t: Token): Promise<void>;
   /** The end: the whole reply, or the streamed closing events. The core ends the response after. */
   end(f: Finished): Promise<void>;
@@ -148,6 +156,14 @@ interface Prepared {
   ids?: () => number[];
   /** Control tokens whose text the reply needs (tool-call markers), by id. */
   silent?: Map<number, string>;
+  /** A reasoning model's chat: how to split its thinking off (src/reasoning.ts). */
+  reasoning?: { syntax: ReasoningSyntax; open: boolean };
+}
+
+/** The syntax of the served model's thinking ('none' for a model that does not think in a way qllm reads). */
+export function servedReasoning(ctx: ServeContext): ReasoningSyntax {
+  const t = ctx.meta.template;
+  return reasoningSyntax(ctx.model.info.architecture, t && !t.usedDefault ? t.source : undefined);
 }
 
 /** Renders or checks the prompt now (errors before queueing), returns how to start the generation. */
@@ -159,7 +175,9 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
       // A model the server cannot render for: its own chat() handles the tools.
       const t = req.tools?.request;
       const tools = t ? { tools: t.tools, toolChoice: t.choice, parallelToolCalls: t.parallel } : {};
-      return { start: (slot, o) => slot.chat(messages, { ...o, ...tools }) };
+      // It splits the thinking off too (Token.reasoning).
+      const reasoningFormat = (req.reasoningFormat ?? ctx.reasoningFormat) === 'none' ? 'none' as const : 'auto' as const;
+      return { start: (slot, o) => slot.chat(messages, { ...o, ...tools, reasoningFormat }) };
     }
     if (plan?.grammar !== undefined && (req.opts.grammar !== undefined || req.opts.jsonSchema !== undefined)) {
       throw apiError(400, "'response_format' cannot be combined with a forced tool call: drop one", 'invalid_value', 'response_format');
@@ -167,7 +185,11 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
     // Rendered once here, fed as text: the bytes were checked, and /apply-template shows exactly this.
     const r = renderPrompt(ctx, messages, plan?.render);
     const grammar = plan?.grammar !== undefined ? { grammar: plan.grammar } : {};
-    return { start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), ids: () => ctx.model.tokenize(r.text, { addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)) };
+    const syntax = servedReasoning(ctx);
+    return {
+      start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), ids: () => ctx.model.tokenize(r.text, { addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)),
+      ...(syntax !== 'none' ? { reasoning: { syntax, open: thinkingOpen(syntax, r.text) } } : {}),
+    };
   }
   const prompt = req.prompt ?? '';
   checkFits(ctx, prompt);
@@ -183,7 +205,8 @@ function report(ctx: ServeContext, e: unknown): ApiError {
 export const shuttingDown = () => apiError(503, 'server is shutting down; retry against another instance', 'shutting_down');
 
 export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: Reply, res: ServerResponse, state: RunState): Promise<void> {
-  const { start, silent, ids } = prepare(ctx, req);
+  const prepared = prepare(ctx, req);
+  const { start, ids } = prepared;
   if (ctx.draining()) throw shuttingDown();
   const ac = new AbortController();
   const onClose = () => { if (!res.writableFinished) { state.clientClosed = true; ac.abort(); } };
@@ -197,7 +220,9 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
     release = granted;
     slot = ctx.slots[granted.slot];
     ctx.track(ac, done);
-    await generateInto(ctx, start(slot, Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state, silent);
+    const format = req.reasoningFormat ?? ctx.reasoningFormat ?? 'auto';
+    const split = format !== 'none' && prepared.reasoning ? { ...prepared.reasoning, legacy: format === 'deepseek-legacy' } : undefined;
+    await generateInto(ctx, start(slot, Object.assign({}, req.opts, { signal: ac.signal })), reply, res, state, prepared.silent, split);
   } catch (e) {
     if (!state.clientClosed) sendError(res, ac.signal.aborted ? shuttingDown() : report(ctx, e), reply.errorBody);
   } finally {
@@ -212,27 +237,51 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
   }
 }
 
-async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState, silent?: Map<number, string>): Promise<void> {
+/**
+ * `split`: a reasoning model's chat, whose thinking goes to Token.reasoning and
+ * Finished.reasoning; `legacy` (deepseek-legacy) leaves the reply whole and
+ * reports the thinking beside it only when not streaming, as llama-server does.
+ */
+async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState, silent?: Map<number, string>, split?: { syntax: ReasoningSyntax; open: boolean; legacy: boolean }): Promise<void> {
   const t0 = performance.now();
   gen.stats.then((s) => ctx.metrics.record(s), () => {});
   gen.promptIds.catch(() => {});
   const it = gen[Symbol.asyncIterator]();
   const tokens: Token[] = [];
   let text = '';
+  let thinking = '';
+  let parser = split && new ReasoningParser(split.syntax, { open: split.open });
+  const legacy = split?.legacy === true;
   const take = (t: Token): Token => {
     // A tool-call marker that is a control token prints as nothing: the reply's parser needs its text.
     const marked = silent?.size && t.text === '' ? silent.get(t.tokenId) : undefined;
-    const tok = marked ? { ...t, text: marked } : t;
+    let tok = marked ? { ...t, text: marked } : t;
     state.tokens++;
     tokens.push(tok);
+    if (parser) {
+      const d = mergeDeltas(parser.push(tok.text));
+      thinking += d.reasoning;
+      if (!legacy) tok = { ...tok, text: d.content, ...(d.reasoning ? { reasoning: d.reasoning } : {}) };
+    } else if (tok.reasoning) thinking += tok.reasoning; // a model without a template the server reads: its chat() split it
     text += tok.text;
     return tok;
+  };
+  /** What the splitter still holds at the end, as a last token (undefined: nothing). */
+  const rest = (): Token | undefined => {
+    if (!parser) return undefined;
+    const d = mergeDeltas(parser.finish());
+    parser = undefined;
+    thinking += d.reasoning;
+    if (legacy || (!d.content && !d.reasoning)) return undefined;
+    text += d.content;
+    return { text: d.content, tokenId: -1, ...(d.reasoning ? { reasoning: d.reasoning } : {}) };
   };
   const finish = async (): Promise<Finished> => {
     const stats = await gen.stats;
     const totalMs = performance.now() - t0;
     ctx.onStats(stats, totalMs);
-    return { text, tokens, stats, totalMs };
+    rest();
+    return { text, reasoning: legacy && reply.stream ? '' : thinking, tokens, stats, totalMs };
   };
   try {
     // Wait for the first token before answering, so that a prompt the model
@@ -251,6 +300,8 @@ async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, re
         step = await it.next();
       }
       if (state.clientClosed) return;
+      const last = rest();
+      if (last) await reply.token(last);
       await reply.end(await finish());
       res.end();
     } catch (e) {

@@ -6,6 +6,9 @@
 // Tools as Ollama has them: arguments are objects, calls carry no ids (qllm
 // numbers them for the template, matching each tool result to the calls in order),
 // and a streamed reply sends its calls in one line before the last.
+// A reasoning model's thinking goes to message.thinking (/api/generate: thinking),
+// apart from the content, unless the request says think: false; the model still
+// thinks then (qllm cannot switch it off), its thinking is just not sent.
 import { statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, Token, ToolCall } from '../api.ts';
@@ -15,7 +18,7 @@ import { formatCount } from '../info.ts';
 import { checkTools, detectToolFormat, parseReply, ToolCallStream, type ToolPlan } from '../tools/index.ts';
 import { runEmbed, parseInputs } from './embed.ts';
 import { apiError, badType, kindOf, type ApiError } from './errors.ts';
-import { planToolsFor, runGeneration, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
+import { planToolsFor, runGeneration, servedReasoning, type Finished, type GenRequest, type Reply, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, writeLine, type Dialect, type Handler } from './http-util.ts';
 import { asObject, optBool, optNumber, parseStop, type Body } from './parse.ts';
 
@@ -68,8 +71,20 @@ function parseFormat(v: unknown): string | undefined {
 
 /** Fields qllm cannot honour: a clear 400 rather than a reply that ignores them. */
 function refuseUnsupported(b: Body): void {
-  if (b.think !== undefined && b.think !== null && b.think !== false) throw apiError(400, "'think' is not supported: qllm does not separate a model's thinking from its answer", 'not_supported', 'think');
   if (Array.isArray(b.images) ? b.images.length > 0 : b.images !== undefined && b.images !== null) throw apiError(400, "'images' are not supported: qllm runs text-only models", 'not_supported', 'images');
+}
+
+/**
+ * `think`: whether the reply sends the thinking (default yes, for a model that
+ * thinks). true on a model that does not is a 400, as Ollama answers; levels
+ * ("high", …, gpt-oss's reasoning effort) are not supported.
+ */
+function parseThink(ctx: ServeContext, v: unknown): boolean {
+  if (v === undefined || v === null || v === false) return v !== false;
+  if (typeof v === 'string') throw apiError(400, `'think' levels such as ${JSON.stringify(v.slice(0, 20))} are not supported: send true or false`, 'not_supported', 'think');
+  if (v !== true) throw badType('think', 'a boolean', v);
+  if (servedReasoning(ctx) === 'none') throw apiError(400, "'think': this model does not think in a way qllm reads (no <think> block or harmony channels in its chat template): leave it out", 'not_supported', 'think');
+  return true;
 }
 
 function withFormat(opts: GenerateOptions, format: unknown): GenerateOptions {
@@ -88,7 +103,7 @@ function parseMessages(v: unknown): ChatMessage[] {
   return v.map((m, i) => {
     const f = `messages[${i}]`;
     if (!m || typeof m !== 'object' || Array.isArray(m)) throw badType(f, 'an object {role, content}', m);
-    const { role, content, images, tool_calls, tool_name } = m as Body;
+    const { role, content, images, tool_calls, tool_name, thinking } = m as Body;
     if (typeof role !== 'string') throw badType(`${f}.role`, 'a string', role);
     if (role !== 'system' && role !== 'user' && role !== 'assistant' && role !== 'tool') {
       throw apiError(400, `'${f}.role' is ${JSON.stringify(role.slice(0, 40))}; qllm supports system, user, assistant and tool`, 'invalid_value', `${f}.role`);
@@ -96,6 +111,8 @@ function parseMessages(v: unknown): ChatMessage[] {
     if (content !== undefined && content !== null && typeof content !== 'string') throw badType(`${f}.content`, 'a string', content);
     if (Array.isArray(images) && images.length > 0) throw apiError(400, `'${f}.images' are not supported: qllm runs text-only models`, 'not_supported', `${f}.images`);
     const msg: ChatMessage = { role, content: typeof content === 'string' ? content : '' };
+    if (thinking !== undefined && thinking !== null && typeof thinking !== 'string') throw badType(`${f}.thinking`, 'a string', thinking);
+    if (role === 'assistant' && typeof thinking === 'string' && thinking !== '') msg.reasoning = thinking;
     if (role === 'assistant' && tool_calls !== undefined && tool_calls !== null) {
       if (!Array.isArray(tool_calls)) throw badType(`${f}.tool_calls`, 'an array of {function: {name, arguments}}', tool_calls);
       pending.length = 0;
@@ -193,14 +210,17 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
     return m;
   };
 
-  const run = async (res: ServerResponse, state: Parameters<Handler>[2], b: Body, model: string, req: GenRequest, kind: 'chat' | 'generate') => {
+  const run = async (res: ServerResponse, state: Parameters<Handler>[2], b: Body, model: string, req: GenRequest, kind: 'chat' | 'generate', think: boolean) => {
     const stream = optBool(b, 'stream') ?? true;
     const logprobs = optBool(b, 'logprobs');
     const top = optNumber(b, 'top_logprobs', { min: 0, max: 20, integer: true });
     if (top !== undefined && !logprobs) throw apiError(400, "'top_logprobs' needs 'logprobs': true", 'invalid_value', 'top_logprobs');
     if (logprobs) req.opts.logprobs = top ?? 0;
     const head = () => ({ model, created_at: new Date().toISOString() });
-    const part = (text: string, calls?: object[]) => (kind === 'chat' ? { message: { role: 'assistant', content: text, ...(calls ? { tool_calls: calls } : {}) } } : { response: text });
+    const thought = (r: string | undefined) => (think && r ? { thinking: r } : {});
+    const part = (text: string, calls?: object[], reasoning?: string) => (kind === 'chat'
+      ? { message: { role: 'assistant', content: text, ...thought(reasoning), ...(calls ? { tool_calls: calls } : {}) } }
+      : { response: text, ...thought(reasoning) });
     const lp = (tokens: Token[]) => (logprobs ? { logprobs: tokens.filter((t) => t.logprob !== undefined).map(logprob) } : {});
     const plan = req.tools?.plan.parse ? req.tools.plan : undefined;
     // With tools the text goes through the call parser; the calls go out whole at the end.
@@ -214,7 +234,8 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
       },
       token: async (t) => {
         const text = calls ? calls.push(t.text).map((d) => ('content' in d ? d.content : '')).join('') : t.text;
-        if (text !== '' || (logprobs && t.logprob !== undefined)) await writeLine(res, { ...head(), ...part(text), ...lp([t]), done: false });
+        const r = think ? t.reasoning : undefined;
+        if (text !== '' || r || (logprobs && t.logprob !== undefined)) await writeLine(res, { ...head(), ...part(text, undefined, r), ...lp([t]), done: false });
       },
       end: async (f) => {
         let text = stream ? '' : f.text;
@@ -229,7 +250,7 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
           toolCalls = ollamaCalls(r.toolCalls);
           if (toolCalls) text = r.content;
         }
-        const done = { ...head(), ...part(text, stream ? undefined : toolCalls), ...(stream ? {} : lp(f.tokens)), done: true, done_reason: f.stats.stopReason === 'length' ? 'length' : 'stop', ...durations(f) };
+        const done = { ...head(), ...part(text, stream ? undefined : toolCalls, stream ? undefined : f.reasoning), ...(stream ? {} : lp(f.tokens)), done: true, done_reason: f.stats.stopReason === 'length' ? 'length' : 'stop', ...durations(f) };
         if (stream) await writeLine(res, done);
         else sendJson(res, 200, done);
       },
@@ -261,7 +282,7 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const arch = info.architecture;
         sendJson(res, 200, {
           license: '', modelfile: `# served by qllm ${QLLM_VERSION}\nFROM ${ctx.meta.path ?? name}\n`, parameters: '',
-          template: ctx.meta.template?.source ?? '', details, modified_at: modified, capabilities: ['completion', ...(toolsShown ? ['tools'] : [])],
+          template: ctx.meta.template?.source ?? '', details, modified_at: modified, capabilities: ['completion', ...(toolsShown ? ['tools'] : []), ...(servedReasoning(ctx) !== 'none' ? ['thinking'] : [])],
           model_info: {
             'general.architecture': arch, 'general.name': info.name, 'general.parameter_count': Math.round(info.f16WeightBytes / 2),
             [`${arch}.context_length`]: ctx.contextLength, 'tokenizer.ggml.vocab_size': info.vocabSize,
@@ -272,17 +293,19 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const b = await body(req);
         const model = modelName(b);
         refuseUnsupported(b);
+        const think = parseThink(ctx, b.think);
         const messages = parseMessages(b.messages);
         const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
         const tools = parseTools(ctx, b.tools);
         if (tools && opts.grammar !== undefined) throw apiError(400, "'format' cannot be combined with 'tools': the reply would have to be JSON and a call at once", 'invalid_value', 'format');
         if (messages.length === 0) return loaded(res, model, 'chat');
-        await run(res, state, b, model, { messages, opts, ...(tools ? { tools } : {}) }, 'chat');
+        await run(res, state, b, model, { messages, opts, ...(tools ? { tools } : {}) }, 'chat', think);
       } },
       '/api/generate': { POST: async (req, res, state) => {
         const b = await body(req);
         const model = modelName(b);
         refuseUnsupported(b);
+        const think = parseThink(ctx, b.think);
         for (const k of ['prompt', 'system', 'suffix', 'template'] as const) {
           if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'string') throw badType(k, 'a string', b[k]);
         }
@@ -301,7 +324,7 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const greq: GenRequest = plain
           ? { prompt: system ? `${system}\n\n${prompt}` : prompt, opts }
           : { messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }], opts };
-        await run(res, state, b, model, greq, 'generate');
+        await run(res, state, b, model, greq, 'generate', think);
       } },
       // Ollama's embeddings: /api/embed (`input`: text or texts → `embeddings`), and the older /api/embeddings (`prompt` → `embedding`).
       '/api/embed': { POST: async (req, res) => {

@@ -5,9 +5,13 @@
 // Tools: the model's calls come back as message.tool_calls (finish_reason
 // 'tool_calls'); streamed, each call is one delta with index, id, type and name,
 // then its arguments in fragments. response_format constrains the reply's JSON.
+// A reasoning model's thinking comes as message.reasoning_content (streamed:
+// delta.reasoning_content), apart from the content, as llama-server sends it;
+// --reasoning-format or the request's reasoning_format 'none' leaves it inline.
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, GenerationStats, GpuBytes, Token } from '../api.ts';
+import { REASONING_FORMATS, type ReasoningFormat } from '../reasoning.ts';
 import { parseReply, type StreamDelta, ToolCallStream, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { base64Floats, parseInputs, runEmbed } from './embed.ts';
 import { apiError, badType, preview } from './errors.ts';
@@ -24,6 +28,8 @@ export interface ParsedRequest {
   tools?: ToolRequest;
   /** response_format's grammar and schema (json_object / json_schema). */
   responseFormat?: { grammar: string; schema: unknown };
+  /** llama-server's per-request reasoning_format. */
+  reasoningFormat?: ReasoningFormat;
 }
 
 export interface RequestLimits { contextLength: number; defaultMaxTokens?: number }
@@ -78,7 +84,9 @@ export function parseChatRequest(body: unknown, lim: RequestLimits): ParsedReque
   const tools = parseTools(b);
   // A reply beside tools: the schema goes to the tool plan (only the generic format can honour it).
   if (tools && parsed.responseFormat) tools.responseSchema = parsed.responseFormat.schema;
-  return { ...parsed, messages: parseMessages(b.messages), ...(tools ? { tools } : {}) };
+  const rf = b.reasoning_format ?? undefined;
+  if (rf !== undefined && !REASONING_FORMATS.includes(rf as ReasoningFormat)) throw badType('reasoning_format', `one of ${REASONING_FORMATS.map((f) => `"${f}"`).join(', ')}`, rf);
+  return { ...parsed, messages: parseMessages(b.messages), ...(tools ? { tools } : {}), ...(rf !== undefined ? { reasoningFormat: rf as ReasoningFormat } : {}) };
 }
 
 export function parseCompletionRequest(body: unknown, lim: RequestLimits): ParsedRequest {
@@ -181,7 +189,11 @@ function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse, pla
       await writeEvent(res, chunk({ role: 'assistant', content: '' }, null, null));
     },
     token: async (t) => {
-      const entry = withLp && t.logprob !== undefined ? { content: [chatLogprob(t, piece)], refusal: null } : null;
+      let entry = withLp && t.logprob !== undefined ? { content: [chatLogprob(t, piece)], refusal: null } : null;
+      if (t.reasoning) {
+        await writeEvent(res, chunk({ reasoning_content: t.reasoning }, entry, null));
+        entry = null;
+      }
       if (calls) {
         const deltas = calls.push(t.text);
         for (const [k, d] of deltas.entries()) await writeEvent(res, chunk(deltaOf(d), k === 0 ? entry : null, null));
@@ -197,7 +209,8 @@ function chatReply(ctx: ServeContext, p: ParsedRequest, res: ServerResponse, pla
         const logprobs = withLp ? { content: f.tokens.filter((t) => t.logprob !== undefined).map((t) => chatLogprob(t, piece)), refusal: null } : null;
         const r = plan ? parseReply(plan, f.text) : { content: f.text, toolCalls: [] };
         const toolCalls = r.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
-        const message = toolCalls.length ? { role: 'assistant', content: r.content === '' ? null : r.content, refusal: null, tool_calls: toolCalls } : { role: 'assistant', content: r.content, refusal: null };
+        const reasoning = f.reasoning ? { reasoning_content: f.reasoning } : {};
+        const message = toolCalls.length ? { role: 'assistant', content: r.content === '' ? null : r.content, ...reasoning, refusal: null, tool_calls: toolCalls } : { role: 'assistant', content: r.content, ...reasoning, refusal: null };
         sendJson(res, 200, {
           ...base(m, 'chat.completion'),
           choices: [{ index: 0, message, logprobs, finish_reason: finishReason(f.stats.stopReason, toolCalls.length) }],
@@ -270,7 +283,8 @@ export function openaiDialect(ctx: ServeContext): Dialect {
     if (p.responseFormat && !plan?.parse) p.opts.grammar = p.responseFormat.grammar;
     const reply = kind === 'chat' ? chatReply(ctx, p, res, plan?.parse ? plan : undefined) : completionReply(ctx, p, res);
     const tools = p.tools && plan ? { tools: { request: p.tools, plan } } : {};
-    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, ...tools }, reply, res, state);
+    const rf = p.reasoningFormat ? { reasoningFormat: p.reasoningFormat } : {};
+    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, ...tools, ...rf }, reply, res, state);
   };
   // OpenAI's embeddings: `input` text(s) → unit vectors, as floats or base64 float32.
   const embeddings: Handler = async (req, res) => {

@@ -79,7 +79,7 @@ export function parseMessages(v: unknown): ChatMessage[] {
   return v.map((m, i) => {
     const f = `messages[${i}]`;
     if (!m || typeof m !== 'object' || Array.isArray(m)) throw badType(f, 'an object {role, content}', m);
-    const { role, content, tool_calls, tool_call_id, name } = m as Body;
+    const { role, content, tool_calls, tool_call_id, name, reasoning_content } = m as Body;
     if (typeof role !== 'string') throw badType(`${f}.role`, 'a string', role);
     // `developer` is OpenAI's newer name for `system`.
     const r = role === 'developer' ? 'system' : role;
@@ -91,6 +91,11 @@ export function parseMessages(v: unknown): ChatMessage[] {
     if (r === 'assistant') {
       const calls = parseToolCalls(tool_calls, `${f}.tool_calls`);
       if (calls?.length) msg.toolCalls = calls;
+      // A reasoning model's earlier thinking, as llama-server takes it back: the template decides what to show.
+      if (reasoning_content !== undefined && reasoning_content !== null) {
+        if (typeof reasoning_content !== 'string') throw badType(`${f}.reasoning_content`, 'a string', reasoning_content);
+        if (reasoning_content !== '') msg.reasoning = reasoning_content;
+      }
     }
     if (r === 'tool') {
       if (typeof tool_call_id !== 'string') throw badType(`${f}.tool_call_id`, 'a string (the id of the call this answers)', tool_call_id);

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { GenerationStats, Model } from '../api.ts';
 import { UsageError } from '../errors.ts';
 import { formatWeightSavings } from '../info.ts';
+import type { ReasoningFormat } from '../reasoning.ts';
 import { apiError } from './errors.ts';
 import { sendFile } from './files.ts';
 import { Metrics, type RunState, type ServeContext } from './generate.ts';
@@ -54,6 +55,8 @@ export interface ServerOptions {
   meta?: Partial<ModelMeta>;
   /** max_tokens when a request gives none; default: until EOS or the end of the context. */
   defaultMaxTokens?: number;
+  /** A reasoning model's thinking in chat replies: 'auto' (default) sends it apart (reasoning_content), 'none' inline (llama-server's --reasoning-format). */
+  reasoningFormat?: ReasoningFormat;
   /** Prometheus text at /metrics. Default true. */
   metrics?: boolean;
   /** Default 1 MiB. */
@@ -123,6 +126,7 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
       meta: modelMeta(m, opts.modelPath, opts.meta),
       contextLength: Math.min(opts.contextLength ?? m.info.contextLength, m.info.contextLength),
       defaultMaxTokens: opts.defaultMaxTokens,
+      reasoningFormat: opts.reasoningFormat,
       queue, metrics, started, log,
       maxBody: opts.maxBodyBytes ?? 1 << 20,
       draining: () => draining,

@@ -18,6 +18,8 @@ describe('qllm serve flags', () => {
     expect(parseServeArgs(['m.gguf'], {})).toMatchObject({ server: { metrics: true, modelPath: 'm.gguf' } });
     expect(parseServeArgs(['m.gguf', '--metrics'], {})).toMatchObject({ server: { metrics: true } });
     expect(parseServeArgs(['m.gguf', '--no-metrics'], {})).toMatchObject({ server: { metrics: false } });
+    expect(parseServeArgs(['m.gguf', '--reasoning-format', 'none'], {})).toMatchObject({ server: { reasoningFormat: 'none' } });
+    expect((parseServeArgs(['m.gguf'], {}) as { server: object }).server).not.toHaveProperty('reasoningFormat'); // the server's default: auto
   });
 
   it('refuses bad flags before loading anything', async () => {
@@ -28,6 +30,7 @@ describe('qllm serve flags', () => {
       [['m.gguf', '--cors', 'localhost:3000/x'], /--cors/],
       [['m.gguf', '--bogus'], /bogus/],
       [['m.gguf', '--metrics', '--no-metrics'], /contradict/],
+      [['m.gguf', '--reasoning-format', 'hidden'], /--reasoning-format hidden is not one of none, auto, deepseek, deepseek-legacy/],
       [[], /missing <model.gguf>/],
     ];
     for (const [argv, msg] of bad) {
