@@ -118,7 +118,7 @@ export interface Config {
   readonly expertUsedCount: number;
   /** {arch}.expert_feed_forward_length: one expert's FFN width (0: absent; the family decides then). */
   readonly expertFfnDim: number;
-  /** {arch}.expert_shared_count, expert_shared_feed_forward_length, expert_group_count (0: absent); qllm runs none of them. */
+  /** {arch}.expert_shared_count, expert_shared_feed_forward_length, expert_group_count (0: absent); family.ts decides what each family reads. */
   readonly expertSharedCount: number;
   readonly expertSharedFfnDim: number;
   readonly expertGroupCount: number;
@@ -160,6 +160,11 @@ export interface LayerTensorNames {
   ffn_gate_exps_bias: string;
   ffn_up_exps_bias: string;
   ffn_down_exps_bias: string;
+  /** Qwen2-MoE's shared expert: its gate [dim] (one logit per token), and a dense SwiGLU FFN [dim -> sharedFf] / [sharedFf -> dim]. */
+  ffn_gate_inp_shexp: string;
+  ffn_gate_shexp: string;
+  ffn_up_shexp: string;
+  ffn_down_shexp: string;
   attn_output_bias: string;
   attn_sinks: string;
 }
@@ -183,6 +188,7 @@ export const tensorNames = {
       ffn_gate_inp: `${p}ffn_gate_inp.weight`, ffn_gate_exps: `${p}ffn_gate_exps.weight`, ffn_up_exps: `${p}ffn_up_exps.weight`, ffn_down_exps: `${p}ffn_down_exps.weight`,
       ffn_gate_inp_bias: `${p}ffn_gate_inp.bias`, ffn_gate_exps_bias: `${p}ffn_gate_exps.bias`, ffn_up_exps_bias: `${p}ffn_up_exps.bias`, ffn_down_exps_bias: `${p}ffn_down_exps.bias`,
       attn_output_bias: `${p}attn_output.bias`, attn_sinks: `${p}attn_sinks.weight`,
+      ffn_gate_inp_shexp: `${p}ffn_gate_inp_shexp.weight`, ffn_gate_shexp: `${p}ffn_gate_shexp.weight`, ffn_up_shexp: `${p}ffn_up_shexp.weight`, ffn_down_shexp: `${p}ffn_down_shexp.weight`,
     };
   },
 } as const;

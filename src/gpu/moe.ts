@@ -173,3 +173,31 @@ async function createCombine(engine: Engine, io: MoeProductIO, rows: number, out
     },
   };
 }
+
+/**
+ * out[t, :] += σ(w · g[t]) · y[t, :] for t < nTokens (sigmoid_gate_add.wgsl):
+ * g f32 [maxTokens, dim], w f32 [dim], y and out f32 [maxTokens, n]. Qwen2-MoE's
+ * shared expert joining the residual, its gate computed on the GPU (no readback).
+ */
+export async function createSigmoidGateAdd(engine: Engine, o: { params: GPUBuffer; g: GPUBuffer; w: GPUBuffer; y: GPUBuffer; out: GPUBuffer; dim: number; n: number; maxTokens: number }): Promise<MoeProduct> {
+  if (o.w.size < o.dim * 4 || o.g.size < o.maxTokens * o.dim * 4) throw new GpuError(`sigmoid gate: w or g is smaller than [${o.maxTokens}, ${o.dim}] f32`);
+  if (o.y.size < o.maxTokens * o.n * 4 || o.out.size < o.maxTokens * o.n * 4) throw new GpuError(`sigmoid gate: y or out is smaller than [${o.maxTokens}, ${o.n}] f32`);
+  if (o.y === o.out || o.g === o.out || o.w === o.out) throw new GpuError('sigmoid gate: out must be a buffer of its own (WebGPU binds a written buffer once)');
+  // Narrow groups on CPU rasterisers, as rmsnorm (barriers are coroutine switches there).
+  const WG = engine.cpuTuning ? 8 : 64;
+  const consts = { DIM: o.dim, N: o.n, WG };
+  const pipe = await engine.pipeline({ op: 'sigmoid_gate_add', ...consts }, engine.shader('sigmoid_gate_add', { WG_SUM: engine.shader('wg_sum') }), consts);
+  const bg = engine.device.createBindGroup({
+    label: 'sigmoid gate add',
+    layout: pipe.getBindGroupLayout(0),
+    entries: [o.params, o.g, o.w, o.y, o.out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  return {
+    encode(pass, nTokens) {
+      if (!(nTokens >= 1 && nTokens <= o.maxTokens)) throw new GpuError(`sigmoid gate: nTokens ${nTokens} is outside 1..${o.maxTokens}`);
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(nTokens);
+    },
+  };
+}

@@ -50,11 +50,13 @@ export interface Family {
  * gating, whether the k weights are renormalised (norm_w), and where one
  * expert's FFN width comes from: 'ffn' feed_forward_length (Mixtral, OLMoE),
  * 'expert' expert_feed_forward_length, 'expertOrSplit' that or
- * feed_forward_length / expert_used_count (Qwen3-MoE). `ifExperts`: MoE only
- * when the file sets expert_count (llama: Mixtral; dense otherwise). None of
- * these families has shared experts (ffn_*_shexp: Qwen2-MoE, DeepSeek) or
- * reads expert_weights_scale/norm/gating_func; a file that sets shared
- * experts or expert groups is refused.
+ * feed_forward_length / expert_used_count (Qwen2/3-MoE). `ifExperts`: MoE only
+ * when the file sets expert_count (llama: Mixtral; dense otherwise). `shared`:
+ * Qwen2-MoE's one shared expert (see MoePlan.sharedFf). No family here reads
+ * expert_weights_scale/norm/gating_func or expert_shared_count (qwen2moe's
+ * loader ignores the count: one shared expert); a family without `shared`
+ * refuses a file that sets shared experts, and every family refuses expert
+ * groups (DeepSeek).
  */
 export interface MoeRule {
   gating: Gating;
@@ -63,6 +65,8 @@ export interface MoeRule {
   ifExperts?: boolean;
   /** gpt-oss: biases on the router and on every expert product (ggml_add_id), and SwiGLU-OAI (clamped, alpha 1.702, limit 7). */
   oai?: boolean;
+  /** Qwen2-MoE: a shared expert beside the routed ones, width expert_shared_feed_forward_length or feed_forward_length. */
+  shared?: boolean;
 }
 
 /** A MoE layer as this file sets it (Plan.moe). */
@@ -75,6 +79,14 @@ export interface MoePlan {
   gating: Gating;
   normalize: boolean;
   oai: boolean;
+  /**
+   * The shared expert's FFN width (0: none). Qwen2-MoE (llama.cpp's
+   * qwen2moe.cpp): every token also runs a dense SwiGLU FFN (ffn_gate_shexp,
+   * ffn_up_shexp [sharedFf, dim], ffn_down_shexp [dim, sharedFf]) on the same
+   * normed input xn, scaled by σ(ffn_gate_inp_shexp · xn) (one logit a
+   * token, weight [dim]) and added to the routed experts' sum.
+   */
+  sharedFf: number;
 }
 
 /** The families, as llama.cpp's builders compute them (src/models/<arch>.cpp). */
@@ -96,6 +108,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
   granite: { rope: 'norm', act: 'silu', scales: true, ropeSwitch: true },
   smollm3: { rope: 'norm', act: 'silu', noRopeEvery: 4 },
   olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
+  // Qwen1.5-MoE, Qwen2-57B-A14B: Qwen2's attention (q/k/v biases), softmax top-k without renormalising, and a shared expert.
+  qwen2moe: { rope: 'neox', act: 'silu', moe: { gating: 'softmax', norm: false, ff: 'expertOrSplit', shared: true } },
   qwen3moe: { rope: 'neox', act: 'silu', qkNorm: 'head', moe: { gating: 'softmax', norm: true, ff: 'expertOrSplit' } },
   olmoe: { rope: 'neox', act: 'silu', qkNorm: 'full', moe: { gating: 'softmax', norm: false, ff: 'ffn' } },
   // llama.cpp's openai-moe: sliding window on even layers (period 2, the file's window), sinks, YaRN from the file.
@@ -249,12 +263,14 @@ function planMoe(c: Config, rule: MoeRule, where: string): MoePlan | undefined {
   // The GPU router keeps a token's k choices in registers and its E logits in workgroup memory (router.ts).
   if (used > 32 || experts > 65535) throw new GgufError(`top-${used} of ${experts} experts in ${where} is not supported: qllm routes at most 32 of 65535 experts per token`);
   if ((c.expertGroupCount || 0) > 1) throw new GgufError(`expert groups (${arch}.expert_group_count ${c.expertGroupCount}) in ${where} are not supported: qllm does not implement DeepSeek-style group routing`);
-  if ((c.expertSharedCount || 0) > 0 || (c.expertSharedFfnDim || 0) > 0) throw new GgufError(`shared experts in ${where} are not supported for '${arch}' models: llama.cpp's '${arch}' graph has none; the file is not a '${arch}' model`);
+  if (!rule.shared && ((c.expertSharedCount || 0) > 0 || (c.expertSharedFfnDim || 0) > 0)) throw new GgufError(`shared experts in ${where} are not supported for '${arch}' models: llama.cpp's '${arch}' graph has none; the file is not a '${arch}' model`);
   const ef = c.expertFfnDim || 0;
   let ff = rule.ff === 'ffn' ? c.ffnDim : ef;
   if (rule.ff === 'expertOrSplit' && !ff) ff = Math.floor(c.ffnDim / used);
   if (!(ff > 0)) throw bad(`${arch}.expert_feed_forward_length is missing or 0`);
-  return { experts, used, ff, gating: rule.gating, normalize: rule.norm, oai: !!rule.oai };
+  // qwen2moe's loader: n_ff_shexp = expert_shared_feed_forward_length, or n_ff when absent.
+  const sharedFf = rule.shared ? c.expertSharedFfnDim || c.ffnDim : 0;
+  return { experts, used, ff, gating: rule.gating, normalize: rule.norm, oai: !!rule.oai, sharedFf };
 }
 
 /** One line for `qllm info` and the run stats: the family's quirks as this file sets them. */
@@ -271,7 +287,7 @@ export function describePlan(p: Plan): string {
   if (p.embedScale !== 1) out.push(`embedding scale ${+p.embedScale.toPrecision(6)}`);
   if (p.residualScale !== 1) out.push(`residual scale ${p.residualScale}`);
   if (p.logitScale !== 1) out.push(`logit scale 1/${+(1 / p.logitScale).toPrecision(6)}`);
-  if (p.moe) out.push(`MoE: top-${p.moe.used} of ${p.moe.experts} experts (FFN ${p.moe.ff} each), ${p.moe.gating} gating${p.moe.normalize ? ', weights renormalised' : ''}${p.moe.oai ? ', expert biases, SwiGLU-OAI (clamp 7)' : ''}`);
+  if (p.moe) out.push(`MoE: top-${p.moe.used} of ${p.moe.experts} experts (FFN ${p.moe.ff} each), ${p.moe.gating} gating${p.moe.normalize ? ', weights renormalised' : ''}${p.moe.oai ? ', expert biases, SwiGLU-OAI (clamp 7)' : ''}${p.moe.sharedFf ? `, plus a shared expert (FFN ${p.moe.sharedFf}) gated by a sigmoid` : ''}`);
   if (p.family.sinks) out.push('attention sinks');
   const r = p.ropes[0];
   if (r.freqScale !== 1 || r.extFactor || r.factors !== 'none') out.push(`rope scaling ${r.extFactor ? 'yarn' : r.factors === 'freqs' ? 'rope_freqs' : r.factors !== 'none' ? `longrope (${r.factors})` : 'linear'}${r.freqScale !== 1 ? ` ×${+(1 / r.freqScale).toPrecision(6)}` : ''}`);

@@ -41,6 +41,11 @@ export interface LayerTensors {
   gateExpsBias?: TensorInfo;
   upExpsBias?: TensorInfo;
   downExpsBias?: TensorInfo;
+  /** Qwen2-MoE's shared expert: its gate [dim] and SwiGLU FFN [sharedFf, dim] (gate, up), [dim, sharedFf] (down). */
+  gateInpShexp?: TensorInfo;
+  gateShexp?: TensorInfo;
+  upShexp?: TensorInfo;
+  downShexp?: TensorInfo;
   /** gpt-oss: attention sinks [heads] and attn_output's bias [dim]. */
   sinks?: TensorInfo;
   oBias?: TensorInfo;
@@ -173,6 +178,10 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
       gateExpsBias: moe?.gateBias,
       upExpsBias: moe?.upBias,
       downExpsBias: moe?.downBias,
+      gateInpShexp: moe?.gateInpShexp,
+      gateShexp: moe?.gateShexp,
+      upShexp: moe?.upShexp,
+      downShexp: moe?.downShexp,
       sinks: f.sinks ? vec(need(n.attn_sinks, ' (gpt-oss attention has sinks)'), c.nHeads) : undefined,
       oBias: f.sinks ? vec(need(n.attn_output_bias), c.dim) : undefined,
     });

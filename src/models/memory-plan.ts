@@ -136,6 +136,12 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     else matrices([L.gate, L.up]);
     matrices([L.o]);
     if (!L.gateInp) matrices([L.down]);
+    // Qwen2-MoE's shared expert: gate|up as one weight where they share a type, down, and its gate vector (moe-layer.ts).
+    if (L.gateShexp && L.upShexp && L.downShexp) {
+      matrices([L.gateShexp, L.upShexp]);
+      matrices([L.downShexp]);
+    }
+    vector(L.gateInpShexp);
     for (const v of [L.attnNorm, L.ffnNorm, L.qBias, L.kBias, L.vBias, L.qNorm, L.kNorm, L.attnPostNorm, L.ffnPostNorm]) vector(v);
     for (const v of [L.sinks, L.oBias, L.gateInpBias, L.gateExpsBias, L.upExpsBias, L.downExpsBias]) vector(v); // gpt-oss
   }
@@ -163,6 +169,10 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     add('activations', 'moe routes', m.routes);
     add('activations', 'moe gate|up', m.gu);
     add('activations', 'moe pairs', m.pairs);
+    if (plan.moe.sharedFf) {
+      add('activations', 'moe shared gate|up', m.sharedGu);
+      add('activations', 'moe shared out', m.sharedOut);
+    }
   }
   // Split attention: per layer, partials of each (token, head, chunk).
   const split = (o.splitAttention ?? true) && !t.layers.some((L) => L.sinks); // attention with sinks never splits (attention-sinks.ts)

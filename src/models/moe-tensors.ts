@@ -2,7 +2,11 @@
 // them (qwen3moe.cpp, olmoe.cpp, llama.cpp with n_expert > 0): the router
 // ffn_gate_inp [experts, dim] and three 3-D expert tensors, ggml dims
 // [dim, ff, experts] (gate, up) and [ff, dim, experts] (down), i.e. per expert
-// a [ff, dim] or [dim, ff] matrix, experts one after another.
+// a [ff, dim] or [dim, ff] matrix, experts one after another. Qwen2-MoE
+// (qwen2moe.cpp) adds a shared expert: its gate ffn_gate_inp_shexp, ggml dims
+// [dim] (one logit a token), and a dense FFN ffn_{gate,up}_shexp [sharedFf,
+// dim] and ffn_down_shexp [dim, sharedFf] (rows, cols); all four are required
+// there, as llama.cpp's loader requires them.
 import { tensorNames } from '../config.ts';
 import type { TensorInfo } from '../gguf/types.ts';
 import type { MoePlan } from './family.ts';
@@ -17,6 +21,11 @@ export interface MoeLayerTensors {
   gateBias?: TensorInfo;
   upBias?: TensorInfo;
   downBias?: TensorInfo;
+  /** Qwen2-MoE (MoePlan.sharedFf > 0): the shared expert's gate [dim] and FFN, [sharedFf, dim] (gate, up) and [dim, sharedFf] (down). */
+  gateInpShexp?: TensorInfo;
+  gateShexp?: TensorInfo;
+  upShexp?: TensorInfo;
+  downShexp?: TensorInfo;
 }
 
 /**
@@ -41,6 +50,8 @@ export function moeTensors(
     return t;
   };
   const biasWhy = ' (gpt-oss experts have biases)';
+  const sharedWhy = ' (a layer with a shared expert: Qwen2-MoE)';
+  const sf = m.sharedFf;
   return {
     gateInp: shape(need(n.ffn_gate_inp, why), m.experts, dim),
     gate: experts(n.ffn_gate_exps, m.ff, dim),
@@ -52,6 +63,14 @@ export function moeTensors(
           gateBias: shape(need(n.ffn_gate_exps_bias, biasWhy), m.experts, m.ff),
           upBias: shape(need(n.ffn_up_exps_bias, biasWhy), m.experts, m.ff),
           downBias: shape(need(n.ffn_down_exps_bias, biasWhy), m.experts, dim),
+        }
+      : {}),
+    ...(sf
+      ? {
+          gateInpShexp: shape(need(n.ffn_gate_inp_shexp, sharedWhy), 1, dim),
+          gateShexp: shape(need(n.ffn_gate_shexp, sharedWhy), sf, dim),
+          upShexp: shape(need(n.ffn_up_shexp, sharedWhy), sf, dim),
+          downShexp: shape(need(n.ffn_down_shexp, sharedWhy), dim, sf),
         }
       : {}),
   };

@@ -68,3 +68,15 @@ export function refCombine(pairs: Float64Array, r: RouteRef, n: number, k: numbe
     }
   return out;
 }
+
+/** out[t, j] = out0[t, j] + σ(w · g[t]) · y[t, j] for t < n (sigmoid_gate_add.wgsl; Qwen2-MoE's shared expert); g [n, dim], y and out0 [n, rows]. */
+export function refSigmoidGateAdd(g: Float32Array, w: Float32Array, y: Float32Array, out0: Float32Array, n: number, dim: number, rows: number): Float64Array {
+  const out = Float64Array.from(out0.subarray(0, n * rows));
+  for (let t = 0; t < n; t++) {
+    let s = 0;
+    for (let i = 0; i < dim; i++) s += w[i] * g[t * dim + i];
+    const gate = 1 / (1 + Math.exp(-s));
+    for (let j = 0; j < rows; j++) out[t * rows + j] += gate * y[t * rows + j];
+  }
+  return out;
+}

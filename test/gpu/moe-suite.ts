@@ -4,16 +4,18 @@
 // tile), 11 tokens whose choices repeat experts, expert weights split over
 // bindings by whole experts, inputs per token (gate/up) and per pair (down),
 // the weighted sum fused into decode and as its own dispatch after prefill,
-// each adding into a residual.
+// each adding into a residual; and Qwen2-MoE's sigmoid-gated add of the
+// shared expert (a row length and width no workgroup divides, 11 tokens and 1,
+// gates from near 0 to near 1).
 import { describe, expect, it } from 'vitest';
 import type { Engine, EngineOptions } from '../../src/gpu/engine.ts';
-import { createMoeProduct } from '../../src/gpu/moe.ts';
+import { createMoeProduct, createSigmoidGateAdd } from '../../src/gpu/moe.ts';
 import { createRouter, type Gating, MOE_TILE, type RoutesLayout, routesLayout } from '../../src/gpu/router.ts';
 import { destroyWeight, uploadTensor } from '../../src/gpu/weights.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
 import { GgmlType, typeInfo } from '../../src/quant/table.ts';
 import { f32Buffer, getTestEngine, memGguf, nmse, paramsBuffer, randomTensor, readF32, rng } from './fixture.ts';
-import { refCombine, refPairs, refRoute } from './moe-reference.ts';
+import { refCombine, refPairs, refRoute, refSigmoidGateAdd } from './moe-reference.ts';
 
 const NT = 11;
 const ROWS = 37;
@@ -174,6 +176,32 @@ export function moeSuite(paths: [string, EngineOptions][]): void {
         for (const [what, v] of Object.entries(errs)) expect(v, what).toBeLessThan(NMSE_BUDGET);
         for (const b of [lb, routes, params, xb, xpb, yb, y2, out]) e.destroyBuffer(b);
         destroyWeight(e, w);
+      });
+
+      it.skipIf(!engine).each([
+        { dim: 150, rows: 37, nt: NT },
+        { dim: 2048, rows: 2048, nt: 3 }, // Qwen1.5-MoE's width: more than any workgroup's stride
+      ])('sigmoid gate add: gate over $dim, rows of $rows, $nt tokens and 1', async ({ dim, rows, nt }) => {
+        const e = engine!;
+        const rand = rng(dim + rows);
+        // Gate logits over about ±6: σ from 0.0025 to 0.9975.
+        const g = new Float32Array(nt * dim).map(() => rand() * 2 - 1);
+        const w = new Float32Array(dim).map(() => (rand() * 2 - 1) * (6 / Math.sqrt(dim / 3)));
+        const y = new Float32Array(nt * rows).map(() => rand() * 2 - 1);
+        const out0 = new Float32Array(nt * rows).map(() => rand() * 2 - 1);
+        const [gb, wb, yb, out] = [f32Buffer(e, g), f32Buffer(e, w), f32Buffer(e, y), f32Buffer(e, out0)];
+        const params = paramsBuffer(e, nt);
+        const k = await createSigmoidGateAdd(e, { params, g: gb, w: wb, y: yb, out, dim, n: rows, maxTokens: nt });
+        for (const n of [nt, 1]) {
+          e.device.queue.writeBuffer(out, 0, out0);
+          await run(e, params, n, (p) => k.encode(p, n));
+          const got = await readF32(e, out, nt * rows * 4);
+          const err = nmse(got.subarray(0, n * rows), refSigmoidGateAdd(g, w, y, out0, n, dim, rows));
+          expect(err, `n=${n}`).toBeLessThan(1e-12);
+          expect(Array.from(got.subarray(n * rows)), 'rows past nTokens untouched').toEqual(Array.from(out0.subarray(n * rows)));
+        }
+        await expect(createSigmoidGateAdd(e, { params, g: gb, w: wb, y: yb, out: yb, dim, n: rows, maxTokens: nt })).rejects.toThrow(/out must be a buffer of its own/);
+        for (const b of [gb, wb, yb, out, params]) e.destroyBuffer(b);
       });
     });
   }

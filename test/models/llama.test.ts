@@ -130,7 +130,7 @@ describe.skipIf(!probe)('LlamaModel vs the CPU reference on synthetic models', (
       model.dispose();
     }
     await expect(LlamaModel.load(engine, file, { ...config, arch: 'gpt2' }, { contextLength: 8 })).rejects.toThrow(
-      new GgufError("architecture 'gpt2' is not supported: qllm runs llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2, qwen3moe, olmoe, gpt-oss (Mistral, Mixtral, SmolLM2 and TinyLlama files say 'llama')"),
+      new GgufError("architecture 'gpt2' is not supported: qllm runs llama, qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2, qwen2moe, qwen3moe, olmoe, gpt-oss (Mistral, Mixtral, SmolLM2 and TinyLlama files say 'llama')"),
     );
     const missing = view(file, { hide: 'blk.1.ffn_up.weight' });
     await expect(LlamaModel.load(engine, missing, config, { contextLength: 8 })).rejects.toThrow(/tensor blk\.1\.ffn_up\.weight is missing/);
