@@ -1,5 +1,6 @@
-// npm run make-model -- [--arch llama|qwen2|qwen3|gemma|gemma2|gemma3|phi3|granite|smollm3|olmo2|qwen3moe|mixtral|olmoe] [--preset tiny|qwen2.5-0.5b|moe-bench|…]
+// npm run make-model -- [--arch llama|qwen2|qwen3|gemma|gemma2|gemma3|phi3|granite|smollm3|olmo2|qwen3moe|mixtral|olmoe|gpt-oss|qwen2moe] [--preset tiny|qwen2.5-0.5b|moe-bench|…]
 //                       [--experts N --experts-used K --expert-ffn N]   (MoE arches; --type mxfp4_moe: MXFP4 experts, Q8_0 elsewhere)
+//                       [--shared-ffn N]                               (qwen2moe: the shared expert's FFN width)
 //                       [--dim N --layers N --heads N --kv-heads N --head-dim N --ffn N --vocab N|<vocab.gguf> --ctx N]
 //                       [--type f32|f16|bf16|q4_0|…|q4_k_m] [--tied|--untied] [--init flat|wide] [--logit-std X] [--std X]
 //                       [--rope-base X] [--rope-scaling none|linear|yarn|longrope] [--rope-factor X] [--rope-orig-ctx N] [--rope-freqs]
@@ -10,9 +11,9 @@ import { parseArgs } from 'node:util';
 import { isQllmError, UsageError } from '../src/errors.ts';
 import { ARCHES, MODEL_TYPES, MOE_ARCHES, makeModel, PRESETS, type RopeScalingKind } from '../src/synth/make-model.ts';
 
-const usage = `usage: npm run make-model -- [--arch ${[...ARCHES, ...MOE_ARCHES].join('|')}] [--preset ${Object.keys(PRESETS).join('|')}] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--experts N] [--experts-used K] [--expert-ffn N] [--vocab N|vocab.gguf] [--ctx N] [--type ${MODEL_TYPES.join('|')}] [--tied|--untied] [--init flat|wide] [--logit-std X] [--std X] [--rope-base X] [--rope-scaling none|linear|yarn|longrope] [--rope-factor X] [--rope-orig-ctx N] [--rope-freqs] [--sliding-window N] [--swa-pattern N] [--attn-softcap X] [--final-softcap X] [--seed N] [--name S] -o out.gguf`;
+const usage = `usage: npm run make-model -- [--arch ${[...ARCHES, ...MOE_ARCHES].join('|')}] [--preset ${Object.keys(PRESETS).join('|')}] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--head-dim N] [--ffn N] [--experts N] [--experts-used K] [--expert-ffn N] [--shared-ffn N] [--vocab N|vocab.gguf] [--ctx N] [--type ${MODEL_TYPES.join('|')}] [--tied|--untied] [--init flat|wide] [--logit-std X] [--std X] [--rope-base X] [--rope-scaling none|linear|yarn|longrope] [--rope-factor X] [--rope-orig-ctx N] [--rope-freqs] [--sliding-window N] [--swa-pattern N] [--attn-softcap X] [--final-softcap X] [--seed N] [--name S] -o out.gguf`;
 
-const INTS = ['dim', 'layers', 'heads', 'kv-heads', 'head-dim', 'ffn', 'ctx', 'seed', 'rope-orig-ctx', 'sliding-window', 'swa-pattern', 'experts', 'experts-used', 'expert-ffn'] as const;
+const INTS = ['dim', 'layers', 'heads', 'kv-heads', 'head-dim', 'ffn', 'ctx', 'seed', 'rope-orig-ctx', 'sliding-window', 'swa-pattern', 'experts', 'experts-used', 'expert-ffn', 'shared-ffn'] as const;
 const NUMS = ['logit-std', 'std', 'rope-base', 'rope-factor', 'attn-softcap', 'final-softcap'] as const;
 
 async function main(): Promise<void> {
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     out: v.out as string, arch: v.arch as string | undefined, preset: v.preset as string | undefined, type: v.type as string | undefined,
     name: v.name as string | undefined, seed: int('seed'),
     dim: int('dim'), layers: int('layers'), heads: int('heads'), kvHeads: int('kv-heads'), headDim: int('head-dim'), ffn: int('ffn'), ctx: int('ctx'),
-    experts: int('experts'), expertsUsed: int('experts-used'), expertFfn: int('expert-ffn'),
+    experts: int('experts'), expertsUsed: int('experts-used'), expertFfn: int('expert-ffn'), sharedFfn: int('shared-ffn'),
     vocab: vocabN, vocabFile: vocabIsFile ? vocab : undefined,
     tied: v.tied ? true : v.untied ? false : undefined, init, logitStd: num('logit-std'), std: num('std'),
     ropeBase: num('rope-base'), ropeScaling: v['rope-scaling'] as RopeScalingKind | undefined, ropeFactor: num('rope-factor'), ropeOrigCtx: int('rope-orig-ctx'),
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   for (const t of made.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
   console.log(`wrote ${made.path}: ${(made.bytes / 2 ** 20).toFixed(1)} MiB (${made.bytes} bytes) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`  ${made.arch}: dim ${s.dim}, ${s.layers} layers, ${s.heads} heads, ${s.kvHeads} kv heads, head size ${s.headDim}, ffn ${s.ffn}, vocab ${s.vocab}, ctx ${s.ctx}`);
-  if (s.experts) console.log(`  experts: ${s.experts} per layer, top-${s.expertsUsed}${s.expertFfn ? `, expert ffn ${s.expertFfn}` : ''}`);
+  if (s.experts) console.log(`  experts: ${s.experts} per layer, top-${s.expertsUsed}${s.expertFfn ? `, expert ffn ${s.expertFfn}` : ''}${s.sharedFfn ? `, shared expert ffn ${s.sharedFfn}` : ''}`);
   const extras = [
     l.tied ? 'tied output' : 'output.weight', `${l.init} init`, l.ropeScaling !== 'none' ? `rope ${l.ropeScaling}` : '', l.ropeFreqs ? 'rope_freqs' : '',
     l.slidingWindow !== undefined ? `window ${l.slidingWindow}` : '',

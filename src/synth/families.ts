@@ -10,7 +10,7 @@ import { kv } from '../gguf/writer.ts';
 
 export const ARCHES = ['llama', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'gemma3', 'phi3', 'granite', 'smollm3', 'olmo2'] as const;
 /** Mixture-of-experts families ('mixtral' is a llama GGUF with expert_count set). */
-export const MOE_ARCHES = ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss'] as const;
+export const MOE_ARCHES = ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss', 'qwen2moe'] as const;
 export type Arch = (typeof ARCHES)[number] | (typeof MOE_ARCHES)[number];
 /** general.architecture as llama.cpp names it. */
 export const ggufArch = (a: Arch): string => (a === 'mixtral' ? 'llama' : a);
@@ -20,6 +20,8 @@ export interface Shape {
   dim: number; layers: number; heads: number; kvHeads: number; ffn: number; vocab: number; ctx: number; headDim: number;
   /** MoE: experts per layer, experts per token, one expert's FFN width (expertFfn 0: the family uses ffn). 0 for dense families. */
   experts: number; expertsUsed: number; expertFfn: number;
+  /** Qwen2-MoE: the shared expert's FFN width (expert_shared_feed_forward_length; 0: not written, llama.cpp uses ffn). 0 elsewhere. */
+  sharedFfn: number;
 }
 
 export interface FamilySpec {
@@ -49,8 +51,11 @@ export interface FamilySpec {
   postNorm?: boolean;
   /** Input embeddings × sqrt(dim) (Gemma): the init divides them back. */
   embedSqrtDim?: boolean;
-  /** MoE layers: whether the converter writes expert_feed_forward_length (else the experts are ffn wide). */
-  moe?: { expertFfnKey: boolean };
+  /**
+   * MoE layers: whether the converter writes expert_feed_forward_length (else the experts are ffn wide);
+   * shared: a shared expert (Qwen2-MoE: ffn_gate_inp_shexp [dim] and a dense ffn_{gate,up,down}_shexp FFN).
+   */
+  moe?: { expertFfnKey: boolean; shared?: boolean };
   /**
    * gpt-oss: attention sinks and attn_output.bias, biases on the router and on every expert tensor, and
    * the FFN pre-norm named post_attention_norm (llama.cpp's openai-moe loader).
@@ -58,7 +63,7 @@ export interface FamilySpec {
   oai?: boolean;
 }
 
-const tiny = (s: Partial<Shape> = {}): Shape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256, headDim: 16, experts: 0, expertsUsed: 0, expertFfn: 0, ...s });
+const tiny = (s: Partial<Shape> = {}): Shape => ({ dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 128, vocab: 512, ctx: 256, headDim: 16, experts: 0, expertsUsed: 0, expertFfn: 0, sharedFfn: 0, ...s });
 const K = { dim: 256, ffn: 512, headDim: 64 };
 const K_WIDE_HEAD = { dim: 256, ffn: 512, headDim: 128 };
 const BASE_SCALINGS: RopeScalingKind[] = ['none', 'linear', 'yarn'];
@@ -122,6 +127,13 @@ export const FAMILIES: Readonly<Record<Arch, FamilySpec>> = {
     tiny: tiny({ headDim: 32, ffn: 64, experts: 8, expertsUsed: 4, expertFfn: 64 }), tinyK: { ...K_WIDE_HEAD, ffn: 256, expertFfn: 256 }, defaults: { slidingWindow: 128 },
     tinyExtra: { slidingWindow: 8 }, eps: 1e-5, ropeBase: 150000, headDimFree: true, keyLength: true, llamaKeys: false, tied: 'never',
     scalings: ['none', 'yarn'], ropeFreqs: false, qkvBias: true, preNorm: true, moe: { expertFfnKey: true }, oai: true,
+  },
+  // Qwen1.5-MoE-A2.7B: 60 experts top-4 (FFN 1408), a shared expert of 5632, q/k/v biases; llama.cpp requires output.weight.
+  // Tiny: the three FFN widths differ (expert 64, shared 96, ffn 128) so a mix-up shows.
+  qwen2moe: {
+    tiny: tiny({ experts: 8, expertsUsed: 4, expertFfn: 64, sharedFfn: 96 }), tinyK: { ...K, expertFfn: 256, sharedFfn: 768 }, eps: 1e-6, ropeBase: 1e6,
+    headDimFree: false, keyLength: false, llamaKeys: false, tied: 'never', scalings: BASE_SCALINGS, ropeFreqs: false, qkvBias: true, preNorm: true,
+    moe: { expertFfnKey: true, shared: true },
   },
   olmoe: {
     tiny: tiny({ kvHeads: 4, ffn: 64, experts: 8, expertsUsed: 3 }), tinyK: { ...K, ffn: 256 }, eps: 1e-5, ropeBase: 10000, headDimFree: false, keyLength: false,
@@ -232,6 +244,7 @@ export function familyKeys(arch: Arch, s: Shape, l: Layout): GgufKV[] {
   if (f.moe) {
     out.push(kv.u32(a('expert_count'), s.experts), kv.u32(a('expert_used_count'), s.expertsUsed));
     if (f.moe.expertFfnKey) out.push(kv.u32(a('expert_feed_forward_length'), s.expertFfn));
+    if (f.moe.shared && s.sharedFfn) out.push(kv.u32(a('expert_shared_feed_forward_length'), s.sharedFfn));
   }
   return out;
 }
@@ -317,6 +330,15 @@ export function familyTensors(arch: Arch, s: Shape, l: Layout): Planned[] {
         // gpt-oss: one bias row per expert, ggml dims [rows, experts].
         if (f.oai) out.push({ name: b, role: 'vector', layer: -1, dims: [rows, E], vec: bias() });
       }
+      if (f.moe.shared) {
+        // The shared expert's gate (one F32 row, kept F32 like the router: logits of std 2, so σ spans most of (0, 1)),
+        // then its dense FFN, in llama.cpp's creation order.
+        const sf = s.sharedFfn || ffn;
+        out.push({ name: n.ffn_gate_inp_shexp, role: 'router', layer: i, dims: [dim], rows: [{ rows: 1, std: std(2, dim) }] });
+        mat(n.ffn_gate_shexp, 'ffn_gate', i, dim, [[sf, 1]]);
+        mat(n.ffn_down_shexp, 'ffn_down', i, sf, [[dim, outGain]]);
+        mat(n.ffn_up_shexp, 'ffn_up', i, dim, [[sf, 1]]);
+      }
     } else if (f.fusedGateUp) {
       mat(n.ffn_up, 'ffn_up', i, dim, [[2 * ffn, 1]]);
     } else {
@@ -344,6 +366,7 @@ export function checkLayout(arch: Arch, s: Shape, l: Layout): void {
   }
   if (f.moe?.expertFfnKey && !(s.expertFfn >= 1)) throw new UsageError(`--expert-ffn ${s.expertFfn} must be positive for ${arch}`);
   if (!f.moe && (s.experts || s.expertsUsed || s.expertFfn)) throw new UsageError(`--experts, --experts-used and --expert-ffn apply to ${MOE_ARCHES.join(', ')}, not ${arch}`);
+  if (!f.moe?.shared && s.sharedFfn) throw new UsageError(`--shared-ffn applies to ${MOE_ARCHES.filter((a) => FAMILIES[a].moe?.shared).join(', ')}, not ${arch}`);
   // llama.cpp's OLMoE loader sizes attn_k_norm by dim (OLMoE has no GQA).
   if (arch === 'olmoe' && s.kvHeads !== s.heads) throw new UsageError(`--arch olmoe needs --kv-heads equal to --heads (${s.heads}): llama.cpp sizes its k norm by dim`);
   if (!f.scalings.includes(l.ropeScaling)) throw new UsageError(`--rope-scaling ${l.ropeScaling} is not written for --arch ${arch}: use one of ${f.scalings.join(', ')}`);

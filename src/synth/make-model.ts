@@ -71,7 +71,7 @@ export const MODEL_TYPES = Object.keys(FTYPE);
 
 export interface MakeModelOptions extends Partial<Shape>, LayoutOptions {
   out: string;
-  /** llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2; MoE: qwen3moe, mixtral, olmoe. */
+  /** llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3, granite, smollm3, olmo2; MoE: qwen3moe, mixtral, olmoe, gpt-oss, qwen2moe. */
   arch?: string;
   preset?: string;
   /** A weight type (f32 … iq4_xs) or the q4_k_m or mxfp4_moe mix. Default f32. MoE routers stay F32 (as llama.cpp's quantizer keeps them). */
@@ -164,7 +164,7 @@ export function resolveShape(o: MakeModelOptions): Shape {
 
 function pick(p: Preset): Partial<Shape> {
   const out: Partial<Shape> = {};
-  for (const k of ['dim', 'layers', 'heads', 'kvHeads', 'ffn', 'vocab', 'ctx', 'experts', 'expertsUsed', 'expertFfn'] as const) if (p[k] !== undefined) out[k] = p[k];
+  for (const k of ['dim', 'layers', 'heads', 'kvHeads', 'ffn', 'vocab', 'ctx', 'experts', 'expertsUsed', 'expertFfn', 'sharedFfn'] as const) if (p[k] !== undefined) out[k] = p[k];
   return out;
 }
 

@@ -1,5 +1,6 @@
 // make-model's MoE families: the keys and tensors llama.cpp's loaders expect
-// (qwen3moe, mixtral = a llama file with expert_count, olmoe), the type mixes
+// (qwen3moe, mixtral = a llama file with expert_count, olmoe, gpt-oss,
+// qwen2moe with its shared expert), the type mixes
 // (F32 router always; mxfp4_moe: MXFP4 experts, Q8_0 elsewhere), the MXFP4
 // block filler's statistics, and the refusals.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +24,7 @@ describe('make-model: MoE families', () => {
     ['mixtral', 'llama', 4, 2, 128, false],
     ['olmoe', 'olmoe', 8, 3, 64, false],
     ['gpt-oss', 'gpt-oss', 8, 4, 64, true],
+    ['qwen2moe', 'qwen2moe', 8, 4, 64, true],
   ] as const)('%s: arch %s, %i experts top-%i, expert ffn %i; mxfp4_moe types', async (arch, gguf, E, k, ff, ffKey) => {
     const out = join(tmp, `${arch}.gguf`);
     const m = await makeModel({ out, arch, type: 'mxfp4_moe', seed: 1 });
@@ -73,11 +75,44 @@ describe('make-model: MoE families', () => {
     }
   });
 
+  it('qwen2moe: the shared expert (gate F32 [dim], FFN of expert_shared_feed_forward_length), q/k/v biases, output.weight', async () => {
+    const out = join(tmp, 'qwen2moe-q8.gguf');
+    await makeModel({ out, arch: 'qwen2moe', type: 'q8_0', seed: 1 });
+    const f = await openGguf(out);
+    try {
+      const c = readConfig(f);
+      expect([c.expertFfnDim, c.expertSharedFfnDim, c.ffnDim, c.expertSharedCount]).toEqual([64, 96, 128, 0]);
+      const t = (n: string) => f.tensor(`blk.1.${n}`)!;
+      expect(t('ffn_gate_inp_shexp.weight').dims).toEqual([c.dim]);
+      expect(t('ffn_gate_inp_shexp.weight').type.name).toBe('F32');
+      expect(t('ffn_gate_shexp.weight').dims).toEqual([c.dim, 96]);
+      expect(t('ffn_up_shexp.weight').dims).toEqual([c.dim, 96]);
+      expect(t('ffn_down_shexp.weight').dims).toEqual([96, c.dim]);
+      for (const n of ['gate', 'up', 'down']) expect(t(`ffn_${n}_shexp.weight`).type.name).toBe('Q8_0');
+      expect(t('attn_q.bias').dims).toEqual([c.dim]);
+      expect(f.tensor('output.weight')).toBeDefined();
+      // The gate's logits σ(w·xn) with xn ~ unit rms: w has std 2/sqrt(dim).
+      const w = new Float32Array((await f.readTensor(t('ffn_gate_inp_shexp.weight'))).slice().buffer);
+      const std = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
+      expect(Math.abs(std * Math.sqrt(c.dim) - 2)).toBeLessThan(0.6);
+    } finally {
+      await f.close();
+    }
+    // --shared-ffn sets the key; 0 is refused as any other width, and other families have no shared expert.
+    const wide = join(tmp, 'qwen2moe-wide.gguf');
+    await makeModel({ out: wide, arch: 'qwen2moe', type: 'q8_0', seed: 1, sharedFfn: 160 });
+    const g = await openGguf(wide);
+    expect(readConfig(g).expertSharedFfnDim).toBe(160);
+    expect(g.tensor('blk.0.ffn_down_shexp.weight')!.dims).toEqual([160, 64]);
+    await g.close();
+    await expect(makeModel({ out: join(tmp, 'bad.gguf'), arch: 'qwen3moe', sharedFfn: 64 })).rejects.toThrow(/^--shared-ffn applies to qwen2moe, not qwen3moe$/);
+  });
+
   it('q4_k: k-quant shapes keep every expert row whole 256-blocks (no fallback)', async () => {
-    for (const arch of ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss']) {
+    for (const arch of ['qwen3moe', 'mixtral', 'olmoe', 'gpt-oss', 'qwen2moe']) {
       const m = await makeModel({ out: join(tmp, `${arch}-k.gguf`), arch, type: 'q4_k', seed: 1 });
       expect(m.notes).toEqual([]);
-      expect(m.tensors.filter((x) => x.name.endsWith('_exps.weight')).every((x) => x.type === 'Q4_K')).toBe(true);
+      expect(m.tensors.filter((x) => x.name.endsWith('_exps.weight') || x.name.endsWith('_shexp.weight')).every((x) => x.type === (x.name.includes('gate_inp') ? 'F32' : 'Q4_K'))).toBe(true);
     }
   });
 
@@ -101,7 +136,7 @@ describe('make-model: MoE families', () => {
 
   it('refuses expert options on dense families, bad expert counts, GQA OLMoE and mxfp4_moe on a dense model', async () => {
     const o = join(tmp, 'bad.gguf');
-    await expect(makeModel({ out: o, arch: 'qwen3', experts: 4 })).rejects.toThrow(/^--experts, --experts-used and --expert-ffn apply to qwen3moe, mixtral, olmoe, gpt-oss, not qwen3$/);
+    await expect(makeModel({ out: o, arch: 'qwen3', experts: 4 })).rejects.toThrow(/^--experts, --experts-used and --expert-ffn apply to qwen3moe, mixtral, olmoe, gpt-oss, qwen2moe, not qwen3$/);
     await expect(makeModel({ out: o, arch: 'qwen3moe', experts: 2, expertsUsed: 3 })).rejects.toThrow(UsageError);
     await expect(makeModel({ out: o, arch: 'olmoe', kvHeads: 2 })).rejects.toThrow(/^--arch olmoe needs --kv-heads equal to --heads \(4\)/);
     await expect(makeModel({ out: o, arch: 'llama', type: 'mxfp4_moe' })).rejects.toThrow(/^--type mxfp4_moe quantizes expert tensors/);
