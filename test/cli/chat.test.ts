@@ -2,10 +2,14 @@
 // allocates it), as a person at a terminal would use it: two turns, a Ctrl-C
 // that stops a long reply but not the program, then /exit; and fed from a pipe,
 // as a script would use it: a turn per line, plain replies, exit 0 at the end.
+// And how a reasoning model's reply is printed (its thinking dimmed, marked or
+// hidden) and kept for the next turn.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Token } from '../../src/api.ts';
+import { historyTurn, ReplyPrinter } from '../../src/cli/chat.ts';
 import { hasShared, repoRoot, sharedModel } from '../shared.ts';
 import { shell } from './helpers.ts';
 
@@ -103,5 +107,40 @@ describe.skipIf(!hasShared)('qllm chat from a pipe', () => {
     const off = await shell(`printf '${lines}' | qllm chat '${model}' -n 48 --temp 0 -c 64 --no-context-shift`);
     expect(off.code).toBe(1);
     expect(off.stderr).toMatch(/^qllm: prompt of \d+ tokens does not fit the context of 64/m);
+  });
+});
+
+describe('a reasoning model\'s reply in qllm chat', () => {
+  // As chat() streams it: the thinking in Token.reasoning, the answer in text.
+  const reply: Token[] = [
+    { text: '', tokenId: 1, reasoning: '\nThe user' },
+    { text: '', tokenId: 2, reasoning: ' greets me.' },
+    { text: '\n\nHello', tokenId: 3 },
+    { text: ' there!', tokenId: 4 },
+  ];
+  async function* tokens(ts: Token[]) { yield* ts; }
+  const printed = async (ts: Token[], o: { color: boolean; hide: boolean }) => {
+    let out = '';
+    await new ReplyPrinter((s) => { out += s; }, o).print(tokens(ts));
+    return out;
+  };
+
+  it('dims the thinking at a terminal, then the answer', async () => {
+    expect(await printed(reply, { color: true, hide: false })).toBe('\u001b[2mThe user greets me.\u001b[22m\n\nHello there!');
+  });
+
+  it('marks it with plain lines elsewhere (as Ollama\'s CLI), and leaves it out with --hide-reasoning', async () => {
+    expect(await printed(reply, { color: false, hide: false })).toBe('Thinking...\nThe user greets me.\n...done thinking.\n\nHello there!');
+    expect(await printed(reply, { color: true, hide: true })).toBe('Hello there!');
+  });
+
+  it('ends the dimming of a reply cut off while thinking; prints a plain reply as before', async () => {
+    expect(await printed(reply.slice(0, 2), { color: true, hide: false })).toBe('\u001b[2mThe user greets me.\u001b[22m');
+    expect(await printed([{ text: ' Once', tokenId: 1 }, { text: ' upon', tokenId: 2 }], { color: true, hide: false })).toBe('Once upon');
+  });
+
+  it('keeps the thinking apart from the answer in the history', () => {
+    expect(historyTurn({ role: 'assistant', content: ' Hello there! ', reasoning: 'The user greets me.' })).toEqual({ role: 'assistant', content: 'Hello there!', reasoning: 'The user greets me.' });
+    expect(historyTurn({ role: 'assistant', content: 'Hi\n' })).toEqual({ role: 'assistant', content: 'Hi' });
   });
 });
