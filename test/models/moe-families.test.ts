@@ -1,12 +1,13 @@
-// Mixture-of-experts families (qwen3moe, Mixtral-style llama, OLMoE, gpt-oss)
-// on tiny synthetic models (make-model --arch, 4 or 8 experts, top-2 to 4) with
+// Mixture-of-experts families (qwen3moe, Mixtral-style llama, OLMoE, gpt-oss,
+// qwen2moe) on tiny synthetic models (make-model --arch, 4 or 8 experts, top-2 to 4) with
 // Q8_0, Q4_K and MXFP4 experts:
 // - the GPU forward pass equals the float64 reference (reference-moe.ts) on
 //   prefill (pairs grouped by expert, the grouped matmul) and decode (the k
 //   chosen experts' matvec with the weighted sum fused), on the CPU and GPU
 //   kernel configurations, and in batched decode (several sequences a step);
 //   gpt-oss adds attention sinks, a sliding window on even layers, biases and
-//   its clamped SwiGLU;
+//   its clamped SwiGLU; qwen2moe adds a shared expert scaled by a sigmoid gate
+//   (its products are dense, so batched decode runs them as ordinary matmuls);
 // - 24 greedy steps give llama.cpp's ids, or first differ at a near-tie (its
 //   logit gap ≤ 0.3), or beyond one where the float64 reference backs qllm.
 //   A MoE model turns small differences into discrete ones: llama.cpp rounds
@@ -88,7 +89,7 @@ describe.skipIf(!cpuF32 || !gpuF32)('MoE forward pass = the float64 reference', 
 });
 
 describe.skipIf(!cpuF32 || !gpuF32)('MoE in batched decode (one token of each of 3 sequences per step) = the float64 reference per sequence', () => {
-  it.each(['qwen3moe', 'gpt-oss'])('%s q8_0 (gpt-oss: attention sinks read the per-token sequence table)', async (arch) => {
+  it.each(['qwen3moe', 'gpt-oss', 'qwen2moe'])('%s q8_0 (gpt-oss: attention sinks read the per-token sequence table; qwen2moe: the shared expert)', async (arch) => {
     const file = await openGguf(await model(arch, 'q8_0'));
     try {
       const config = readConfig(file);

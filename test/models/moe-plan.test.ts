@@ -4,7 +4,8 @@
 //   tensors and the router's buffers included, on both kernel configurations;
 // - expert tensors split over bindings by whole experts, planned = uploaded;
 // - a budget one byte under the plan is refused before any buffer is made;
-// - info's active parameters: every tensor but the experts a token skips.
+// - info's active parameters: every tensor but the experts a token skips (a
+//   shared expert runs for every token: all of it is active).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,7 @@ const MODELS = [
   { arch: 'mixtral', type: 'q4_k' },
   { arch: 'olmoe', type: 'q8_0' },
   { arch: 'gpt-oss', type: 'mxfp4_moe' },
+  { arch: 'qwen2moe', type: 'q4_k' },
 ] as const;
 
 async function made(arch: string, type: string): Promise<string> {
@@ -61,6 +63,8 @@ describe.skipIf(!cpu || !gpuTuned)('MoE memory plan = LlamaModel.load', () => {
         const labels = plan.buffers.map((b) => b.label);
         for (const l of ['blk.0.ffn_gate_exps.weight', 'blk.1.ffn_down_exps.weight', 'blk.0.ffn_gate_inp.weight', 'moe routes', 'moe logits', 'moe gate|up', 'moe pairs']) expect(labels).toContain(l);
         if (arch === 'gpt-oss') for (const l of ['blk.1.attn_sinks.weight', 'blk.1.ffn_down_exps.bias', 'blk.0.ffn_gate_inp.bias']) expect(labels).toContain(l);
+        // The shared expert: gate|up as one weight, down, the gate vector, and its two buffers.
+        if (arch === 'qwen2moe') for (const l of ['blk.0.ffn_gate_shexp.weight+1', 'blk.1.ffn_down_shexp.weight', 'blk.1.ffn_gate_inp_shexp.weight', 'moe shared gate|up', 'moe shared out']) expect(labels).toContain(l);
       }
     } finally {
       await file.close();
@@ -112,6 +116,7 @@ describe('qllm info: total and active parameters', () => {
     ['qwen3moe', 8, 2],
     ['olmoe', 8, 3],
     ['gpt-oss', 8, 4],
+    ['qwen2moe', 8, 4],
   ] as const)('%s: top-%i… counts k/E of every expert tensor', async (arch, E, k) => {
     const file = await openGguf(await made(arch, 'q8_0'));
     try {
@@ -124,6 +129,13 @@ describe('qllm info: total and active parameters', () => {
       expect(r.active_parameters).toBe(r.parameters - (expertParams * (E - k)) / E);
       expect(r.active_weight_bytes).toBeLessThan(r.memory.weights_stored_bytes);
       expect(r.family.quirks).toContain(`MoE: top-${k} of ${E} experts`);
+      if (arch === 'qwen2moe') {
+        // The shared expert is none of the expert tensors, so the formula above counts all of it active; the quirks name it.
+        const shared = file.tensors.filter((t) => t.name.includes('_shexp.'));
+        expect(shared.length).toBe(8); // gate_inp, gate, up, down × 2 layers
+        expect(shared.filter((t) => experts.includes(t))).toEqual([]);
+        expect(r.family.quirks).toContain('softmax gating, plus a shared expert (FFN 96) gated by a sigmoid');
+      }
     } finally {
       await file.close();
     }

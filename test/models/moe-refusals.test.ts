@@ -1,6 +1,7 @@
 // What the MoE families refuse at load, each in one line naming the key or
 // tensor: expert counts llama.cpp would reject or qllm's router cannot take,
-// shared experts and expert groups (no family here has them), tensors of
+// shared experts (but for qwen2moe, whose four shared-expert tensors are then
+// required, as llama.cpp's loader requires them) and expert groups, tensors of
 // features qllm lacks, expert tensors whose dims disagree with the metadata,
 // and a gpt-oss file without its sliding window.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -66,6 +67,27 @@ describe('MoE refusals at load', () => {
       expect(() => checkModel(wrong, config, 64)).toThrow(/^tensor blk\.0\.ffn_up_exps\.weight has dims \[64, 128, 4\] but the metadata implies \[64, 64, 8\] \(cols, rows, experts\)/);
       const noRouter = withTensors(file, (ts) => ts.filter((t) => t.name !== 'blk.1.ffn_gate_inp.weight'));
       expect(() => checkModel(noRouter, config, 64)).toThrow(/^tensor blk\.1\.ffn_gate_inp\.weight is missing from \S+: the file is incomplete or not a 'qwen3moe' model \(a mixture-of-experts layer: 8 experts\)$/);
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('qwen2moe: the shared expert\'s width (key, else feed_forward_length), its four tensors required and shape-checked', async () => {
+    const { file, config } = await tiny('qwen2moe');
+    try {
+      expect(() => checkModel(file, config, 64)).not.toThrow();
+      const plan = (over: Partial<Config>) => planModel({ ...config, ...over }, 64, () => false, 'f.gguf').moe!;
+      expect(plan({})).toMatchObject({ experts: 8, used: 4, ff: 64, sharedFf: 96, gating: 'softmax', normalize: false });
+      expect(plan({ expertSharedFfnDim: 0 }).sharedFf).toBe(config.ffnDim); // llama.cpp: n_ff_shexp = n_ff when the key is absent
+      expect(plan({ expertFfnDim: 0 }).ff).toBe(config.ffnDim / 4); // n_ff / n_expert_used, as qwen3moe
+      expect(plan({ expertSharedCount: 2 }).sharedFf).toBe(96); // qwen2moe's loader does not read the count: one shared expert
+      expect(() => plan({ expertGroupCount: 4 })).toThrow(/^expert groups/);
+      for (const name of ['blk.0.ffn_gate_inp_shexp.weight', 'blk.1.ffn_gate_shexp.weight', 'blk.0.ffn_up_shexp.weight', 'blk.1.ffn_down_shexp.weight']) {
+        const without = withTensors(file, (ts) => ts.filter((t) => t.name !== name));
+        expect(() => checkModel(without, config, 64)).toThrow(new RegExp(`^tensor ${name.replace(/\./g, '\\.')} is missing from \\S+: the file is incomplete or not a 'qwen2moe' model \\(a layer with a shared expert: Qwen2-MoE\\)$`));
+      }
+      // A shared expert of another width than the key says.
+      expect(() => checkModel(file, { ...config, expertSharedFfnDim: 128 }, 64)).toThrow(/^tensor blk\.0\.ffn_gate_shexp\.weight is \[96 rows × 64 cols\] but the metadata implies \[128 × 64\]/);
     } finally {
       await file.close();
     }

@@ -2,7 +2,8 @@
 // reference model (reference.ts): router logits, top-k by logit (ties to the
 // lower id, as the GPU router; ggml's argsort order for exact ties is not
 // specified), the family's gating and renormalisation, and Σ_s w_s ·
-// down_e(act(gate_e·x) ⊙ up_e·x) over the chosen experts.
+// down_e(act(gate_e·x) ⊙ up_e·x) over the chosen experts; Qwen2-MoE adds its
+// shared expert, σ(w_shexp·x) · down_s(silu(gate_s·x) ⊙ up_s·x) (qwen2moe.cpp).
 import { tensorNames } from '../../src/config.ts';
 import type { MoePlan } from '../../src/models/family.ts';
 
@@ -17,13 +18,16 @@ export interface RefMoe {
   gateBias?: Float32Array;
   upBias?: Float32Array;
   downBias?: Float32Array;
+  /** Qwen2-MoE: the shared expert's gate [dim] and FFN [sharedFf, dim], [sharedFf, dim], [dim, sharedFf]. */
+  shared?: { gateInp: Float32Array; gate: Float32Array; up: Float32Array; down: Float32Array };
 }
 
-/** Layer il's MoE weights from the dequantized tensor map; get throws on a missing one. */
-export function refMoeWeights(il: number, get: (name: string) => Float32Array, oai = false): RefMoe {
+/** Layer il's MoE weights from the dequantized tensor map (the plan says which extras the family has); get throws on a missing one. */
+export function refMoeWeights(il: number, get: (name: string) => Float32Array, m: MoePlan): RefMoe {
   const n = tensorNames.layer(il);
   const w: RefMoe = { gateInp: get(n.ffn_gate_inp), gate: get(n.ffn_gate_exps), up: get(n.ffn_up_exps), down: get(n.ffn_down_exps) };
-  if (!oai) return w;
+  if (m.sharedFf) w.shared = { gateInp: get(n.ffn_gate_inp_shexp), gate: get(n.ffn_gate_shexp), up: get(n.ffn_up_shexp), down: get(n.ffn_down_shexp) };
+  if (!m.oai) return w;
   return { ...w, gateInpBias: get(n.ffn_gate_inp_bias), gateBias: get(n.ffn_gate_exps_bias), upBias: get(n.ffn_up_exps_bias), downBias: get(n.ffn_down_exps_bias) };
 }
 
@@ -90,5 +94,16 @@ export function refMoeFfn(x: Float64Array, w: RefMoe, m: MoePlan, act: (v: numbe
     bias(y, w.downBias, e);
     for (let i = 0; i < dim; i++) out[i] += weights[s] * y[i];
   });
+  const sh = w.shared;
+  if (sh) {
+    // build_ffn(LLM_FFN_SILU, LLM_FFN_PAR) on the same x, times σ(w·x) (llama.cpp: silu(v)/v), added to the routed sum.
+    const sf = m.sharedFf;
+    const gate = 1 / (1 + Math.exp(-rowsTimes(sh.gateInp, x, 1, dim, 0)[0]));
+    const g = rowsTimes(sh.gate, x, sf, dim, 0);
+    const u = rowsTimes(sh.up, x, sf, dim, 0);
+    for (let i = 0; i < sf; i++) g[i] = act(g[i]) * u[i];
+    const y = rowsTimes(sh.down, g, dim, sf, 0);
+    for (let i = 0; i < dim; i++) out[i] += gate * y[i];
+  }
   return out;
 }

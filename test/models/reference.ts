@@ -170,7 +170,7 @@ export class ReferenceModel {
       const n = tensorNames.layer(i);
       const p = `blk.${i}.`;
       const fusedQkv = w.get(n.attn_qkv); // llama.cpp's create_tensor_qkv prefers the fused tensor when present
-      const moe = this.plan.moe ? refMoeWeights(i, get, this.plan.moe.oai) : undefined;
+      const moe = this.plan.moe ? refMoeWeights(i, get, this.plan.moe) : undefined;
       const wGate = w.get(n.ffn_gate);
       this.layers.push({
         attnNorm: f.preNorm === false ? undefined : get(n.attn_norm),
