@@ -214,7 +214,8 @@ export interface Generation extends AsyncIterable<Token> {
    * Resolves when generation ends: the reply as an assistant message, ready to
    * append to the conversation. After chat() with tools its content is the text
    * outside the calls and toolCalls the calls made (absent when none); otherwise
-   * content is the whole text.
+   * content is the whole text. A reasoning model's thinking is apart, in reasoning
+   * (ChatOptions.reasoningFormat).
    */
   readonly message: Promise<ChatMessage>;
 }
