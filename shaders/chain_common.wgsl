@@ -12,9 +12,9 @@ struct ChainParams { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 @group(0) @binding(5) var<storage, read_write> claims: array<atomic<u32>>;
 @group(0) @binding(6) var<uniform> chain: vec4<u32>; // x: this chain's first counter
 
-// A chain runs one token of one sequence (seq_uniform.wgsl, which the phases' attention calls).
-fn tok_pos(t: u32) -> u32 { return params.pos + t; }
-fn tok_base(t: u32) -> u32 { return params.base; }
+// Where each token goes, for the phases' RoPE and attention: seq_uniform.wgsl
+// (one token of one sequence), or for a batched chain seq_table.wgsl at binding 7.
+{{SEQ}}
 
 // The next item of phase p, the same for every lane of the subgroup.
 fn claim(p: u32, lid: u32) -> u32 {

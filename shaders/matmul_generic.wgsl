@@ -9,7 +9,9 @@
 // tokens of a batched decode step (src/models/tile-matmul.ts, T = their
 // count), store_tile_glu.wgsl: silu(gate)·up for a gate|up uploaded
 // interleaved, as store_glu.wgsl does for one token.
-// Dispatch: x = row groups of WG·R (2-D if large), y = ceil(nTokens / T).
+// Dispatch (matmul_main.wgsl): x = row groups of WG·R (2-D if large), y =
+// ceil(nTokens / T). A batched decode chain (src/gpu/chain.ts) calls matmul()
+// itself, one row group per claimed item.
 {{ENABLES}}
 {{DEQUANT}}
 {{XLOAD}}
@@ -22,21 +24,21 @@ const T: u32 = {{T}}u;
 const R: u32 = {{RM}}u;
 {{STORE}}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32 {{LANE_ARG}}) {
-  let g = wid.x + wid.z * nwg.x;
+// Row group g, token tile ty; lid: the lane in the workgroup, lane: in the subgroup.
+fn matmul(g: u32, ty: u32, lid: u32, lane: u32) {
   let row0 = g * WG * R + lid;
-  let t0 = wid.y * T;
+  let t0 = ty * T;
   let nt = params.nTokens;
+  // Zeroed by hand: in a chain's loop lavapipe may keep a var's previous value.
   var acc: array<array<f32, T>, R>;
+  for (var r = 0u; r < R; r++) { for (var t = 0u; t < T; t++) { acc[r][t] = 0.0; } }
   for (var c = 0u; c < info.nc; c++) {
     var wv: array<array<vec4<f32>, 8>, R>;
     for (var r = 0u; r < R; r++) { wv[r] = deq_chunk(min(row0 + r * WG, info.rows - 1u), c); }
     for (var t = 0u; t < T; t++) {
       let tok = min(t0 + t, nt - 1u);
       var xs: array<vec4<f32>, 8>;
-      load_xs(&xs, info.xOff + tok * info.cols, c, {{LANE}});
+      load_xs(&xs, info.xOff + tok * info.cols, c, lane);
       for (var r = 0u; r < R; r++) { acc[r][t] += dot8(wv[r], &xs); }
     }
   }

@@ -22,7 +22,11 @@ override K_OFF: u32;
 override V_OFF: u32;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> qkv: array<vec2f>;
+// f32, read and written a pair at a time (a batched decode chain binds one f32
+// activation buffer for all of its phases, as a vec4 view).
+@group(0) @binding(1) var<storage, read_write> qkv: array<f32>;
+override Q_OFF: u32 = 0u; // where q starts in qkv, in vec2s (K_OFF, V_OFF likewise)
+fn ld2(i: u32) -> vec2f { return vec2f(qkv[2u * i], qkv[2u * i + 1u]); }
 @group(0) @binding(2) var<storage, read> table: array<vec2f>;
 @group(0) @binding(3) var<storage, read_write> kc: array<u32>;
 @group(0) @binding(4) var<storage, read_write> vc: array<u32>;
@@ -45,11 +49,10 @@ fn store(pair: u32, a: vec2f, b: vec2f) {
   }
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+// Item idx: one q pair, or one k pair with its v pair, of token idx / perToken.
+fn rope_kv(idx: u32) {
   let half = HEAD_DIM / 2u;
   let perToken = (N_HEADS + N_KV) * half;
-  let idx = gid.x + gid.y * nwg.x * WG;
   if (idx >= params.nTokens * perToken) { return; }
   let t = idx / perToken;
   let rem = idx % perToken;
@@ -57,12 +60,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let i = rem % half;
   let p = tok_pos(t);
   if (h < N_HEADS) {
-    let at = t * N_HEADS * half + h * half + i;
-    qkv[at] = rotate(qkv[at], p, i);
+    let at = Q_OFF + t * N_HEADS * half + h * half + i;
+    let r = rotate(ld2(at), p, i);
+    qkv[2u * at] = r.x;
+    qkv[2u * at + 1u] = r.y;
   } else {
     let kh = h - N_HEADS;
     let kvHalf = N_KV * half;
     let at = t * kvHalf + kh * half + i;
-    store((tok_base(t) + p) * kvHalf + kh * half + i, rotate(qkv[K_OFF + at], p, i), qkv[V_OFF + at]);
+    store((tok_base(t) + p) * kvHalf + kh * half + i, rotate(ld2(K_OFF + at), p, i), ld2(V_OFF + at));
   }
 }

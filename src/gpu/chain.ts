@@ -20,14 +20,28 @@ import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { decodeSide, type MatmulIO, partInfo } from './matmul.ts';
 import type { GpuWeight } from './weights.ts';
+import { tileCode } from '../models/tile-matmul.ts';
 
 /** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
 export interface ChainMatvec { kind: 'matvec'; w: GpuWeight; io: MatmulIO }
 /** attention_subgroup.wgsl for one token: q and out at element offsets of the activation buffer. */
 export interface ChainAttention {
   kind: 'attention'; nHeads: number; nKvHeads: number; headDim: number; kvF16: boolean; hg: number; qOff: number; outOff: number;
+  /** Batched chains: up to this many tokens (default 1), params.nTokens of them real. */
+  tokens?: number;
 }
-export type ChainKernel = ChainMatvec | ChainAttention;
+/**
+ * Batched chains (several tokens, each of its own sequence, src/models/llama-batch-chain.ts):
+ * a tile product (matmul_generic.wgsl: T tokens × the weight's rows) with io.x,
+ * io.y the activation buffer; RMSNorm of `tokens` rows (rmsnorm_subgroup.wgsl);
+ * RoPE + KV store of `tokens` rows (rope.wgsl; offsets in elements, even).
+ */
+export interface ChainTile { kind: 'tile'; w: GpuWeight; io: MatmulIO; tokens: number }
+export interface ChainNorm { kind: 'norm'; w: GPUBuffer; eps: number; dim: number; xOff: number; yOff: number; tokens: number }
+export interface ChainRope {
+  kind: 'rope'; nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean; qOff: number; kOff: number; vOff: number; tokens: number;
+}
+export type ChainKernel = ChainMatvec | ChainAttention | ChainTile | ChainNorm | ChainRope;
 
 export interface ChainShared {
   /** f32 activations; every phase reads and writes regions of it. */
@@ -40,6 +54,8 @@ export interface ChainShared {
   claims: GPUBuffer;
   /** This chain's first counter. */
   claimBase: number;
+  /** Batched chains: per token (position, first cache slot), seq_table.wgsl; else one token at params.pos of params.base. */
+  seqs?: GPUBuffer;
 }
 
 export interface Chain {
@@ -111,7 +127,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const calls: { items: number; call: (t: string) => string }[][] = [];
   const owned: GPUBuffer[] = [];
   // Bindings per stage: the shared ones (chain_common.wgsl) and each kernel's own.
-  let storage = 5;
+  let storage = shared.seqs ? 6 : 5;
   let uniforms = 2;
   const fail = () => {
     for (const b of owned) engine.destroyBuffer(b);
@@ -143,6 +159,39 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         }
         keyParts.push({ f: d.snippet, r: d.tun.mvRows, normEps: d.norm ? d.norm.eps : null, rope: d.ropeConsts, glu: d.gluStore });
         row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
+      } else if (kern.kind === 'tile') {
+        const { w, io } = kern;
+        const xOffset = io.xOffset ?? 0;
+        const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, (w.segments ?? [w.rows]).length);
+        const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
+        // One token tile of the step's tokens, 8 lanes a row group: else the step's own dispatches.
+        if (!d.sub || !d.xvec || w.parts.length !== 1 || (io.gluStore && !d.gluStore) || d.tun.mmWg !== 8 || kern.tokens > d.tun.mmTokens) return fail();
+        texts.push(composePhase(tileCode(engine, d, kern.tokens, R, ''), sfx, { w: own, info: own + 1, x: 'acts4', y: { f32of: 'acts4' }, params: 'params' }));
+        constants[`WG${sfx}`] = 8;
+        const info = partInfo(engine, w, w.parts[0], xOffset / 4, (io.yOffsets ?? [io.yOffset ?? 0]).map((o) => o / 4), `${w.name}.chain.info`, !!io.accumulate);
+        owned.push(info);
+        entries.push({ binding: own, resource: { buffer: w.parts[0].buffer } }, { binding: own + 1, resource: { buffer: info } });
+        storage++;
+        uniforms++;
+        keyParts.push({ tile: d.snippet, t: kern.tokens, r: R, glu: d.gluStore });
+        row.push({ items: Math.ceil(w.rows / (R * 8)), call: (t) => `matmul${sfx}(${t}, 0u, lid, lane);` });
+      } else if (kern.kind === 'norm') {
+        texts.push(composePhase(engine.shader('rmsnorm_subgroup'), sfx, { x: { f32of: 'acts4' }, nw: own, y: { f32of: 'acts4' } }));
+        const c = { DIM: kern.dim, EPS: kern.eps, X_OFF: kern.xOff, Y_OFF: kern.yOff };
+        for (const [name, v] of Object.entries(c)) constants[name + sfx] = v;
+        entries.push({ binding: own, resource: { buffer: kern.w } });
+        storage++;
+        keyParts.push({ norm: c });
+        row.push({ items: kern.tokens, call: (t) => `if (${t} < params.nTokens) { rmsnorm_row${sfx}(${t}, lane); }` });
+      } else if (kern.kind === 'rope') {
+        const r = kern;
+        if (r.qOff % 2 || r.kOff % 2 || r.vOff % 2) throw new GpuError(`internal error: chain rope offsets (${r.qOff}, ${r.kOff}, ${r.vOff}) must be even`);
+        texts.push(composePhase(engine.shader('rope'), sfx, { params: 'params', qkv: { f32of: 'acts4' }, table: 'rope_table', kc: 'kcache', vc: 'vcache' }));
+        const c = { N_HEADS: r.nHeads, N_KV: r.nKvHeads, HEAD_DIM: r.headDim, ROPE_DIM: r.ropeDim, KV_F16: r.kvF16 ? 1 : 0, Q_OFF: r.qOff / 2, K_OFF: r.kOff / 2, V_OFF: r.vOff / 2 };
+        for (const [name, v] of Object.entries(c)) constants[name + sfx] = v;
+        keyParts.push({ rope: c });
+        // Eight pairs an item, one a lane; rope_kv() skips those past the step's tokens.
+        row.push({ items: Math.ceil((r.tokens * (r.nHeads + r.nKvHeads) * r.headDim) / 2 / 8), call: (t) => `rope_kv${sfx}(${t} * 8u + lid);` });
       } else {
         const a = kern;
         if (a.qOff % 2 || a.outOff % 2) throw new GpuError(`internal error: chain attention offsets (${a.qOff}, ${a.outOff}) must be even`);
@@ -151,7 +200,8 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         const c = { N_HEADS: a.nHeads, N_KV: a.nKvHeads, HEAD_DIM: a.headDim, KV_F16: a.kvF16 ? 1 : 0, SCALE: 1 / Math.sqrt(a.headDim), Q_OFF: a.qOff, OUT_OFF: a.outOff };
         for (const [name, v] of Object.entries(c)) constants[name + sfx] = v;
         keyParts.push({ attention: a.hg, ...c });
-        row.push({ items: a.nHeads / a.hg, call: (t) => `attention${sfx}(${t}, lane);` });
+        const groups = a.nHeads / a.hg, tokens = a.tokens ?? 1;
+        row.push({ items: tokens * groups, call: (t) => (tokens === 1 ? `attention${sfx}(${t}, lane);` : `if (${t} < params.nTokens * ${groups}u) { attention${sfx}(${t}, lane); }`) });
       }
       k++;
     }
@@ -177,7 +227,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
     .join('\n');
   const header = [
     [engine.f16 ? 'enable f16;' : '', 'enable subgroups;', 'diagnostic(off, subgroup_uniformity);'].join(' '),
-    engine.shader('chain_common'),
+    engine.shader('chain_common', { SEQ: engine.shader(shared.seqs ? 'seq_table' : 'seq_uniform', shared.seqs ? { BINDING: 7 } : {}) }),
   ].join('\n');
   const main = `@compute @workgroup_size(8)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {\n${body}\n}`;
   const code = [header, ...texts, main].join('\n');
@@ -185,7 +235,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   if (storage > lim.maxStorageBuffersPerShaderStage || uniforms > lim.maxUniformBuffersPerShaderStage) return fail();
   let pipeline: GPUComputePipeline;
   try {
-    pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16 }, code, constants);
+    pipeline = await engine.pipeline({ kind: 'chain', phases: keyParts, items: calls.map((r) => r.map((c) => c.items)), f16: engine.f16, seqs: !!shared.seqs }, code, constants);
   } catch {
     return fail(); // a rasteriser that cannot build the composed shader decodes step by step instead
   }
@@ -196,6 +246,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
     acts4: shared.acts, kcache: shared.kCache, vcache: shared.vCache, rope_table: shared.table, params: shared.params, claims: shared.claims, chain: chainInfo,
   };
   for (const [i, name] of SHARED.entries()) entries.push({ binding: i, resource: { buffer: buffers[name] } });
+  if (shared.seqs) entries.push({ binding: 7, resource: { buffer: shared.seqs } });
   const bindGroup = engine.device.createBindGroup({ label: `${label}.chain`, layout: pipeline.getBindGroupLayout(0), entries });
   return {
     buffers: owned,

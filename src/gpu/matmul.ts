@@ -240,7 +240,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: engine.shader('dequant_xs_plain'), STORE: store })
     : `${engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: xs, R: tun.mvRows, STORE: store })}\n${engine.shader('matvec_main', lane)}`;
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
-  const mmCode = engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, STORE: engine.shader('store_tile'), T: tun.mmTokens, RM: tun.mmRows, ...lane });
+  const mmCode = `${engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, STORE: engine.shader('store_tile'), T: tun.mmTokens, RM: tun.mmRows })}\n${engine.shader('matmul_main', lane)}`;
   const [mv, mm] = await Promise.all([
     engine.pipeline(
       { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : null, normEps: norm ? norm.eps : null, rope: ropeConsts, gluStore },

@@ -109,7 +109,7 @@ export async function createRopeKv(
     return kernel('rope_kv_quant', p, (n) => grid(engine, n * perToken, WG));
   }
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ROPE_DIM: o.ropeDim, KV_F16: o.kvF16 ? 1 : 0, WG, K_OFF: o.kOffset / 8, V_OFF: o.vOffset / 8 };
-  const p = await build(engine, 'rope', { ...c, seqs: !!o.seqs }, c, [o.params, o.qkv, o.table, o.kCache, o.vCache, ...(o.seqs ? [o.seqs] : [])], {}, seqCode(engine, o.seqs, 5));
+  const p = await build(engine, 'rope', { ...c, seqs: !!o.seqs }, c, [o.params, o.qkv, o.table, o.kCache, o.vCache, ...(o.seqs ? [o.seqs] : [])], {}, `${seqCode(engine, o.seqs, 5)}\n${engine.shader('rope_main')}`);
   const perToken = ((o.nHeads + o.nKvHeads) * o.headDim) / 2;
   return kernel('rope', p, (n) => grid(engine, n * perToken, WG));
 }

@@ -25,6 +25,7 @@ import { CHAINED, StepBytes } from './step-bytes.ts';
 import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 import { createSinkAttention } from './attention-sinks.ts';
 import { argmaxOf, type BatchResult, type BatchRow, BatchSteps, checkSequences } from './llama-batch.ts';
+import { type BatchChains, createBatchChains } from './llama-batch-chain.ts';
 import { Readback } from './readback.ts';
 import { createTileMatmul, type TileMatmul } from './tile-matmul.ts';
 
@@ -90,9 +91,15 @@ export class LlamaModel {
   private prof?: StepProfiler;
   /** One dispatch per layer for one token on CPU kernels (llama-chain.ts); undefined where not applicable. */
   private chains?: LayerChains;
+  /** Batched decode steps of up to `sequences` tokens as a dispatch per layer (llama-batch-chain.ts). */
+  private batchChains?: BatchChains;
   /** True when one-token steps run as one dispatch per layer (CPU kernels, llama-chain.ts). */
   get chained(): boolean {
     return !!this.chains;
+  }
+  /** True when batched steps of at most `sequences` tokens do the same (llama-batch-chain.ts). */
+  get batchChained(): boolean {
+    return !!this.batchChains;
   }
   /** File bytes of the weights each profiled step reads, summed over layers (for GB/s per step). */
   private readonly stepBytes = new StepBytes();
@@ -342,6 +349,13 @@ export class LlamaModel {
         table: tables[0], kvF16: this.kvF16, split: chunking.split, buffer: (label, bytes) => this.buffer('activations', label, bytes),
       });
       for (const ch of this.chains?.chains ?? []) this.owned.push(...ch.buffers);
+      if (this.chains && batch) {
+        this.batchChains = await createBatchChains(e, c, {
+          S: this.sequences, layers: chainLayers, embedding: embd, outNorm: outNormW, ids: a.ids, params: a.params, xn: a.xn, seqs: batch.seqs,
+          table: tables[0], kvF16: this.kvF16, buffer: (label, bytes) => this.buffer('activations', label, bytes),
+        });
+        for (const ch of this.batchChains?.chains ?? []) this.owned.push(...ch.buffers);
+      }
     }
     report(0.95, 'compiling kernels');
 
@@ -390,7 +404,9 @@ export class LlamaModel {
     const prof = this.prof && !this.prof.pending ? this.prof : undefined;
     // One token on CPU kernels: a dispatch per layer (llama-chain.ts) over the chains' own activations.
     const ch = n === 1 && tail !== 'hidden' && !rows ? this.chains : undefined;
-    if (ch) enc.clearBuffer(ch.claims); // the chains' phase counters start at 0
+    // A batched step of at most `sequences` tokens on CPU kernels: likewise (llama-batch-chain.ts).
+    const bc = narrow ? this.batchChains : undefined;
+    if (ch || bc) enc.clearBuffer((ch ?? bc)!.claims); // the chains' phase counters start at 0
     let pass = enc.beginComputePass();
     // One pass per step when profiling (timestamps are per pass), else one pass for all.
     const run = (label: string, s: Step, nt = n) => {
@@ -398,9 +414,9 @@ export class LlamaModel {
       // A batched step of at most `sequences` tokens takes the products' narrow tiles.
       (narrow ? (this.tiles.get(s) ?? s) : s).encode(pass, nt, pos);
     };
-    run('embed', ch ? ch.embed : this.embed);
-    for (const chain of ch?.chains ?? []) run(CHAINED, chain);
-    for (const [i, L] of (ch ? [] : this.layers).entries()) {
+    run('embed', (ch ?? bc)?.embed ?? this.embed);
+    for (const chain of (ch ?? bc)?.chains ?? []) run(CHAINED, chain);
+    for (const [i, L] of (ch || bc ? [] : this.layers).entries()) {
       // Attention: x += Wo · attn(rope(Wq·xn), rope(Wk·xn) → K cache, Wv·xn → V cache),
       // with the family's biases and q/k norms before RoPE, and its post-norm or scale on the way into x.
       // One token: steps the products do themselves are skipped (Layer.fused).
@@ -418,7 +434,7 @@ export class LlamaModel {
       run('ffn_down', L.down);
       if (L.ffnAdd) run('ffn residual', L.ffnAdd);
     }
-    if (tail === 'hidden' || (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused)))) run('output_norm', this.finalNorm);
+    if (tail === 'hidden' || (tail !== 'none' && !(n === 1 && (ch || this.outputAll.normFused)))) run('output_norm', bc ? bc.finalNorm : this.finalNorm);
     const head = ch ? ch.head : this.outputAll;
     if (rows) {
       // Each request's last row through the head, its argmax; ids and the logits asked for to the readback.

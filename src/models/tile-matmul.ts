@@ -24,6 +24,14 @@ export interface TileMatmul extends Step {
   readonly buffers: GPUBuffer[];
 }
 
+/** matmul_generic.wgsl for a batched decode step's tile of T tokens × R rows per lane (no entry point: matmul_main.wgsl, or a batched chain's). */
+export function tileCode(engine: Engine, d: ReturnType<typeof decodeSide>, T: number, R: number, enables = d.enables): string {
+  return engine.shader('matmul_generic', {
+    ENABLES: enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs,
+    STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R,
+  });
+}
+
 /** y (+)= W·x for up to `tokens` tokens per tile; io as for createMatmul (x is io.x: the norm, RoPE and SwiGLU-on-load are not applied). */
 export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulIO, tokens: number): Promise<TileMatmul> {
   const xOffset = io.xOffset ?? 0;
@@ -34,10 +42,7 @@ export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulI
   const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
   // Without the fast x path prefill keeps 2-token tiles (a wider one costs LLVM seconds to compile): never wider than prefill's.
   const T = Math.max(1, Math.min(tokens, d.tun.mmTokens));
-  const code = engine.shader('matmul_generic', {
-    ENABLES: d.enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs,
-    STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R, ...d.lane,
-  });
+  const code = `${tileCode(engine, d, T, R)}\n${engine.shader('matmul_main', d.lane)}`;
   const key = { kind: 'matmul_tile', format: d.snippet, f16: engine.f16, sub: d.sub, xvec: d.xvec, mask: d.mask, tokens: T, rows: R, wg: d.tun.mmWg, glu: d.gluStore };
   const pipeline = await engine.pipeline(key, code, { WG: d.tun.mmWg });
   const buffers: GPUBuffer[] = [];

@@ -102,6 +102,31 @@ describe.skipIf(!engine || !gpuTuned)('several sequences in one KV cache', () =>
     }
   });
 
+  it.each([undefined, 'f32'] as const)('a batched chain gives the batched steps\' logits bit for bit (kv %s)', async (kvType) => {
+    const chained = await load({ sequences: 3, kvType });
+    const plain = await load({ sequences: 3, kvType, chains: false });
+    try {
+      expect(chained.batchChained).toBe(true);
+      expect(plain.batchChained).toBe(false);
+      const P = [PROMPTS[0], [...PROMPTS[1], 30, 31, 32, 33], PROMPTS[2]];
+      const steps = async (m: LlamaModel) => {
+        const out: (Float32Array | undefined)[][] = [];
+        for (const [s, p] of P.entries()) await m.forwardArgmax(p.slice(0, 3), 0, { seq: s });
+        // All three sequences; two of them; a prompt's last two tokens beside a decode (3 tokens: still the narrow step).
+        out.push((await m.forwardBatch([0, 1, 2].map((s) => ({ seq: s, tokens: [P[s][3]], pos: 3, logits: true })))).logits);
+        out.push((await m.forwardBatch([2, 0].map((s) => ({ seq: s, tokens: [P[s][4]], pos: 4, logits: true })))).logits);
+        out.push((await m.forwardBatch([{ seq: 0, tokens: P[0].slice(5, 7), pos: 5, logits: true }, { seq: 2, tokens: [P[2][5]], pos: 5, logits: true }])).logits);
+        return out;
+      };
+      const a = await steps(chained), b = await steps(plain);
+      expect(a.flat().every((l) => l?.length === chained.vocab)).toBe(true);
+      expect(a).toEqual(b);
+    } finally {
+      chained.dispose();
+      plain.dispose();
+    }
+  });
+
   it('refuses a bad sequence, a batch over maxBatch tokens or with a sequence twice, and parallel beyond maxBatch', async () => {
     const m = await load({ sequences: 2 });
     try {
