@@ -502,8 +502,17 @@ export class LlamaModel {
 
   private check(tokens: number[], pos: number, seq = 0): void {
     if (this.disposed) throw new UsageError('the model was disposed: load it again');
-    if (!(Number.isInteger(seq) && seq >= 0 && seq < this.sequences)) throw new UsageError(`sequence ${seq} is invalid: this model holds sequences 0…${this.sequences - 1} (LoadOptions.parallel)`);
     if (this.busy) throw new UsageError('forward() called while another forward() is running: await the previous call first');
+    this.validate(tokens, pos, seq);
+  }
+
+  /**
+   * The rules on a request itself (sequence, positions, token ids), apart from
+   * the model's state: the scheduler checks each request with them before it
+   * joins a batched step, so one bad request does not fail its neighbours'.
+   */
+  validate(tokens: number[], pos: number, seq = 0): void {
+    if (!(Number.isInteger(seq) && seq >= 0 && seq < this.sequences)) throw new UsageError(`sequence ${seq} is invalid: this model holds sequences 0…${this.sequences - 1} (LoadOptions.parallel)`);
     if (tokens.length === 0) throw new UsageError('forward() needs at least one token');
     if (!Number.isInteger(pos) || pos < 0) throw new UsageError(`position ${pos} is invalid: it must be a whole number ≥ 0`);
     if (pos + tokens.length > this.contextLength) {

@@ -16,6 +16,9 @@
 //   greedy steps queued ahead while no other sequence is generating): one
 //   conversation runs exactly as without the scheduler.
 // - exclusive work (embeddings) runs as a step of its own, before the next.
+// - a request the model would refuse (beyond the context, a token outside the
+//   vocabulary) is refused alone when it comes, by the model's own rules
+//   (BatchModel.validate), so it never fails the step its neighbours share.
 // Sampling stays with each Session (its own options, seed, grammar, logprobs):
 // a request asks for either the argmax or the logits row.
 import type { BatchResult, BatchRow } from './llama-batch.ts';
@@ -29,6 +32,8 @@ export interface BatchModel {
   forward(tokens: number[], pos: number, opts: { seq: number }): Promise<Float32Array>;
   forwardArgmax(tokens: number[], pos: number, opts: { next?: boolean; seq: number }): Promise<number>;
   forwardBatch(rows: readonly BatchRow[]): Promise<BatchResult>;
+  /** Throws what forward() would for this request itself (LlamaModel.validate), whatever the model's state. */
+  validate(tokens: number[], pos: number, seq: number): void;
 }
 
 /** One sequence's model, as a Session sees it (generate.ts ForwardModel). */
@@ -97,6 +102,15 @@ export class Scheduler {
 
   private request(seq: number, tokens: number[], pos: number, argmax: boolean, next?: boolean): Promise<Float32Array | number> {
     return new Promise((resolve, reject) => {
+      try {
+        this.model.validate(tokens, pos, seq);
+      } catch (e) {
+        // Its Session ends on this error: no step waits for its next request.
+        this.expected.delete(seq);
+        reject(e);
+        this.pump();
+        return;
+      }
       // A sequence has one request in flight (its Session awaits each step); a newer one replaces a stale one.
       this.queue.push({ kind: 'forward', seq, tokens, pos, argmax, next, at: performance.now(), resolve, reject });
       this.expected.add(seq);

@@ -2,7 +2,8 @@
 // records its steps: concurrent decodes share a step, a sequence that is late
 // is not waited for twice, new prompts ride along with the decodes (in chunks
 // when they do not fit), exclusive work runs alone, a lone sequence takes the
-// one-token path (with `next`), and a failed step fails every request in it. No GPU.
+// one-token path (with `next`), a failed step fails every request in it, and
+// a request the model would refuse is refused alone, before it joins a step. No GPU.
 import { describe, expect, it } from 'vitest';
 import type { BatchRow } from '../../src/models/llama-batch.ts';
 import { type BatchModel, Scheduler } from '../../src/models/scheduler.ts';
@@ -12,6 +13,7 @@ type Step = { kind: 'one'; seq: number; n: number; next?: boolean } | { kind: 'b
 class FakeModel implements BatchModel {
   readonly contextLength = 64;
   readonly maxBatch = 8;
+  readonly vocab = 100;
   steps: Step[] = [];
   fail = false;
   constructor(readonly sequences = 4) {}
@@ -28,7 +30,15 @@ class FakeModel implements BatchModel {
     this.steps.push({ kind: 'one', seq: o.seq, n: tokens.length, next: o.next });
     return this.work(tokens.at(-1)! + 1);
   }
+  /** LlamaModel's rules on a request: in the context, ids in the vocabulary. */
+  validate(tokens: number[], pos: number, seq: number): void {
+    if (seq < 0 || seq >= this.sequences) throw new Error(`sequence ${seq} is invalid`);
+    if (pos + tokens.length > this.contextLength) throw new Error(`prompt of ${pos + tokens.length} tokens does not fit the context of ${this.contextLength}`);
+    for (const id of tokens) if (id < 0 || id >= this.vocab) throw new Error(`token id ${id} is outside the vocabulary of ${this.vocab}`);
+  }
   forwardBatch(rows: readonly BatchRow[]) {
+    // As LlamaModel.forwardBatch: one bad row fails the whole step.
+    for (const r of rows) this.validate(r.tokens, r.pos, r.seq);
     this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq), tokens: rows.map((r) => r.tokens.length) });
     return this.work({ ids: rows.map((r) => r.tokens.at(-1)! + 1), logits: rows.map((r) => (r.logits ? Float32Array.of(r.seq, r.tokens.at(-1)!) : undefined)) });
   }
@@ -120,5 +130,25 @@ describe('Scheduler', () => {
     const r = await Promise.allSettled([a.forwardArgmax([5], 2), b.forwardArgmax([6], 2)]);
     expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
     expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1], tokens: [1, 1] });
+  });
+
+  it('a request the model would refuse is rejected alone, at once, and its neighbours\' step runs', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 300);
+    const [a, b, c] = [s.view(0), s.view(1), s.view(2)];
+    await Promise.all([a.forwardArgmax([1, 2], 0), b.forwardArgmax([3, 4], 0), c.forwardArgmax([5, 6], 0)]);
+    const before = m.steps.length;
+    const t = performance.now();
+    const r = await Promise.allSettled([
+      b.forwardArgmax([8], 64), // past the context of 64
+      c.forwardArgmax([100], 2), // outside the vocabulary of 100
+      a.forwardArgmax([7], 2),
+    ]);
+    expect(r[2]).toEqual({ status: 'fulfilled', value: 8 });
+    expect(r[0].status === 'rejected' && String(r[0].reason)).toMatch(/does not fit the context of 64/);
+    expect(r[1].status === 'rejected' && String(r[1].reason)).toMatch(/token id 100 is outside the vocabulary/);
+    // Only 0's token reached the model, and the step did not wait for the refused sequences.
+    expect(m.steps.slice(before)).toEqual([{ kind: 'one', seq: 0, n: 1, next: undefined }]);
+    expect(performance.now() - t).toBeLessThan(150);
   });
 });
