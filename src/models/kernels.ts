@@ -10,6 +10,7 @@
 // and base read per token (seq_table.wgsl).
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
+import { withSinks } from './attention-sinks.ts';
 import { attentionKvSource, isBlockKv, type KvType, kvDBase } from './kv-cache.ts';
 
 export interface Kernel {
@@ -41,8 +42,8 @@ function grid(engine: Engine, n: number, wgSize: number): [number, number] {
   return [Math.ceil(groups / y), y];
 }
 
-async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, string | number> = {}, main = '') {
-  const pipeline = await engine.pipeline({ op: name, ...key }, `${engine.shader(name, vars)}\n${main}`, constants);
+async function build(engine: Engine, name: string, key: Record<string, unknown>, constants: Record<string, number>, buffers: Buf[], vars: Record<string, string | number> = {}, main = '', edit = (code: string) => code) {
+  const pipeline = await engine.pipeline({ op: name, ...key }, edit(`${engine.shader(name, vars)}\n${main}`), constants);
   const bindGroup = engine.device.createBindGroup({
     label: name,
     layout: pipeline.getBindGroupLayout(0),
@@ -137,6 +138,8 @@ export interface AttentionOptions {
    * its sequence). Never split: each token's own length sets its loop.
    */
   seqs?: GPUBuffer;
+  /** gpt-oss: f32 [nHeads], a logit per head that joins every softmax (attention-sinks.ts). */
+  sinks?: GPUBuffer;
 }
 
 /**
@@ -182,13 +185,17 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   const kv = attentionKvSource((n) => engine.shader(n), o.kvType && isBlockKv(o.kvType) ? o.kvType : o.kvF16 ? 'f16' : 'f32', o.kvSlots ?? o.contextLength, o.nKvHeads * o.headDim);
   if (o.seqs) o = { ...o, split: false }; // the merge counts chunks from params.pos: one sequence only
   const seqs = o.seqs ? [o.seqs] : [];
+  // The sinks bind after the kernel's own buffers (and the seq table).
+  const sinks = o.sinks ? [o.sinks] : [];
+  const sinked = (kernel: Parameters<typeof withSinks>[0], binding: number) => (code: string) => (o.sinks ? withSinks(kernel, code, binding) : code);
   if (useSubgroupAttention(engine, o)) {
     const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score };
     // Heads per workgroup: the largest divisor of the GQA group size up to 8.
     // TinyLlama (8 per group) at 260 positions, decode ms/token: 1 head 11.5, 4 heads 7.5, 8 heads 5.3.
     const hg = headsPerGroup(o.nHeads, o.nKvHeads);
     const main = `${engine.shader('attention_subgroup_main')}\n${seqCode(engine, o.seqs, 5)}`;
-    const p = await build(engine, 'attention_subgroup', { ...c, hg, seqs: !!o.seqs }, c, [o.params, o.q, o.kCache, o.vCache, o.out, ...seqs], { PAIRS: o.headDim / 16, HG: hg, KV: kv.code }, main);
+    const bufs = [o.params, o.q, o.kCache, o.vCache, o.out, ...seqs];
+    const p = await build(engine, 'attention_subgroup', { ...c, hg, seqs: !!o.seqs, sinks: !!o.sinks }, c, [...bufs, ...sinks], { PAIRS: o.headDim / 16, HG: hg, KV: kv.code }, main, sinked('attention_subgroup', bufs.length));
     return kernel('attention_subgroup', p, (n) => grid(engine, (n * o.nHeads) / hg, 1));
   }
   const WG = wg(engine, 32, 8);
@@ -201,9 +208,10 @@ export async function createAttention(engine: Engine, o: AttentionOptions): Prom
   const partBytes = split ? o.maxTokens * o.nHeads * maxChunks * (half + 1) * 8 : 16;
   const part = engine.createBuffer('activations', 'attention partials', partBytes, GPUBufferUsage.STORAGE);
   const c = { N_HEADS: o.nHeads, N_KV: o.nKvHeads, HEAD_DIM: o.headDim, ...kv.constants, ...score, SPLIT: split ? 1 : 0, CHUNK: chunk, WG };
-  const p = await build(engine, 'attention', { ...c, seqs: !!o.seqs }, c, [o.params, o.q, o.kCache, o.vCache, o.out, dims, part, ...seqs], { HALF: half, KV: kv.code }, seqCode(engine, o.seqs, 7));
+  const bufs = [o.params, o.q, o.kCache, o.vCache, o.out, dims, part, ...seqs];
+  const p = await build(engine, 'attention', { ...c, seqs: !!o.seqs, sinks: !!o.sinks && !split }, c, [...bufs, ...(split ? [] : sinks)], { HALF: half, KV: kv.code }, seqCode(engine, o.seqs, 7), split ? undefined : sinked('attention', bufs.length));
   const mc = { N_HEADS: o.nHeads, HEAD_DIM: o.headDim, CHUNK: chunk, WG: 64 };
-  const merge = split ? await build(engine, 'attention_merge', mc, mc, [o.params, part, o.out]) : undefined;
+  const merge = split ? await build(engine, 'attention_merge', { ...mc, sinks: !!o.sinks }, mc, [o.params, part, o.out, ...sinks], {}, '', sinked('attention_merge', 3)) : undefined;
   return {
     label: 'attention',
     buffers: [dims, part],

@@ -23,7 +23,6 @@ import { chainable, permutedRows } from './llama-plan.ts';
 import { neoxOrder, permuteHeads, ropeTable } from './rope.ts';
 import { CHAINED, StepBytes } from './step-bytes.ts';
 import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
-import { createSinkAttention } from './attention-sinks.ts';
 import { argmaxOf, type BatchResult, type BatchRow, BatchSteps, checkSequences } from './llama-batch.ts';
 import { type BatchChains, createBatchChains } from './llama-batch-chain.ts';
 import { Readback } from './readback.ts';
@@ -274,7 +273,7 @@ export class LlamaModel {
       const ffnNormW = L.ffnNorm && (await vector(L.ffnNorm));
       // gpt-oss: attention sinks (attention-sinks.ts) and attn_output's bias.
       const sinksW = L.sinks && (await vector(L.sinks));
-      const attend = async (o: AttentionOptions) => this.adopt(sinksW ? await createSinkAttention(e, { ...o, sinks: sinksW }) : await createAttention(e, o));
+      const attend = async (o: AttentionOptions) => this.adopt(await createAttention(e, { ...o, sinks: sinksW }));
       const oBias = L.oBias && (await createBiasAdd(e, { params: p, buf: a.x, offset: 0, bias: await vector(L.oBias), n: c.dim }));
       // Biases and q/k norms come between the product and RoPE, so then the product cannot rotate as it stores.
       const between: Step[] = [];

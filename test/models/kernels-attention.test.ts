@@ -20,6 +20,8 @@ interface Case {
   scale?: number; softcap?: number; window?: number; chunk?: number;
   /** Amplitude of q (large → scores beyond the softcap). */
   qAmp?: number;
+  /** gpt-oss's attention sinks: this many times a random logit per head (large: sinks far above the scores). */
+  sinkAmp?: number;
 }
 
 // Subgroup-eligible cases have headDim 32/64 (unsplit on CPU tuning); headDim 10 and 6 take attention.wgsl.
@@ -32,7 +34,15 @@ const CASES: Case[] = [
   // Split in every configuration: chunks of 5 over p = 37, 38 with window 7: chunks 0…5 lie wholly before it.
   { name: 'split, chunks before the window, softcap', nHeads: 8, nKvHeads: 1, headDim: 6, pos: 37, n: 2, chunk: 5, window: 7, softcap: 1, qAmp: 3 },
   { name: 'split, window 9 across chunks of 4, headDim 32', nHeads: 4, nKvHeads: 2, headDim: 32, pos: 20, n: 5, chunk: 4, window: 9 },
+  // gpt-oss: sinks on each path (subgroup on CPU tuning, attention.wgsl, split + merge), with its window on even layers.
+  { name: 'sinks', nHeads: 8, nKvHeads: 2, headDim: 64, pos: 9, n: 7, sinkAmp: 3 },
+  { name: 'sinks + window 4, headDim 10', nHeads: 6, nKvHeads: 3, headDim: 10, pos: 6, n: 3, window: 4, sinkAmp: 3 },
+  { name: 'sinks, split in chunks of 4 + window 6', nHeads: 4, nKvHeads: 2, headDim: 32, pos: 17, n: 4, chunk: 4, window: 6, sinkAmp: 3 },
+  // Sinks up to 120 above the scores: e^sink overflows f32, and the outputs must vanish (no NaN).
+  { name: 'sinks far above the scores', nHeads: 4, nKvHeads: 4, headDim: 32, pos: 5, n: 2, sinkAmp: 120 },
+  { name: 'sinks far above, split', nHeads: 4, nKvHeads: 2, headDim: 10, pos: 9, n: 2, chunk: 4, sinkAmp: 120 },
 ];
+const sinksOf = (c: Case) => (c.sinkAmp ? rand(c.nHeads, 500 + c.pos, c.sinkAmp) : undefined);
 
 /** Cache words as the GPU stores them: f16 pairs packed into u32, or f32 bits. */
 function packCache(vals: Float32Array, f16: boolean): Uint32Array {
@@ -63,7 +73,9 @@ for (const [config, opts] of CONFIGS) {
       const ctx = c.pos + c.n + 3, qd = c.nHeads * c.headDim;
       const out = zeros(e, c.n * qd * 4);
       const params = paramsBuffer(e, c.n, 0);
+      const sinks = sinksOf(c);
       const kern = await createAttention(e, {
+        ...(sinks ? { sinks: upload(e, sinks) } : {}),
         params, q: upload(e, q), kCache: upload(e, packCache(k, kvF16)), vCache: upload(e, packCache(v, kvF16)),
         out, nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim, kvF16, maxTokens: c.n, contextLength: ctx,
         split: c.chunk !== undefined ? true : undefined, chunk: c.chunk, scale: c.scale, softcap: c.softcap, window: c.window, ...extra,
@@ -89,10 +101,12 @@ for (const [config, opts] of CONFIGS) {
       const subgroup = e.cpuTuning && e.subgroups && a.subgroupMinSize === 8 && a.subgroupMaxSize === 8 && c.chunk === undefined && c.headDim % 16 === 0;
       expect(label).toBe(subgroup ? 'attention_subgroup' : 'attention');
 
-      const want = refAttention(q, k, v, c);
+      const sinks = sinksOf(c);
+      const want = refAttention(q, k, v, { ...c, sinks });
       expect(maxAbsDiff(got, want.out)).toBeLessThan(1e-5);
       // The options matter for this data: plain causal attention differs.
       const plain = refAttention(q, k, v, { ...c, scale: undefined, softcap: 0, window: 0 });
+      if (sinks) expect(maxAbsDiff(want.out, refAttention(q, k, v, c).out), 'the sinks matter').toBeGreaterThan(1e-2);
       expect(maxAbsDiff(want.out, plain.out)).toBeGreaterThan(1e-2);
       if (c.softcap) expect(want.maxRatio, 'some scores saturate tanh').toBeGreaterThan(2);
     });

@@ -7,6 +7,8 @@ export interface AttentionCase {
   /** The first token's position and the token count. */
   pos: number; n: number;
   scale?: number; softcap?: number; window?: number;
+  /** gpt-oss: a logit per head [nHeads] that joins each softmax's denominator. */
+  sinks?: ArrayLike<number>;
 }
 
 /** The outputs [n, nHeads*headDim] and the largest |score|/softcap seen (scores after scale, before the cap). */
@@ -34,7 +36,7 @@ export function refAttention(q: ArrayLike<number>, k: ArrayLike<number>, v: Arra
       }
       const mx = Math.max(...s);
       const ex = s.map((x) => Math.exp(x - mx));
-      const sum = ex.reduce((a, b) => a + b, 0);
+      const sum = ex.reduce((a, b) => a + b, c.sinks ? Math.exp(c.sinks[h] - mx) : 0);
       for (let jj = 0; jj < ex.length; jj++) {
         for (let i = 0; i < headDim; i++) out[t * qd + h * headDim + i] += (ex[jj] / sum) * v[(j0 + jj) * kvd + kvh * headDim + i];
       }
