@@ -78,7 +78,11 @@ export interface GenerateOptions extends SamplerOptions {
    * reply instead of the context. Default true for chat(), false for generate().
    */
   contextShift?: boolean;
-  /** Tokens at the start never dropped by a context shift. Default: chat(): the system prompt's; generate(): the BOS. */
+  /**
+   * Tokens at the start never dropped by a context shift (at most half the
+   * context); -1 keeps the whole prompt, as llama.cpp's n_keep -1. Default:
+   * chat(): the system prompt's (with the tools it shows); generate(): the BOS.
+   */
   keepTokens?: number;
 }
 

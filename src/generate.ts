@@ -1,7 +1,7 @@
 // The generation loop, separate from the model, tokenizer and sampler: feed the
 // prompt (reusing whatever prefix is already in the KV cache), then sample one
 // token at a time until EOS, a stop string, the token limit, or an abort.
-import type { GenerateOptions, GenerationStats, Token, TokenLogprob } from './api.ts';
+import type { ChatMessage, GenerateOptions, GenerationStats, Token, TokenLogprob } from './api.ts';
 import { UsageError } from './errors.ts';
 import { constraintFor, type GrammarConstraint } from './grammar/index.ts';
 import { logprobsOf, Sampler, validateSamplerOptions } from './sampler.ts';
@@ -110,12 +110,14 @@ export class Session {
     validateSamplerOptions(opts);
     const ctx = this.model.contextLength;
     if (promptIds.length === 0) throw new UsageError('the prompt is empty and the model adds no BOS: give a prompt');
-    if (opts.keepTokens !== undefined && (!Number.isInteger(opts.keepTokens) || opts.keepTokens < 0)) {
-      throw new UsageError(`keepTokens ${opts.keepTokens} must be an integer >= 0 (tokens a context shift never drops)`);
+    if (opts.keepTokens !== undefined && (!Number.isInteger(opts.keepTokens) || opts.keepTokens < -1)) {
+      throw new UsageError(`keepTokens ${opts.keepTokens} must be an integer >= 0 (tokens a context shift never drops), or -1 (the whole prompt)`);
     }
+    // Counted on the prompt as given (keepTokens -1: all of it), before any cut.
+    const nKeep = this.keepOf(opts, ctx, promptIds.length);
     let dropped = 0;
     if (opts.contextShift && promptIds.length >= ctx) {
-      const cut = truncatePrompt(promptIds, ctx, this.keepOf(opts, ctx));
+      const cut = truncatePrompt(promptIds, ctx, nKeep);
       dropped = promptIds.length - cut.length;
       promptIds = cut;
     }
@@ -131,24 +133,24 @@ export class Session {
     const me = await this.claim();
     if (me.superseded) throw new UsageError(SUPERSEDED);
     try {
-      yield* this.run(promptIds, opts, (s) => done(dropped ? { ...s, droppedPromptTokens: dropped } : s), me, grammar);
+      yield* this.run(promptIds, opts, nKeep, (s) => done(dropped ? { ...s, droppedPromptTokens: dropped } : s), me, grammar);
     } finally {
       if (this.owner === me) this.owner = undefined;
     }
   }
 
-  /** Tokens a shift keeps at the start: keepTokens, capped so that a shift always frees room. */
-  private keepOf(opts: GenerateOptions, ctx: number): number {
-    return Math.min(opts.keepTokens ?? 1, Math.floor(ctx / 2));
+  /** Tokens a shift keeps at the start: keepTokens (-1: the whole prompt), capped so that a shift always frees room. */
+  private keepOf(opts: GenerateOptions, ctx: number, promptLength: number): number {
+    const keep = opts.keepTokens === -1 ? promptLength : (opts.keepTokens ?? 1);
+    return Math.min(keep, Math.floor(ctx / 2));
   }
 
-  private async *run(promptIds: number[], opts: GenerateOptions, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }, grammar?: GrammarConstraint): AsyncGenerator<Token> {
+  private async *run(promptIds: number[], opts: GenerateOptions, nKeep: number, done: (s: GenerationStats) => void, me: { superseded: boolean; cancel(): void }, grammar?: GrammarConstraint): AsyncGenerator<Token> {
     const t0 = performance.now();
     const ctx = this.model.contextLength;
     // With context shift the reply may outgrow the context; maxTokens bounds it.
     const shift = opts.contextShift === true;
     const maxNew = shift ? (opts.maxTokens ?? 256) : Math.min(opts.maxTokens ?? 256, ctx - promptIds.length);
-    const nKeep = this.keepOf(opts, ctx);
     let shifts = 0;
     const temperature = opts.temperature ?? 0.8;
     const penalty = opts.repeatPenalty ?? 1;
@@ -293,6 +295,25 @@ export function truncatePrompt(ids: number[], ctx: number, keep: number): number
   const block = Math.max(1, Math.floor((ctx - keep) / 2));
   const erased = Math.ceil((ids.length - keep - block) / block);
   return erased > 0 ? [...ids.slice(0, keep), ...ids.slice(keep + erased * block)] : ids;
+}
+
+/**
+ * How many of a chat prompt's `ids` are its leading system messages (what a
+ * context shift keeps by default); undefined when there are none, or when they
+ * do not render to the same tokens on their own (`renderAlone`: the system
+ * messages rendered and tokenized as the prompt was, without the generation
+ * prompt; a template may refuse them alone).
+ */
+export function systemPrefix(messages: readonly ChatMessage[], ids: readonly number[], renderAlone: (system: ChatMessage[]) => number[]): number | undefined {
+  let n = 0;
+  while (n < messages.length && messages[n].role === 'system') n++;
+  if (n === 0) return undefined;
+  try {
+    const prefix = renderAlone(messages.slice(0, n));
+    return prefix.length < ids.length && prefix.every((t, i) => t === ids[i]) ? prefix.length : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Index of the earliest stop-string match in s, or -1. */

@@ -4,7 +4,7 @@ import type { ChatMessage, ChatOptions, Embedding, EmbedOptions, GenerateOptions
 import { readConfig, type Config } from './config.ts';
 import { GgufError, isQllmError, printable, UsageError } from './errors.ts';
 import { poolingFor, pool } from './embed.ts';
-import { Session } from './generate.ts';
+import { Session, systemPrefix } from './generate.ts';
 import type { GgufFile } from './gguf/types.ts';
 import { Engine } from './gpu/engine.ts';
 import { describeModel } from './info.ts';
@@ -102,24 +102,13 @@ export class QllmModel implements Model {
       const syntax = reasoningFormat === 'none' ? 'none' : reasoningSyntax(this.config.arch, usedDefault ? undefined : tc.chatTemplate);
       if (syntax !== 'none') reply.reasoning = { syntax, open: thinkingOpen(syntax, text) };
       const ids = this.tokenizer.encode(text, { addBos: opts.addBos ?? addBos, parseSpecial: true });
-      if (gen.contextShift && gen.keepTokens === undefined) gen.keepTokens = this.systemPrefix(messages, ids, opts.addBos ?? addBos);
+      // A context shift keeps the system turn (with any tools it shows), else the BOS.
+      if (gen.contextShift && gen.keepTokens === undefined) {
+        const render = { addGenerationPrompt: false, tools: reply.plan?.render.tools, system: reply.plan?.render.system };
+        gen.keepTokens = systemPrefix(messages, ids, (sys) => this.tokenizer.encode(renderChat(tc, sys, render).text, { addBos: opts.addBos ?? addBos, parseSpecial: true }));
+      }
       return ids;
     }, gen, reply);
-  }
-
-  /** How many of `ids` render the leading system messages alone (what a context shift keeps); undefined: just the BOS. */
-  private systemPrefix(messages: ChatMessage[], ids: number[], addBos: boolean): number | undefined {
-    let n = 0;
-    while (n < messages.length && messages[n].role === 'system') n++;
-    if (n === 0) return undefined;
-    try {
-      const head = renderChat(this.config.tokenizer!, messages.slice(0, n), { addGenerationPrompt: false });
-      const prefix = this.tokenizer.encode(head.text, { addBos, parseSpecial: true });
-      // Only where the system turn renders the same tokens on its own (most templates).
-      return prefix.length < ids.length && prefix.every((t, i) => t === ids[i]) ? prefix.length : undefined;
-    } catch {
-      return undefined; // a template that refuses a system-only conversation
-    }
   }
 
   /** A marker that is one special token of this vocabulary (tools: [TOOL_CALLS], <|python_tag|>, …). */
