@@ -33,6 +33,10 @@ const HELP = `usage: qllm serve <model.gguf> [options]
                     the API; other pages' requests are refused
   --max-tokens N    max_tokens when a request gives none (default: until EOS or the
                     end of the context)
+  --context-shift   at the end of the context keep generating, as llama-server: keep
+                    the request's n_keep (Ollama: num_keep; default its system messages,
+                    else the BOS), drop half of the rest; max_tokens may then exceed the
+                    context, and a longer prompt is cut instead of refused (off by default)
   --reasoning-format F  a reasoning model's thinking (gpt-oss, <think> models) in chat
                     replies: auto (default; apart, as reasoning_content), deepseek (the
                     same), deepseek-legacy (also left in content), none (inline, as generated)
@@ -49,6 +53,8 @@ const OPTIONS = {
   queue: { type: 'string' },
   cors: { type: 'string' },
   'max-tokens': { type: 'string' },
+  'context-shift': { type: 'boolean' },
+  'no-context-shift': { type: 'boolean' },
   'drain-ms': { type: 'string' },
   'reasoning-format': { type: 'string' },
   metrics: { type: 'boolean' },
@@ -73,6 +79,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const kvType = parseKvType(values['kv-type'], '--kv-type');
   const parallel = num(values.parallel, '--parallel', { min: 1, max: 64, integer: true, dflt: 4 });
   if (values.metrics && values['no-metrics']) throw new UsageError('--metrics and --no-metrics contradict each other: pass one');
+  if (values['context-shift'] && values['no-context-shift']) throw new UsageError('--context-shift and --no-context-shift contradict each other: pass one');
   const reasoningFormat = values['reasoning-format'] as ReasoningFormat | undefined;
   if (reasoningFormat !== undefined && !REASONING_FORMATS.includes(reasoningFormat)) throw new UsageError(`--reasoning-format ${reasoningFormat} is not one of ${REASONING_FORMATS.join(', ')}`);
   return {
@@ -88,6 +95,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       modelPath: path,
       metrics: !values['no-metrics'],
       defaultMaxTokens: num(values['max-tokens'], '--max-tokens', { min: 1, integer: true }),
+      contextShift: values['context-shift'] === true,
       drainMs: num(values['drain-ms'], '--drain-ms', { min: 0, max: 600_000, integer: true, dflt: 10_000 }),
       ...(reasoningFormat ? { reasoningFormat } : {}),
     },

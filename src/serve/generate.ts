@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage, GenerateOptions, Generation, GenerationStats, Model, Token } from '../api.ts';
 import { UsageError } from '../errors.ts';
+import { systemPrefix } from '../generate.ts';
 import { mergeDeltas, ReasoningParser, type ReasoningFormat, type ReasoningSyntax, reasoningSyntax, thinkingOpen } from '../reasoning.ts';
 import { type MarkerLookup, markerGbnf, planTools, silentMarkers, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { apiError, type ApiError } from './errors.ts';
@@ -43,6 +44,11 @@ export interface ServeContext {
   onStats: (s: GenerationStats, totalMs: number) => void;
   /** --reasoning-format: what a chat reply does with a reasoning model's thinking; default 'auto' (split off). */
   reasoningFormat?: ReasoningFormat;
+  /**
+   * --context-shift: generations keep going past the context (GenerateOptions.contextShift),
+   * max_tokens may exceed it, and a prompt longer than it is cut instead of refused.
+   */
+  contextShift: boolean;
 }
 
 export interface GenRequest {
@@ -54,6 +60,12 @@ export interface GenRequest {
   tools?: { request: ToolRequest; plan: ToolPlan };
   /** The request's own reasoning format (llama-server's per-request field); default the server's. */
   reasoningFormat?: ReasoningFormat;
+  /**
+   * Tokens a context shift keeps, as llama-server's n_keep and Ollama's num_keep
+   * count them: after the BOS; -1 the whole prompt. Default: a chat's leading
+   * system messages, else the BOS.
+   */
+  nKeep?: number;
 }
 
 export interface Finished {
@@ -95,6 +107,9 @@ export class Metrics {
   /** Longest prompt + generation seen. */
   maxSequence = 0;
   generations = 0;
+  /** Context shifts (--context-shift), and prompts cut to fit the context. */
+  contextShifts = 0;
+  truncatedPrompts = 0;
 
   record(s: GenerationStats): void {
     const cached = s.cachedTokens ?? 0;
@@ -106,6 +121,8 @@ export class Metrics {
     if (s.generatedTokens > 1 && s.decodeTokPerS > 0) this.predictSeconds += (s.generatedTokens - 1) / s.decodeTokPerS;
     this.decodes += s.generatedTokens;
     this.maxSequence = Math.max(this.maxSequence, s.promptTokens + s.generatedTokens);
+    this.contextShifts += s.contextShifts ?? 0;
+    if (s.droppedPromptTokens) this.truncatedPrompts++;
   }
 }
 
@@ -113,6 +130,8 @@ export class Metrics {
 export const maxPromptBytes = (ctx: ServeContext) => ctx.meta.maxTokenBytes * ctx.contextLength;
 
 function checkFits(ctx: ServeContext, text: string): void {
+  // With context shift a prompt of any length is cut to fit (the body limit bounds it).
+  if (ctx.contextShift) return;
   const bound = maxPromptBytes(ctx);
   // Cheap: a string's UTF-16 length is at most its UTF-8 byte count.
   if (text.length <= bound / 3) return;
@@ -126,7 +145,7 @@ function checkFits(ctx: ServeContext, text: string): void {
 export function renderPrompt(ctx: ServeContext, messages: ChatMessage[], tools?: ToolPlan['render']): { text: string; addBos: boolean } {
   const t = ctx.meta.template;
   if (!t) throw apiError(501, 'this model exposes no chat template to the server', 'not_supported');
-  const bound = maxPromptBytes(ctx);
+  const bound = ctx.contextShift ? Number.POSITIVE_INFINITY : maxPromptBytes(ctx);
   const r = t.render(messages, Number.isFinite(bound) ? bound : undefined, tools);
   checkFits(ctx, r.text);
   return r;
@@ -166,6 +185,29 @@ export function servedReasoning(ctx: ServeContext): ReasoningSyntax {
   return reasoningSyntax(ctx.model.info.architecture, t && !t.usedDefault ? t.source : undefined);
 }
 
+/** The BOS tokens (0 or 1) the vocabulary puts before a prompt: llama-server and Ollama count n_keep after them. */
+function bosCount(ctx: ServeContext): number {
+  try {
+    return Math.min(1, ctx.model.tokenize('').length);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The context-shift options of a request: contextShift as the server was
+ * started (also for chat(), whose default is on), and the tokens a shift keeps:
+ * n_keep after the BOS (-1: the whole prompt), else the leading system messages
+ * of a chat the server renders (`system`: their length in the prompt's
+ * tokens), else the library's default (the BOS; chat(): its system prompt).
+ */
+function shiftOptions(ctx: ServeContext, req: GenRequest, system?: () => number | undefined): GenerateOptions {
+  if (!ctx.contextShift) return { contextShift: false };
+  const n = req.nKeep;
+  const keep = n === undefined ? system?.() : n < 0 ? -1 : n + bosCount(ctx);
+  return keep === undefined ? { contextShift: true } : { contextShift: true, keepTokens: keep };
+}
+
 /** Renders or checks the prompt now (errors before queueing), returns how to start the generation. */
 function prepare(ctx: ServeContext, req: GenRequest): Prepared {
   if (req.messages) {
@@ -177,7 +219,8 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
       const tools = t ? { tools: t.tools, toolChoice: t.choice, parallelToolCalls: t.parallel } : {};
       // It splits the thinking off too (Token.reasoning).
       const reasoningFormat = (req.reasoningFormat ?? ctx.reasoningFormat) === 'none' ? 'none' as const : 'auto' as const;
-      return { start: (slot, o) => slot.chat(messages, { ...o, ...tools, reasoningFormat }) };
+      // Its chat() keeps the system prompt at a shift by itself.
+      return { start: (slot, o) => slot.chat(messages, { ...o, ...tools, reasoningFormat, ...shiftOptions(ctx, req) }) };
     }
     if (plan?.grammar !== undefined && (req.opts.grammar !== undefined || req.opts.jsonSchema !== undefined)) {
       throw apiError(400, "'response_format' cannot be combined with a forced tool call: drop one", 'invalid_value', 'response_format');
@@ -186,14 +229,19 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
     const r = renderPrompt(ctx, messages, plan?.render);
     const grammar = plan?.grammar !== undefined ? { grammar: plan.grammar } : {};
     const syntax = servedReasoning(ctx);
+    let ids: number[] | undefined;
+    const promptIds = () => (ids ??= ctx.model.tokenize(r.text, { addBos: r.addBos }));
+    // The system messages alone, rendered and tokenized as the prompt is (model-api.ts chatOn does the same).
+    const head = (sys: ChatMessage[]) => ctx.model.tokenize(ctx.meta.template!.render(sys, undefined, plan?.render, false).text, { addBos: r.addBos });
+    const system = () => systemPrefix(messages, promptIds(), head);
     return {
-      start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos }), ids: () => ctx.model.tokenize(r.text, { addBos: r.addBos }), silent: silentMarkers(plan, markerLookup(ctx)),
+      start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos, ...shiftOptions(ctx, req, system) }), ids: promptIds, silent: silentMarkers(plan, markerLookup(ctx)),
       ...(syntax !== 'none' ? { reasoning: { syntax, open: thinkingOpen(syntax, r.text) } } : {}),
     };
   }
   const prompt = req.prompt ?? '';
   checkFits(ctx, prompt);
-  return { start: (slot, o) => slot.generate(prompt, o), ids: () => ctx.model.tokenize(prompt, { addBos: req.opts.addBos }) };
+  return { start: (slot, o) => slot.generate(prompt, { ...o, ...shiftOptions(ctx, req) }), ids: () => ctx.model.tokenize(prompt, { addBos: req.opts.addBos }) };
 }
 
 function report(ctx: ServeContext, e: unknown): ApiError {

@@ -1,5 +1,6 @@
 // The llama-server dialect (llama.cpp's tools/server): its non-OpenAI utility
 // routes, with its request and response shapes.
+//   POST /completion      its own completion shape (llama-completion.ts; /completions too)
 //   POST /tokenize        {content, add_special?, parse_special?, with_pieces?} → {tokens}
 //   POST /detokenize      {tokens} → {content}
 //   POST /apply-template  {messages} → {prompt}: exactly the text a chat request feeds the model
@@ -10,6 +11,7 @@ import { SAMPLER_DEFAULTS } from '../sampler.ts';
 import { apiError, badType } from './errors.ts';
 import { renderPrompt, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, type Dialect } from './http-util.ts';
+import { llamaCompletion } from './llama-completion.ts';
 import { asObject, optBool, parseMessages } from './parse.ts';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
@@ -86,8 +88,11 @@ export function llamaServerDialect(ctx: ServeContext, o: { metrics: boolean }): 
     });
   };
 
+  const completion = llamaCompletion(ctx);
   return {
     routes: {
+      '/completion': { POST: completion },
+      '/completions': { POST: completion },
       '/tokenize': { POST: async (req, res) => {
         const b = await body(req);
         if (b.content === undefined) throw apiError(400, "missing required field 'content': send the text to tokenize", 'missing_field', 'content');

@@ -18,8 +18,11 @@ export interface ChatTemplate {
   usedDefault: boolean;
   bosText: string;
   eosText: string;
-  /** The prompt text a chat request feeds the model, and whether BOS goes before it (`tools`: src/tools planTools' render). */
-  render(messages: ChatMessage[], maxChars?: number, tools?: { tools?: Tool[]; system?: string[] }): { text: string; addBos: boolean };
+  /**
+   * The prompt text a chat request feeds the model, and whether BOS goes before it (`tools`: src/tools planTools' render).
+   * `generationPrompt` false: without the assistant turn's opening (the system messages alone, for a context shift's keep).
+   */
+  render(messages: ChatMessage[], maxChars?: number, tools?: { tools?: Tool[]; system?: string[] }, generationPrompt?: boolean): { text: string; addBos: boolean };
 }
 
 export interface ModelMeta {
@@ -90,8 +93,8 @@ export function templateOf(tc: TokenizerConfig): ChatTemplate {
     usedDefault,
     bosText: text(tc.bosId),
     eosText: text(tc.eosId),
-    render: (messages, maxChars, tools) => {
-      const r = renderChat(tc, messages, { addGenerationPrompt: true, maxChars, tools: tools?.tools, system: tools?.system });
+    render: (messages, maxChars, tools, generationPrompt = true) => {
+      const r = renderChat(tc, messages, { addGenerationPrompt: generationPrompt, maxChars, tools: tools?.tools, system: tools?.system });
       return { text: r.text, addBos: r.addBos };
     },
   };

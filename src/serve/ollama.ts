@@ -26,8 +26,11 @@ const errorBody = (e: ApiError) => ({ error: e.message });
 
 const notSupported = (what: string): Handler => () => { throw apiError(501, what, 'not_supported'); };
 
-/** Ollama's `options`, as far as qllm has them; other known options are accepted and ignored, as Ollama ignores unknown ones. */
-function parseOptions(v: unknown, contextLength: number, defaultMax: number | undefined): GenerateOptions {
+/**
+ * Ollama's `options`, as far as qllm has them; other known options are accepted and ignored, as Ollama ignores unknown ones.
+ * With --context-shift (`shift`) num_predict may exceed the context.
+ */
+function parseOptions(v: unknown, contextLength: number, defaultMax: number | undefined, shift = false): GenerateOptions {
   if (v === undefined || v === null) return { maxTokens: defaultMax ?? contextLength };
   if (typeof v !== 'object' || Array.isArray(v)) throw badType('options', 'an object', v);
   const o = v as Body;
@@ -42,7 +45,7 @@ function parseOptions(v: unknown, contextLength: number, defaultMax: number | un
   num('frequency_penalty', { min: -2, max: 2 });
   const opts: GenerateOptions = {
     // -1 and -2 both run to EOS or the end of the context; so does a count past it.
-    maxTokens: predict === undefined ? defaultMax ?? contextLength : predict > 0 ? Math.min(predict, contextLength) : contextLength,
+    maxTokens: predict === undefined ? defaultMax ?? contextLength : predict > 0 ? (shift ? predict : Math.min(predict, contextLength)) : contextLength,
     temperature: num('temperature', { min: 0, max: 2 }),
     topK: num('top_k', { min: 0, max: 1_000_000, integer: true }),
     topP: num('top_p', { min: 0, max: 1 }),
@@ -54,6 +57,13 @@ function parseOptions(v: unknown, contextLength: number, defaultMax: number | un
   };
   for (const k of Object.keys(opts) as (keyof GenerateOptions)[]) if (opts[k] === undefined) delete opts[k];
   return opts;
+}
+
+/** options.num_keep: what a context shift keeps after the BOS (-1: the whole prompt), as Ollama's runner counts it. */
+function parseNumKeep(v: unknown): { nKeep?: number } {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+  const n = optNumber(v as Body, 'num_keep', { min: -1, max: Number.MAX_SAFE_INTEGER, integer: true }, 'options.num_keep');
+  return n === undefined ? {} : { nKeep: n };
 }
 
 /** Ollama's `format`: "json" (any JSON object) or a JSON schema → the grammar the reply must follow. */
@@ -295,11 +305,11 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         refuseUnsupported(b);
         const think = parseThink(ctx, b.think);
         const messages = parseMessages(b.messages);
-        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
+        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens, ctx.contextShift), b.format);
         const tools = parseTools(ctx, b.tools);
         if (tools && opts.grammar !== undefined) throw apiError(400, "'format' cannot be combined with 'tools': the reply would have to be JSON and a call at once", 'invalid_value', 'format');
         if (messages.length === 0) return loaded(res, model, 'chat');
-        await run(res, state, b, model, { messages, opts, ...(tools ? { tools } : {}) }, 'chat', think);
+        await run(res, state, b, model, { messages, opts, ...parseNumKeep(b.options), ...(tools ? { tools } : {}) }, 'chat', think);
       } },
       '/api/generate': { POST: async (req, res, state) => {
         const b = await body(req);
@@ -317,13 +327,14 @@ export function ollamaDialect(ctx: ServeContext): Dialect {
         const raw = optBool(b, 'raw') ?? false;
         const prompt = (b.prompt as string | undefined) ?? '';
         const system = (b.system as string | undefined) ?? '';
-        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens), b.format);
+        const opts = withFormat(parseOptions(b.options, ctx.contextLength, ctx.defaultMaxTokens, ctx.contextShift), b.format);
+        const keep = parseNumKeep(b.options);
         if (prompt === '' && system === '') return loaded(res, model, 'generate');
         // As Ollama does with a GGUF that has no chat template: the prompt goes in as it is.
         const plain = raw || ctx.meta.template?.usedDefault === true;
         const greq: GenRequest = plain
-          ? { prompt: system ? `${system}\n\n${prompt}` : prompt, opts }
-          : { messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }], opts };
+          ? { prompt: system ? `${system}\n\n${prompt}` : prompt, opts, ...keep }
+          : { messages: [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user', content: prompt }], opts, ...keep };
         await run(res, state, b, model, greq, 'generate', think);
       } },
       // Ollama's embeddings: /api/embed (`input`: text or texts → `embeddings`), and the older /api/embeddings (`prompt` → `embedding`).

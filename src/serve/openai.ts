@@ -30,9 +30,12 @@ export interface ParsedRequest {
   responseFormat?: { grammar: string; schema: unknown };
   /** llama-server's per-request reasoning_format. */
   reasoningFormat?: ReasoningFormat;
+  /** llama-server's n_keep (GenRequest.nKeep). */
+  nKeep?: number;
 }
 
-export interface RequestLimits { contextLength: number; defaultMaxTokens?: number }
+/** `contextShift`: the server's --context-shift, under which max_tokens may exceed the context. */
+export interface RequestLimits { contextLength: number; defaultMaxTokens?: number; contextShift?: boolean }
 
 function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit<ParsedRequest, 'messages' | 'prompt'> } {
   const b = asObject(body);
@@ -43,10 +46,12 @@ function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit
   const maxA = optNumber(b, 'max_tokens', { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
   const maxB = optNumber(b, 'max_completion_tokens', { min: 1, max: Number.MAX_SAFE_INTEGER, integer: true });
   const maxTokens = maxB ?? maxA;
-  if (maxTokens !== undefined && maxTokens > lim.contextLength) {
+  if (maxTokens !== undefined && maxTokens > lim.contextLength && !lim.contextShift) {
     const f = maxB !== undefined ? 'max_completion_tokens' : 'max_tokens';
-    throw apiError(400, `'${f}' is ${maxTokens} but the context holds ${lim.contextLength} tokens: ask for fewer (or restart with a larger -c)`, 'context_length_exceeded', f);
+    throw apiError(400, `'${f}' is ${maxTokens} but the context holds ${lim.contextLength} tokens: ask for fewer (or restart with a larger -c, or with --context-shift)`, 'context_length_exceeded', f);
   }
+  // llama-server's field, as it takes it here too: what a context shift keeps (-1: the whole prompt).
+  const nKeep = optNumber(b, 'n_keep', { min: -1, max: Number.MAX_SAFE_INTEGER, integer: true });
   const stream = optBool(b, 'stream') ?? false;
   let includeUsage = false;
   if (b.stream_options !== undefined && b.stream_options !== null) {
@@ -72,7 +77,7 @@ function parseCommon(body: unknown, lim: RequestLimits): { b: Body; parsed: Omit
   };
   for (const k of Object.keys(opts) as (keyof GenerateOptions)[]) if (opts[k] === undefined) delete opts[k];
   const responseFormat = parseResponseFormat(b.response_format);
-  return { b, parsed: { stream, includeUsage, opts, ...(responseFormat ? { responseFormat } : {}) } };
+  return { b, parsed: { stream, includeUsage, opts, ...(responseFormat ? { responseFormat } : {}), ...(nKeep !== undefined ? { nKeep } : {}) } };
 }
 
 export function parseChatRequest(body: unknown, lim: RequestLimits): ParsedRequest {
@@ -114,10 +119,15 @@ export const usageOf = (s: GenerationStats): Usage => ({
   prompt_tokens: s.promptTokens, completion_tokens: s.generatedTokens, total_tokens: s.promptTokens + s.generatedTokens, prompt_tokens_details: { cached_tokens: s.cachedTokens ?? 0 },
 });
 
-/** qllm's own figures, sent beside `usage`. */
-export interface Timings { ttft_ms: number; prefill_tok_per_s: number; decode_tok_per_s: number; total_ms: number; prompt_tokens_cached: number; gpu_memory: GpuBytes }
+/**
+ * qllm's own figures, sent beside `usage`; context_shifts and prompt_tokens_dropped
+ * say whether --context-shift shifted the context or cut the prompt (llama-server's `truncated`).
+ */
+export interface Timings { ttft_ms: number; prefill_tok_per_s: number; decode_tok_per_s: number; total_ms: number; prompt_tokens_cached: number; context_shifts: number; prompt_tokens_dropped: number; gpu_memory: GpuBytes }
 export const timingsOf = (s: GenerationStats, totalMs: number, mem: GpuBytes): Timings => ({
   prompt_tokens_cached: s.cachedTokens ?? 0,
+  context_shifts: s.contextShifts ?? 0,
+  prompt_tokens_dropped: s.droppedPromptTokens ?? 0,
   ttft_ms: round(s.ttftMs), prefill_tok_per_s: round(s.prefillTokPerS), decode_tok_per_s: round(s.decodeTokPerS), total_ms: round(totalMs), gpu_memory: mem,
 });
 const round = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : 0);
@@ -274,7 +284,7 @@ const randomId = () => randomBytes(12).toString('hex');
 // ---- routes ----------------------------------------------------------------
 
 export function openaiDialect(ctx: ServeContext): Dialect {
-  const lim: RequestLimits = { contextLength: ctx.contextLength, defaultMaxTokens: ctx.defaultMaxTokens };
+  const lim: RequestLimits = { contextLength: ctx.contextLength, defaultMaxTokens: ctx.defaultMaxTokens, contextShift: ctx.contextShift };
   const completion = (kind: 'chat' | 'completion'): Handler => async (req, res, state) => {
     const body = await readJson(req, ctx.maxBody);
     const p = kind === 'chat' ? parseChatRequest(body, lim) : parseCompletionRequest(body, lim);
@@ -284,7 +294,7 @@ export function openaiDialect(ctx: ServeContext): Dialect {
     const reply = kind === 'chat' ? chatReply(ctx, p, res, plan?.parse ? plan : undefined) : completionReply(ctx, p, res);
     const tools = p.tools && plan ? { tools: { request: p.tools, plan } } : {};
     const rf = p.reasoningFormat ? { reasoningFormat: p.reasoningFormat } : {};
-    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, ...tools, ...rf }, reply, res, state);
+    await runGeneration(ctx, { messages: p.messages, prompt: p.prompt, opts: p.opts, nKeep: p.nKeep, ...tools, ...rf }, reply, res, state);
   };
   // OpenAI's embeddings: `input` text(s) → unit vectors, as floats or base64 float32.
   const embeddings: Handler = async (req, res) => {

@@ -57,6 +57,12 @@ export interface ServerOptions {
   defaultMaxTokens?: number;
   /** A reasoning model's thinking in chat replies: 'auto' (default) sends it apart (reasoning_content), 'none' inline (llama-server's --reasoning-format). */
   reasoningFormat?: ReasoningFormat;
+  /**
+   * Keep generating past the end of the context, as llama-server's --context-shift:
+   * keep the request's n_keep (Ollama: num_keep) or its system messages, drop half
+   * of the rest; a prompt longer than the context is cut instead of refused. Default false.
+   */
+  contextShift?: boolean;
   /** Prometheus text at /metrics. Default true. */
   metrics?: boolean;
   /** Default 1 MiB. */
@@ -127,6 +133,7 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
       contextLength: Math.min(opts.contextLength ?? m.info.contextLength, m.info.contextLength),
       defaultMaxTokens: opts.defaultMaxTokens,
       reasoningFormat: opts.reasoningFormat,
+      contextShift: opts.contextShift ?? false,
       queue, metrics, started, log,
       maxBody: opts.maxBodyBytes ?? 1 << 20,
       draining: () => draining,
@@ -152,6 +159,10 @@ export function createServer(model: Model | Promise<Model>, opts: ServerOptions 
           process: { rss: mem.rss, heap_used: mem.heapUsed },
           queue: { running: queue.running, busy: queue.busy, slots: queue.slots, waiting: queue.waiting, capacity: queue.capacity },
           served,
+          context_shift: ctx.contextShift,
+          // Over every generation: shifts made, and prompts cut to fit (--context-shift).
+          context_shifts: metrics.contextShifts,
+          truncated_prompts: metrics.truncatedPrompts,
           last: last ? { ...timingsOf(last.stats, last.totalMs, gpu), completion_tokens: last.stats.generatedTokens, prompt_tokens: last.stats.promptTokens } : null,
         });
       } },

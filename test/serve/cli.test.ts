@@ -20,6 +20,10 @@ describe('qllm serve flags', () => {
     expect(parseServeArgs(['m.gguf', '--no-metrics'], {})).toMatchObject({ server: { metrics: false } });
     expect(parseServeArgs(['m.gguf', '--reasoning-format', 'none'], {})).toMatchObject({ server: { reasoningFormat: 'none' } });
     expect((parseServeArgs(['m.gguf'], {}) as { server: object }).server).not.toHaveProperty('reasoningFormat'); // the server's default: auto
+    // Context shift is off unless asked for, as in llama-server (--no-context-shift is accepted for its command lines).
+    expect(parseServeArgs(['m.gguf'], {})).toMatchObject({ server: { contextShift: false } });
+    expect(parseServeArgs(['m.gguf', '--context-shift'], {})).toMatchObject({ server: { contextShift: true } });
+    expect(parseServeArgs(['m.gguf', '--no-context-shift'], {})).toMatchObject({ server: { contextShift: false } });
   });
 
   it('refuses bad flags before loading anything', async () => {
@@ -30,6 +34,7 @@ describe('qllm serve flags', () => {
       [['m.gguf', '--cors', 'localhost:3000/x'], /--cors/],
       [['m.gguf', '--bogus'], /bogus/],
       [['m.gguf', '--metrics', '--no-metrics'], /contradict/],
+      [['m.gguf', '--context-shift', '--no-context-shift'], /contradict/],
       [['m.gguf', '--reasoning-format', 'hidden'], /--reasoning-format hidden is not one of none, auto, deepseek, deepseek-legacy/],
       [[], /missing <model.gguf>/],
     ];

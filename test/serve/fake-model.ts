@@ -6,8 +6,14 @@
 // Honours maxTokens, stop strings and AbortSignal like the real Model contract.
 // With opts.logprobs every token has logprob -0.5 and alternatives (itself, <eos>, <bos>).
 // `script(prompt, opts)` may return the pieces to reply with instead (tool-call tests).
+// With `context: true` it keeps to the context as the library does: without
+// opts.contextShift the reply ends there ('length') and a longer prompt is refused;
+// with it the prompt is cut (truncatePrompt) and each time the context fills a
+// shift keeps opts.keepTokens (-1: the prompt; default 1) and drops half of the
+// rest, counted in the stats and recorded in `shifts`.
 import type { ChatMessage, ChatOptions, Embedding, GenerateOptions, Generation, GenerationStats, GpuBytes, Model, ModelInfo, Token } from '../../src/api.ts';
 import { GpuError, UsageError } from '../../src/errors.ts';
+import { truncatePrompt } from '../../src/generate.ts';
 
 export interface FakeModelOptions {
   delayMs?: number;
@@ -15,6 +21,8 @@ export interface FakeModelOptions {
   name?: string;
   /** The reply's pieces for this prompt (undefined: the usual "You said: …"). */
   script?: (prompt: string, opts: GenerateOptions) => string[] | undefined;
+  /** Keep to the context as the library does (see the top of the file). */
+  context?: boolean;
 }
 
 export class FakeModel implements Model {
@@ -27,13 +35,17 @@ export class FakeModel implements Model {
   maxActive = 0;
   lastOpts: ChatOptions | undefined;
   lastPrompt = '';
+  /** With `context`: each shift's kept tokens (the ids at the start that stayed) and the tokens it dropped. */
+  shifts: { kept: number[]; dropped: number }[] = [];
   private readonly script: FakeModelOptions['script'];
+  private readonly context: boolean;
   private readonly vocab = new Map<string, number>(['<bos>', '<eos>'].map((w, i) => [w, i]));
   private readonly words: string[] = ['<bos>', '<eos>'];
 
   constructor(o: FakeModelOptions = {}) {
     this.delayMs = o.delayMs ?? 1;
     this.script = o.script;
+    this.context = o.context ?? false;
     this.info = {
       name: o.name ?? 'fake-model', architecture: 'fake', contextLength: o.contextLength ?? 512, vocabSize: 32000,
       fileBytes: 123_456_789, f16WeightBytes: 440_000_000, adapter: 'fake adapter',
@@ -78,13 +90,24 @@ export class FakeModel implements Model {
   private run(prompt: string, subject: string, opts: GenerateOptions): Generation {
     this.lastOpts = opts;
     this.lastPrompt = prompt;
-    const promptIds = this.tokenize(prompt, { addBos: true });
+    let promptIds = this.tokenize(prompt, { addBos: true });
+    const ctx = this.info.contextLength;
+    const shift = this.context && opts.contextShift === true;
+    const keep = Math.min(opts.keepTokens === -1 ? promptIds.length : (opts.keepTokens ?? 1), Math.floor(ctx / 2));
+    let dropped = 0;
+    if (shift && promptIds.length >= ctx) {
+      const cut = truncatePrompt(promptIds, ctx, keep);
+      dropped = promptIds.length - cut.length;
+      promptIds = cut;
+    }
     let resolveStats!: (s: GenerationStats) => void;
     let rejectStats!: (e: unknown) => void;
     const stats = new Promise<GenerationStats>((res, rej) => { resolveStats = res; rejectStats = rej; });
     const t0 = performance.now();
     const self = this;
-    const maxTokens = opts.maxTokens ?? 256;
+    const maxTokens = this.context && !shift ? Math.min(opts.maxTokens ?? 256, ctx - promptIds.length) : (opts.maxTokens ?? 256);
+    const cache = [...promptIds];
+    let shifts = 0;
     const lp = (id: number) => (opts.logprobs === undefined ? {} : {
       logprob: -0.5, topLogprobs: [{ tokenId: id, logprob: -0.5 }, { tokenId: 1, logprob: -1.5 }, { tokenId: 0, logprob: -3 }].slice(0, opts.logprobs),
     });
@@ -98,6 +121,7 @@ export class FakeModel implements Model {
       let reason: GenerationStats['stopReason'] = 'eos';
       const finish = () => resolveStats({
         promptTokens: promptIds.length, generatedTokens: n, ttftMs: ttft, prefillTokPerS: 1000, decodeTokPerS: n > 1 ? 1000 / Math.max(self.delayMs, 0.1) : 0, stopReason: reason,
+        ...(shifts ? { contextShifts: shifts } : {}), ...(dropped ? { droppedPromptTokens: dropped } : {}),
       });
       self.started++;
       self.active++;
@@ -123,6 +147,14 @@ export class FakeModel implements Model {
           n++;
           text += piece;
           const id = self.id(piece.trim());
+          if (shift && cache.length + 1 > ctx) {
+            // The library's shift: keep the first `keep`, drop half of the rest.
+            const drop = Math.floor((cache.length - keep) / 2);
+            self.shifts.push({ kept: cache.slice(0, keep), dropped: drop });
+            cache.splice(keep, drop);
+            shifts++;
+          }
+          cache.push(id);
           yield { text: piece, tokenId: id, ...lp(id) };
         }
         finish();
