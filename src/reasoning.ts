@@ -8,8 +8,13 @@
 //   after the first opened by `<|start|>assistant`. The analysis channel is
 //   reasoning, final is the answer, a commentary message without a recipient
 //   is a preamble meant for the user (content, as llama.cpp has it). A message
-//   with a recipient (` to=functions.f`) is a tool call: qllm does not parse
-//   harmony calls yet, so it is dropped rather than leaked into the answer.
+//   with a recipient (` to=functions.f`, ` to=python`) is a tool call: with
+//   `calls` (a chat with tools, src/tools/harmony.ts reads the answer), a call
+//   to one of those functions goes on into the answer whole, normalised to
+//   `<|start|>assistant HEADER<|message|>ARGS<|call|>`, for the tool parser;
+//   any other, and every call without `calls`, is dropped rather than leaked
+//   into the answer. ` to=assistant` (a stray prefix gpt-oss sometimes writes
+//   before a channel) is no recipient.
 // - 'think' (DeepSeek-R1, Qwen3, …): `<think>REASONING</think>ANSWER`. Templates
 //   that open `<think>` in the generation prompt ("thinking forced open") make
 //   the model start inside the block: pass `open` (thinkingOpen()). Reasoning is
@@ -72,7 +77,12 @@ function partialTag(s: string, tags: readonly string[]): number {
   return best;
 }
 
-type Mode = 'reasoning' | 'content' | 'drop';
+/** 'call': a harmony tool call handed on as content (see `calls`). */
+type Mode = 'reasoning' | 'content' | 'call' | 'drop';
+
+const H_CALL = '<|call|>';
+/** What ends a harmony message's body (a <|start|> opening the next one stays for the header). */
+const H_BODY_ENDS = [H_END, H_CALL, '<|return|>', H_START];
 
 /** The incremental splitter: push() each piece, finish() at the end; each returns the deltas now decided. */
 export class ReasoningParser {
@@ -82,11 +92,14 @@ export class ReasoningParser {
   /** Drop whitespace at the start of what comes next (after <think> and </think>). */
   private skipWs = false;
   private out: ReasoningDelta[] = [];
+  /** Harmony: the functions whose calls go on as content (src/tools/harmony.ts reads them) instead of being dropped. */
+  private readonly calls: ReadonlySet<string> | undefined;
 
   constructor(
     readonly syntax: ReasoningSyntax,
-    opts: { open?: boolean } = {},
+    opts: { open?: boolean; calls?: ReadonlySet<string> } = {},
   ) {
+    this.calls = opts.calls;
     if (syntax === 'none') this.state = 'content';
     else if (syntax === 'harmony') this.state = opts.open ? 'body' : 'header';
     else this.state = opts.open ? 'body' : 'start';
@@ -115,6 +128,7 @@ export class ReasoningParser {
 
   private emit(mode: Mode, text: string): void {
     if (text === '' || mode === 'drop') return;
+    if (mode === 'call') mode = 'content';
     const last = this.out.at(-1);
     // Consecutive text of one kind goes out as one delta; reasoning then content may share one.
     if (mode === 'content' && last && last.content === undefined) last.content = text;
@@ -190,33 +204,41 @@ export class ReasoningParser {
     if (this.state === 'header') {
       const i = this.buf.indexOf(H_MESSAGE);
       if (i >= 0) {
-        this.mode = headerMode(this.buf.slice(0, i));
+        const header = this.buf.slice(0, i);
+        this.mode = headerMode(header, this.calls);
+        // The call whole, with the role header the first message leaves to the generation prompt.
+        if (this.mode === 'call') this.emit('call', `${header.trimStart().startsWith(H_START) ? '' : `${H_START}assistant`}${header}${H_MESSAGE}`);
         this.buf = this.buf.slice(i + H_MESSAGE.length);
         this.state = 'body';
         return true;
       }
       const t = this.buf.trimStart();
       // Text that cannot be a header (a model that ignores the format): shown as it is.
-      const headerLike = t.startsWith('<|') || t.startsWith(' to=') || '<|'.startsWith(t) || ' to='.startsWith(t);
-      if (!headerLike || this.buf.length > MAX_HEADER || (end && !t.includes('<|'))) {
+      // (The first header may open with the recipient: ` to=functions.f<|channel|>…`.)
+      const headerLike = t.startsWith('<|') || t.startsWith('to=') || '<|'.startsWith(t) || 'to='.startsWith(t);
+      if (!headerLike || this.buf.length > MAX_HEADER || (end && !t.includes('<|') && !t.startsWith('to='))) {
         this.state = 'content';
         return true;
       }
       if (end) this.buf = ''; // an unfinished header says nothing
       return false;
     }
-    // body: up to <|end|>, or a <|start|> that opens the next message without one.
-    const e = this.buf.indexOf(H_END);
-    const s = this.buf.indexOf(H_START);
-    if (e >= 0 || s >= 0) {
-      const atEnd = e >= 0 && (s < 0 || e < s);
-      const i = atEnd ? e : s;
+    // body: up to <|end|> (<|call|>, <|return|>), or a <|start|> that opens the next message without one.
+    let i = -1;
+    let tag = '';
+    for (const t of H_BODY_ENDS) {
+      const j = this.buf.indexOf(t);
+      if (j >= 0 && (i < 0 || j < i)) { i = j; tag = t; }
+    }
+    if (i >= 0) {
       this.emit(this.mode, this.buf.slice(0, i));
-      this.buf = this.buf.slice(atEnd ? i + H_END.length : i);
+      // A call handed on ends as harmony ends it, whatever closed it.
+      if (this.mode === 'call') this.emit('call', H_CALL);
+      this.buf = this.buf.slice(tag === H_START ? i : i + tag.length);
       this.state = 'header';
       return true;
     }
-    const keep = end ? this.buf.length : this.buf.length - partialTag(this.buf, [H_END, H_START]);
+    const keep = end ? this.buf.length : this.buf.length - partialTag(this.buf, H_BODY_ENDS);
     this.emit(this.mode, this.buf.slice(0, keep));
     this.buf = this.buf.slice(keep);
     return false;
@@ -224,10 +246,13 @@ export class ReasoningParser {
 }
 
 /** What a harmony header (`<|start|>assistant<|channel|>final`, ` to=functions.f<|channel|>commentary json`) says to do with its message. */
-function headerMode(header: string): Mode {
-  if (/(^|\s)to=/.test(header)) return 'drop'; // a tool call (or a built-in tool's): not for the user
-  const channel = /<\|channel\|>\s*([A-Za-z_]+)/.exec(header)?.[1];
-  return channel === 'analysis' ? 'reasoning' : 'content';
+function headerMode(header: string, calls: ReadonlySet<string> | undefined): Mode {
+  const to = /(?:^|\s)to=([^\s<]+)/.exec(header)?.[1];
+  // A tool call (or a built-in tool's): not for the user, but for the tool parser when it reads calls.
+  if (to !== undefined && to !== 'assistant') return to.startsWith('functions.') && calls?.has(to.slice(10)) ? 'call' : 'drop';
+  // The last channel counts: `<|channel|>commentary to=assistant<|channel|>final` is a final message.
+  const channels = [...header.matchAll(/<\|channel\|>\s*([A-Za-z_]+)/g)];
+  return channels.at(-1)?.[1] === 'analysis' ? 'reasoning' : 'content';
 }
 
 /** The deltas folded into one (reasoning first). */
@@ -242,7 +267,7 @@ export function mergeDeltas(ds: readonly ReasoningDelta[]): { reasoning: string;
 }
 
 /** A whole reply split at once. */
-export function splitReasoning(syntax: ReasoningSyntax, text: string, opts: { open?: boolean } = {}): { reasoning: string; content: string } {
+export function splitReasoning(syntax: ReasoningSyntax, text: string, opts: { open?: boolean; calls?: ReadonlySet<string> } = {}): { reasoning: string; content: string } {
   const p = new ReasoningParser(syntax, opts);
   return mergeDeltas([...p.push(text), ...p.finish()]);
 }

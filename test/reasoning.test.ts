@@ -9,23 +9,23 @@ import { mergeDeltas, ReasoningParser, type ReasoningSyntax, reasoningSyntax, sp
 const HARMONY = '<|channel|>analysis<|message|>User says hi. Reply briefly.<|end|><|start|>assistant<|channel|>final<|message|>Hello! How can I help?';
 
 /** The text pushed in the given pieces. */
-function streamed(syntax: ReasoningSyntax, pieces: string[], open = false) {
-  const p = new ReasoningParser(syntax, { open });
+function streamed(syntax: ReasoningSyntax, pieces: string[], open = false, calls?: ReadonlySet<string>) {
+  const p = new ReasoningParser(syntax, { open, calls });
   const ds = pieces.flatMap((x) => p.push(x));
   return mergeDeltas([...ds, ...p.finish()]);
 }
 
 /** Every cut into two pieces, every cut into three (for short texts), and one character at a time. */
-function expectSameAtEverySplit(syntax: ReasoningSyntax, text: string, want: { reasoning: string; content: string }, open = false) {
-  expect(splitReasoning(syntax, text, { open })).toEqual(want);
+function expectSameAtEverySplit(syntax: ReasoningSyntax, text: string, want: { reasoning: string; content: string }, open = false, calls?: ReadonlySet<string>) {
+  expect(splitReasoning(syntax, text, { open, calls })).toEqual(want);
   const n = text.length;
-  for (let i = 0; i <= n; i++) expect(streamed(syntax, [text.slice(0, i), text.slice(i)], open), `cut at ${i}`).toEqual(want);
+  for (let i = 0; i <= n; i++) expect(streamed(syntax, [text.slice(0, i), text.slice(i)], open, calls), `cut at ${i}`).toEqual(want);
   if (n <= 120) {
     for (let i = 0; i <= n; i++) for (let j = i; j <= n; j++) {
-      expect(streamed(syntax, [text.slice(0, i), text.slice(i, j), text.slice(j)], open), `cuts at ${i}, ${j}`).toEqual(want);
+      expect(streamed(syntax, [text.slice(0, i), text.slice(i, j), text.slice(j)], open, calls), `cuts at ${i}, ${j}`).toEqual(want);
     }
   }
-  expect(streamed(syntax, [...text], open)).toEqual(want);
+  expect(streamed(syntax, [...text], open, calls)).toEqual(want);
 }
 
 describe('harmony (gpt-oss)', () => {
@@ -62,6 +62,35 @@ describe('harmony (gpt-oss)', () => {
   it('shows text that is not harmony at all as content', () => {
     expectSameAtEverySplit('harmony', 'Just an answer <b>with</b> <|tags|> inside', { reasoning: '', content: 'Just an answer <b>with</b> <|tags|> inside' });
     expectSameAtEverySplit('harmony', '', { reasoning: '', content: '' });
+  });
+
+  it('reads `<|channel|>commentary to=assistant` (a stray prefix gpt-oss writes) as no recipient (llama.cpp\'s edge cases)', () => {
+    expectSameAtEverySplit('harmony', "<|channel|>commentary to=assistant<|channel|>analysis<|message|>I'm\nthinking<|end|><|start|>assistant<|channel|>final<|message|>Hello", { reasoning: "I'm\nthinking", content: 'Hello' });
+    expectSameAtEverySplit('harmony', "<|channel|>analysis<|message|>I'm\nthinking<|end|><|start|>assistant<|channel|>commentary to=assistant<|channel|>final<|message|>Hello", { reasoning: "I'm\nthinking", content: 'Hello' });
+  });
+
+  it('drops a call whose recipient opens the reply (right after the prompt\'s <|start|>assistant), at every split', () => {
+    expectSameAtEverySplit('harmony', ' to=functions.f<|channel|>commentary json<|message|>{"a": 1}', { reasoning: '', content: '' });
+    expectSameAtEverySplit('harmony', '<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant to=python<|channel|>analysis<|message|>print(1)<|call|>', { reasoning: 'Hm.', content: '' });
+    // Text that only starts like a recipient is an answer.
+    expectSameAtEverySplit('harmony', 'today', { reasoning: '', content: 'today' });
+  });
+
+  it('with `calls`, hands a declared function\'s call on as content in one harmony form, at every split', () => {
+    const calls = new Set(['get_weather']);
+    const form = '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}';
+    const text = '<|channel|>analysis<|message|>Weather.<|end|><|start|>assistant<|channel|>commentary<|message|>Checking.<|end|>'
+      + '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}';
+    expectSameAtEverySplit('harmony', text, { reasoning: 'Weather.', content: `Checking.${form}` }, false, calls);
+    // The first message's header gets the role header the prompt held; <|call|>, <|end|> or the next <|start|> end the call as <|call|>.
+    expectSameAtEverySplit('harmony', ' to=functions.get_weather<|channel|>analysis<|message|>{}<|call|>', { reasoning: '', content: '<|start|>assistant to=functions.get_weather<|channel|>analysis<|message|>{}<|call|>' }, false, calls);
+    expectSameAtEverySplit('harmony', '<|channel|>commentary to=functions.get_weather<|message|>{}<|end|><|start|>assistant<|channel|>final<|message|>Hi', { reasoning: '', content: '<|start|>assistant<|channel|>commentary to=functions.get_weather<|message|>{}<|call|>Hi' }, false, calls);
+    // Undeclared functions and other recipients are dropped still.
+    expect(splitReasoning('harmony', '<|channel|>commentary to=functions.rm_rf<|message|>{}<|end|><|start|>assistant to=python<|channel|>analysis<|message|>1', { calls })).toEqual({ reasoning: '', content: '' });
+  });
+
+  it('ends a message at <|return|> or <|call|> when the text holds them', () => {
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|call|><|start|>assistant<|channel|>final<|message|>B<|return|>')).toEqual({ reasoning: 'A', content: 'B' });
   });
 
   it('starts inside the analysis channel when the prompt opened it', () => {
