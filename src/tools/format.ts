@@ -7,12 +7,17 @@
 //   mistral       [TOOL_CALLS][{"name": "f", "arguments": {...}, "id": "a1b2c3d4e"}]   (Mistral 7B v0.3, Nemo, Small 3.0)
 //   mistral-args  [TOOL_CALLS]f[CALL_ID]a1b2c3d4e[ARGS]{...}   (Mistral Small 3.1+, Devstral; [CALL_ID] only where the template has it)
 //   granite       <|tool_call|>[{"name": "f", "arguments": {...}}]   (Granite 3.x)
+//   harmony       <|start|>assistant<|channel|>commentary to=functions.f <|constrain|>json<|message|>{...}<|call|>
+//                 (gpt-oss: by its architecture, or a template that writes <|channel|>, as src/reasoning.ts decides)
 //   generic       {"tool_call": {"name": "f", "arguments": {...}}} or {"response": "..."}   (any other template:
 //                 llama.cpp's generic handling, with the tools described in the system prompt when the template cannot)
 
-export type ToolFormat = 'llama3' | 'hermes' | 'mistral' | 'mistral-args' | 'granite' | 'generic';
+export type ToolFormat = 'llama3' | 'hermes' | 'mistral' | 'mistral-args' | 'granite' | 'harmony' | 'generic';
 
-export function detectToolFormat(src: string | undefined): ToolFormat {
+/** `arch`: the model's architecture (gpt-oss writes harmony whatever its template). */
+export function detectToolFormat(src: string | undefined, arch?: string): ToolFormat {
+  // The same test as reasoningSyntax: the reasoning splitter hands harmony calls on to this format's parser.
+  if (arch === 'gpt-oss' || src?.includes('<|channel|>')) return 'harmony';
   if (!src) return 'generic';
   if (src.includes('[TOOL_CALLS]')) return src.includes('[ARGS]') ? 'mistral-args' : 'mistral';
   // Qwen3-Coder's XML calls (<function=…><parameter=…>) also sit in <tool_call> tags: not this JSON syntax.
@@ -34,6 +39,8 @@ export function formatMarkers(format: ToolFormat): string[] {
     case 'mistral': return ['[TOOL_CALLS]'];
     case 'mistral-args': return ['[TOOL_CALLS]', '[CALL_ID]', '[ARGS]'];
     case 'granite': return ['<|tool_call|>'];
+    // Harmony's markers are always rendered (tokenizer/special.ts), and <|call|> ends generation unseen.
+    case 'harmony': return [];
     case 'generic': return [];
   }
 }

@@ -80,6 +80,7 @@ function argsGrammar(tool: Tool, prefix: string): string {
 
 export function toolGrammar(o: ToolGrammarOptions): string {
   if (o.tools.length === 0) throw new UsageError('a forced tool call needs at least one tool');
+  if (o.format === 'harmony') return harmonyGrammar(o.tools);
   const marker = o.marker ?? lit;
   const rules: string[] = [];
   const alts: string[] = [];
@@ -135,4 +136,62 @@ export function toolGrammar(o: ToolGrammarOptions): string {
     }
   }
   return `root ::= ${root}\n${rules.join('\n')}\n`;
+}
+
+/** A character class of these characters (`^`: all others). */
+const charClass = (cs: string[], not = false) => `[${not ? '^' : ''}${cs.map((c) => (/[\\\]^-]/.test(c) ? `\\${c}` : c)).join('')}]`;
+
+/**
+ * Rules `${name}0`, `${name}1`, … matching any text that does not contain `s`
+ * (llama.cpp's gbnf_excluding_grammar for one string): rule d is the state after
+ * the first d characters of `s`; a character that would complete `s` has no way on.
+ */
+export function excluding(name: string, s: string): string {
+  const chars = [...new Set(s)];
+  // The longest prefix of s that ends the text matched so far plus c (KMP's step).
+  const step = (d: number, c: string) => {
+    const t = s.slice(0, d) + c;
+    for (let k = Math.min(t.length, s.length); k > 0; k--) if (t.endsWith(s.slice(0, k))) return k;
+    return 0;
+  };
+  const rules: string[] = [];
+  for (let d = 0; d < s.length; d++) {
+    const to = new Map<number, string[]>();
+    for (const c of chars) {
+      const t = step(d, c);
+      if (t < s.length) to.set(t, [...(to.get(t) ?? []), c]);
+    }
+    const alts = [...to].map(([t, cs]) => `${charClass(cs)} ${name}${t}`);
+    alts.push(`${charClass(chars, true)} ${name}0`);
+    rules.push(`${name}${d} ::= (${alts.join(' | ')})?`);
+  }
+  return rules.join('\n');
+}
+
+/**
+ * gpt-oss's forced call, as llama.cpp's gpt-oss grammar has it (generation starts
+ * after the prompt's <|start|>assistant): any analysis or commentary messages, then
+ * one call, the recipient in the role or the channel header, an optional
+ * constraint, and the arguments. <|call|> (end of generation) follows. The
+ * markers are literals: gpt-oss's are user-defined tokens that print their text.
+ */
+function harmonyGrammar(tools: Tool[]): string {
+  const rules: string[] = [];
+  const alts: string[] = [];
+  tools.forEach((t, i) => {
+    const p = `t${i}-`;
+    rules.push(argsGrammar(t, p));
+    const to = lit(` to=functions.${t.function.name}`);
+    const msg = `${lit('<|message|>')} ${p}root`;
+    alts.push(`${to} h-channel h-constrain ${msg} | h-channel ${to} h-constrain ${msg}`);
+  });
+  rules.push(
+    `tool-call ::= ${alts.join(' | ')}`,
+    `h-msg ::= (${lit('<|channel|>commentary')} ${lit(' to=assistant')}?)? ${lit('<|channel|>analysis<|message|>')} h-body0 ${lit('<|end|>')} | ${lit('<|channel|>commentary<|message|>')} h-body0 ${lit('<|end|>')}`,
+    `h-channel ::= ${lit('<|channel|>')} ("commentary" | "analysis")`,
+    // ` json`, `<|constrain|>json`, ` <|constrain|>json`; never glued to the name.
+    `h-constrain ::= (([ \\t\\n]+ ${lit('<|constrain|>')}? | ${lit('<|constrain|>')}) [A-Za-z0-9_-]+)?`,
+    excluding('h-body', '<|end|>'),
+  );
+  return `root ::= (h-msg ${lit('<|start|>assistant')})* tool-call\n${rules.join('\n')}\n`;
 }

@@ -73,18 +73,20 @@ export function checkTools(tools: unknown, choice: unknown): asserts tools is To
 /**
  * The plan for a chat with tools on a template (its Jinja source; undefined = none).
  * `marker(text)`: the GBNF for a marker such as [TOOL_CALLS] (see ToolGrammarOptions.marker).
+ * `arch`: the model's architecture (gpt-oss calls tools in harmony whatever its template).
  */
-export function planTools(src: string | undefined, req: ToolRequest, marker?: (text: string) => string): ToolPlan {
+export function planTools(src: string | undefined, req: ToolRequest, marker?: (text: string) => string, arch?: string): ToolPlan {
   checkTools(req.tools, req.choice);
   const choice = req.choice ?? 'auto';
-  const format = detectToolFormat(src);
+  const format = detectToolFormat(src, arch);
   const idKind = idPattern(format, src);
   const markers = formatMarkers(format);
   // 'none': the template is not shown the tools (the model cannot be tempted); past calls still render.
   if (choice === 'none' || req.tools.length === 0) return { format, render: { system: [] }, idKind, markers: [] };
   const parse = { format, names: new Set(req.tools.map((t) => t.function.name)) };
   const named = typeof choice === 'object' ? req.tools.filter((t) => t.function.name === choice.function.name) : req.tools;
-  const parallel = req.parallel === true && typeof choice !== 'object';
+  // Harmony: one call per reply (<|call|> ends generation), as llama.cpp's gpt-oss grammar has it.
+  const parallel = req.parallel === true && typeof choice !== 'object' && format !== 'harmony';
   const plan: ToolPlan = { format, render: { tools: req.tools, system: format === 'generic' ? [GENERIC_PROMPT] : [] }, parse, idKind, markers };
   if (format === 'generic') {
     // As llama.cpp: the generic reply is always JSON, a call or {"response": …}.
@@ -96,6 +98,13 @@ export function planTools(src: string | undefined, req: ToolRequest, marker?: (t
   }
   return plan;
 }
+
+/**
+ * The functions whose harmony call messages src/reasoning.ts hands on to the tool
+ * parser (ReasoningParser's `calls`) rather than drops: a gpt-oss reply read for
+ * tool calls. Undefined for any other.
+ */
+export const harmonyCallNames = (plan: ToolPlan | undefined): ReadonlySet<string> | undefined => (plan?.parse?.format === 'harmony' ? plan.parse.names : undefined);
 
 /** The reply split into text and calls (ids: the model's, or new ones). */
 export function parseReply(plan: ToolPlan, text: string): { content: string; toolCalls: ToolCall[] } {

@@ -8,7 +8,11 @@
 // are read. Its `arguments` are the JSON text exactly as the model wrote it; if
 // that JSON breaks off or goes wrong, the raw text up to the call's end marker
 // (or the end of the reply) is kept, as OpenAI keeps arguments that do not parse.
+//
+// Harmony (gpt-oss) calls are messages rather than markup in the text (harmony.ts);
+// there a call counts once its header, which names the function, is read.
 import type { ToolFormat } from './format.ts';
+import { harmonyCalls } from './harmony.ts';
 import { entryOf, type JsonNode, scanJson, skipWs } from './json-scan.ts';
 
 export interface ParsedCall {
@@ -42,6 +46,7 @@ export function parseToolOutput(text: string, o: ParseOptions): ParsedOutput {
     case 'llama3': llama3(text, o, out); break;
     case 'mistral': case 'granite': case 'mistral-args': marked(text, o, out); break;
     case 'generic': generic(text, o, out); break;
+    case 'harmony': harmonyCalls(text, o, out); break;
   }
   return out.result();
 }
