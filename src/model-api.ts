@@ -19,7 +19,7 @@ import { mergeDeltas, ReasoningParser, type ReasoningSyntax, reasoningSyntax, th
 import { renderChat } from './tokenizer/chat.ts';
 import { Tokenizer } from './tokenizer/index.ts';
 import { TokenType } from './tokenizer/vocab.ts';
-import { type MarkerLookup, markerGbnf, planTools, replyMessage, silentMarkers, type ToolPlan } from './tools/index.ts';
+import { harmonyCallNames, type MarkerLookup, markerGbnf, planTools, replyMessage, silentMarkers, type ToolPlan } from './tools/index.ts';
 
 export class QllmModel implements Model {
   readonly session: Session;
@@ -87,7 +87,7 @@ export class QllmModel implements Model {
         const lookup = this.markerLookup();
         // A JSON schema beside tools is the schema of a reply that is not a call (only the generic format has one).
         const schema = gen.jsonSchema !== undefined && toolChoice !== 'none' ? { responseSchema: gen.jsonSchema } : {};
-        reply.plan = planTools(tc.chatTemplate, { tools: tools ?? [], choice: toolChoice, parallel: parallelToolCalls, ...schema }, markerGbnf(lookup));
+        reply.plan = planTools(tc.chatTemplate, { tools: tools ?? [], choice: toolChoice, parallel: parallelToolCalls, ...schema }, markerGbnf(lookup), this.config.arch);
         reply.silent = silentMarkers(reply.plan, lookup);
         if (reply.plan.grammar !== undefined) {
           if (gen.grammar !== undefined) throw new UsageError('a grammar cannot be combined with tools that constrain the reply (a forced call, or the generic JSON format): drop it');
@@ -100,7 +100,8 @@ export class QllmModel implements Model {
       this.usedDefaultTemplate = usedDefault;
       // A reasoning model's thinking is split from its answer (src/reasoning.ts).
       const syntax = reasoningFormat === 'none' ? 'none' : reasoningSyntax(this.config.arch, usedDefault ? undefined : tc.chatTemplate);
-      if (syntax !== 'none') reply.reasoning = { syntax, open: thinkingOpen(syntax, text) };
+      // A gpt-oss reply read for tool calls: the splitter hands the call messages on (src/tools/harmony.ts).
+      if (syntax !== 'none') reply.reasoning = { syntax, open: thinkingOpen(syntax, text), calls: harmonyCallNames(reply.plan) };
       const ids = this.tokenizer.encode(text, { addBos: opts.addBos ?? addBos, parseSpecial: true });
       // A context shift keeps the system turn (with any tools it shows), else the BOS.
       if (gen.contextShift && gen.keepTokens === undefined) {
@@ -197,7 +198,7 @@ export class QllmModel implements Model {
       let text = '';
       let thinking = '';
       let failed = false;
-      let split = reply.reasoning && new ReasoningParser(reply.reasoning.syntax, { open: reply.reasoning.open });
+      let split = reply.reasoning && new ReasoningParser(reply.reasoning.syntax, { open: reply.reasoning.open, calls: reply.reasoning.calls });
       /** What the splitter still holds (a tag's possible start), once. */
       const flush = () => {
         const d = mergeDeltas(split?.finish() ?? []);
@@ -245,7 +246,7 @@ export class QllmModel implements Model {
 interface Reply {
   plan?: ToolPlan;
   silent?: Map<number, string>;
-  reasoning?: { syntax: ReasoningSyntax; open: boolean };
+  reasoning?: { syntax: ReasoningSyntax; open: boolean; calls?: ReadonlySet<string> };
 }
 
 /** A conversation on its own sequence of the model's KV cache (Model.createSession). */

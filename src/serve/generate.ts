@@ -8,7 +8,7 @@ import type { ChatMessage, GenerateOptions, Generation, GenerationStats, Model, 
 import { UsageError } from '../errors.ts';
 import { systemPrefix } from '../generate.ts';
 import { mergeDeltas, ReasoningParser, type ReasoningFormat, type ReasoningSyntax, reasoningSyntax, thinkingOpen } from '../reasoning.ts';
-import { type MarkerLookup, markerGbnf, planTools, silentMarkers, type ToolPlan, type ToolRequest } from '../tools/index.ts';
+import { harmonyCallNames, type MarkerLookup, markerGbnf, planTools, silentMarkers, type ToolPlan, type ToolRequest } from '../tools/index.ts';
 import { apiError, type ApiError } from './errors.ts';
 import { sendError, toApiError } from './http-util.ts';
 import type { ModelMeta } from './model-meta.ts';
@@ -162,7 +162,7 @@ const markerLookup = (ctx: ServeContext): MarkerLookup => (text) => {
 /** The tool plan for the served model's template: 400 naming the field when the tools or choice cannot be used. */
 export function planToolsFor(ctx: ServeContext, request: ToolRequest, field = 'tools'): ToolPlan {
   try {
-    return planTools(ctx.meta.template?.source, request, markerGbnf(markerLookup(ctx)));
+    return planTools(ctx.meta.template?.source, request, markerGbnf(markerLookup(ctx)), ctx.model.info.architecture);
   } catch (e) {
     if (e instanceof UsageError) throw apiError(400, e.message, 'invalid_value', /^a JSON reply format/.test(e.message) ? 'response_format' : /^tool choice/.test(e.message) ? 'tool_choice' : field);
     throw e;
@@ -175,8 +175,8 @@ interface Prepared {
   ids?: () => number[];
   /** Control tokens whose text the reply needs (tool-call markers), by id. */
   silent?: Map<number, string>;
-  /** A reasoning model's chat: how to split its thinking off (src/reasoning.ts). */
-  reasoning?: { syntax: ReasoningSyntax; open: boolean };
+  /** A reasoning model's chat: how to split its thinking off (src/reasoning.ts); `calls`: the functions whose harmony calls go on to the tool parser. */
+  reasoning?: { syntax: ReasoningSyntax; open: boolean; calls?: ReadonlySet<string> };
 }
 
 /** The syntax of the served model's thinking ('none' for a model that does not think in a way qllm reads). */
@@ -236,7 +236,7 @@ function prepare(ctx: ServeContext, req: GenRequest): Prepared {
     const system = () => systemPrefix(messages, promptIds(), head);
     return {
       start: (slot, o) => slot.generate(r.text, { ...o, ...grammar, addBos: r.addBos, ...shiftOptions(ctx, req, system) }), ids: promptIds, silent: silentMarkers(plan, markerLookup(ctx)),
-      ...(syntax !== 'none' ? { reasoning: { syntax, open: thinkingOpen(syntax, r.text) } } : {}),
+      ...(syntax !== 'none' ? { reasoning: { syntax, open: thinkingOpen(syntax, r.text), calls: harmonyCallNames(plan) } } : {}),
     };
   }
   const prompt = req.prompt ?? '';
@@ -290,7 +290,7 @@ export async function runGeneration(ctx: ServeContext, req: GenRequest, reply: R
  * Finished.reasoning; `legacy` (deepseek-legacy) leaves the reply whole and
  * reports the thinking beside it only when not streaming, as llama-server does.
  */
-async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState, silent?: Map<number, string>, split?: { syntax: ReasoningSyntax; open: boolean; legacy: boolean }): Promise<void> {
+async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, res: ServerResponse, state: RunState, silent?: Map<number, string>, split?: { syntax: ReasoningSyntax; open: boolean; calls?: ReadonlySet<string>; legacy: boolean }): Promise<void> {
   const t0 = performance.now();
   gen.stats.then((s) => ctx.metrics.record(s), () => {});
   gen.promptIds.catch(() => {});
@@ -298,7 +298,7 @@ async function generateInto(ctx: ServeContext, gen: Generation, reply: Reply, re
   const tokens: Token[] = [];
   let text = '';
   let thinking = '';
-  let parser = split && new ReasoningParser(split.syntax, { open: split.open });
+  let parser = split && new ReasoningParser(split.syntax, { open: split.open, calls: split.calls });
   const legacy = split?.legacy === true;
   const take = (t: Token): Token => {
     // A tool-call marker that is a control token prints as nothing: the reply's parser needs its text.
