@@ -12,6 +12,11 @@
 //   came, if later), then takes what is there: a sequence whose consumer is
 //   slow (sampling with a grammar, a slow client) delays the others by at
 //   most that, and is not waited for again until it asks.
+// - new prompts with nothing else to run (no decodes, no prompt already
+//   under way) wait WAIT_MS for company unless every sequence has a request
+//   in: requests that come together (a burst of clients, an agent's fan-out,
+//   a batch of conversations starting as others end) are prefilled in one
+//   step rather than the first alone and the rest after it.
 // - a step of one request takes the model's ordinary path (decode chains,
 //   greedy steps queued ahead while no other sequence is generating): one
 //   conversation runs exactly as without the scheduler.
@@ -56,7 +61,7 @@ export interface SequenceView {
 export const WAIT_MS = 3;
 
 type Request =
-  | { kind: 'forward'; seq: number; tokens: number[]; pos: number; argmax: boolean; next?: boolean; at: number; resolve: (v: Float32Array | number) => void; reject: (e: unknown) => void }
+  | { kind: 'forward'; seq: number; tokens: number[]; pos: number; argmax: boolean; next?: boolean; at: number; resolve: (v: Float32Array | number) => void; reject: (e: unknown) => void; chunked?: boolean }
   | { kind: 'exclusive'; run: () => Promise<unknown>; at: number; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 type Forward = Extract<Request, { kind: 'forward' }>;
 /** A batched step: each request's tokens in it (done: all its remaining ones, so it gets its result). */
@@ -128,9 +133,11 @@ export class Scheduler {
     const missing = [...this.expected].filter((s) => !ready.has(s));
     const first = Math.min(...forwards.map((r) => r.at));
     const waited = now - Math.max(this.freeAt, first) >= this.waitMs;
+    // Fresh prompts alone wait for company (see the top of the file).
+    const fresh = forwards.every((r) => r.tokens.length > 1 && !r.chunked) && ready.size < this.model.sequences;
     let step: Request | Step | undefined;
     if (exclusive) step = exclusive;
-    else if (forwards.length && (missing.length === 0 || waited)) {
+    else if (forwards.length && ((missing.length === 0 && !fresh) || waited)) {
       step = this.compose(forwards);
       for (const s of missing) this.expected.delete(s); // not waited for again until they ask
     }
@@ -200,6 +207,7 @@ export class Scheduler {
           // A chunk of a prompt: the rest waits for the next step.
           p.r.tokens = p.r.tokens.slice(p.tokens.length);
           p.r.pos += p.tokens.length;
+          p.r.chunked = true;
         }
       }
     } catch (e) {

@@ -92,16 +92,33 @@ describe('Scheduler', () => {
     expect(zeroAlone).toBeGreaterThanOrEqual(6);
   });
 
-  it('new prompts ride along with the running decodes, a prompt that does not fit in chunks', async () => {
+  it('prompts that come together are prefilled in one step, then ride along with the decodes; one that does not fit goes in chunks', async () => {
     const m = new FakeModel(); // 8 tokens a step
     const s = new Scheduler(m, 20);
-    const runs = [loop(s, 0, 6), loop(s, 1, 3, 0, [5, 6, 7, 8, 9]), loop(s, 2, 3, 0, [9, 8, 7, 6, 5])];
+    const runs = [loop(s, 0, 6), loop(s, 1, 3, 0, [5, 6, 7, 8, 9]), loop(s, 2, 3, 0, [9, 8, 7, 6, 5, 4, 3, 2, 1])];
     const got = await Promise.all(runs);
     expect(got[1]).toEqual([10, 11, 12]);
-    expect(got[2]).toEqual([6, 7, 8]);
-    // 0's prompt alone; then 0's decode + 1's prompt + 2 tokens of 2's; then two decodes + the rest of 2's.
+    expect(got[2]).toEqual([2, 3, 4]);
+    // 0's and 1's prompts together (2's does not fit); then their decodes + 6 tokens of 2's; then the decodes + the rest of 2's.
+    expect(m.steps.slice(0, 3)).toEqual([
+      { kind: 'batch', seqs: [0, 1], tokens: [3, 5] },
+      { kind: 'batch', seqs: [0, 1, 2], tokens: [1, 1, 6] },
+      { kind: 'batch', seqs: [0, 1, 2], tokens: [1, 1, 3] },
+    ]);
+  });
+
+  it('a prompt that comes while another sequence decodes rides along with its next step', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const v0 = s.view(0);
+    const first = await v0.forwardArgmax([1, 2, 3], 0, { next: true }); // alone: the ordinary path
+    const decode = v0.forwardArgmax([first], 3, { next: true });
+    const joined = loop(s, 1, 2, 0, [7, 7]);
+    expect(await decode).toBe(first + 1);
+    v0.end();
+    expect(await joined).toEqual([8, 9]);
     expect(m.steps[0]).toEqual({ kind: 'one', seq: 0, n: 3, next: true });
-    expect(m.steps.slice(1, 3)).toEqual([{ kind: 'batch', seqs: [0, 1, 2], tokens: [1, 5, 2] }, { kind: 'batch', seqs: [0, 1, 2], tokens: [1, 1, 3] }]);
+    expect(m.steps[1]).toEqual({ kind: 'batch', seqs: [0, 1], tokens: [1, 2] });
   });
 
   it('exclusive work runs as a step of its own; logits rows come back per sequence', async () => {
