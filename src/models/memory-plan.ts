@@ -175,7 +175,7 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     }
   }
   // Split attention: per layer, partials of each (token, head, chunk).
-  const split = (o.splitAttention ?? true) && !t.layers.some((L) => L.sinks); // attention with sinks never splits (attention-sinks.ts)
+  const split = o.splitAttention ?? true; // attention with sinks splits too (attention-sinks.ts)
   const chunk = split ? (o.attentionChunk ?? Math.max(32, Math.ceil(ctx / 32))) : ctx;
   add('activations', 'attention partials', split ? B * c.nHeads * Math.ceil(ctx / chunk) * (c.headDim / 2 + 1) * 8 : 16, { count: nL, perContext: split });
   // Decode chains (CPU kernels; counted whether or not the adapter gets them): one token's activations and phase counters.
