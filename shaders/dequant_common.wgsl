@@ -29,6 +29,14 @@ fn i8x4(v: u32) -> vec4<f32> {
   return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v << 24u, v << 16u, v << 8u, v)) >> vec4<u32>(24u));
 }
 fn byte_of(v: u32, k: u32) -> u32 { return (v >> (8u * k)) & 0xffu; }
+// The scale of a snippet without deq_raw (matmul_generic.wgsl's SCALE): its deq_chunk is already scaled.
+fn deq_one(row: u32, c: u32) -> f32 { return 1.0; }
+// deq_chunk of a snippet with deq_raw: every value times the chunk's scale.
+fn scaled_chunk(raw: array<vec4<f32>, 8>, d: f32) -> array<vec4<f32>, 8> {
+  var a = raw;
+  for (var j = 0u; j < 8u; j++) { a[j] = a[j] * d; }
+  return a;
+}
 
 fn dot8(a: array<vec4<f32>, 8>, xs: ptr<function, array<vec4<f32>, 8>>) -> f32 {
   var s = vec4<f32>(0.0);

@@ -3,18 +3,20 @@
 @group(0) @binding(0) var<storage, read> w: array<vec4<u32>>;
 fn w4(k: u32) -> vec4<u32> { return w[k]; }
 // bidx() and dval() come from dequant_tiled.wgsl.
-fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> {
+// The chunk without its scale (see dequant_q4_0.wgsl): deq_chunk = deq_scale · deq_raw.
+fn deq_raw(row: u32, c: u32) -> array<vec4<f32>, 8> {
   let i = bidx(row, c);
   let q0 = w4(2u * i);
   let q1 = w4(2u * i + 1u);
-  let d = dval(i);
   var a: array<vec4<f32>, 8>;
   for (var j = 0u; j < 4u; j++) {
-    a[j] = i8x4(q0[j]) * d;
-    a[j + 4u] = i8x4(q1[j]) * d;
+    a[j] = i8x4(q0[j]);
+    a[j + 4u] = i8x4(q1[j]);
   }
   return a;
 }
+fn deq_scale(row: u32, c: u32) -> f32 { return dval(bidx(row, c)); }
+fn deq_chunk(row: u32, c: u32) -> array<vec4<f32>, 8> { return scaled_chunk(deq_raw(row, c), deq_scale(row, c)); }
 fn dot_chunk(row: u32, c: u32, xs: ptr<function, array<vec4<f32>, 8>>, xsum: f32) -> f32 {
   let i = bidx(row, c);
   let q0 = w4(2u * i);

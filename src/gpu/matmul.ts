@@ -151,6 +151,11 @@ export function partInfo(engine: Engine, w: GpuWeight, part: GpuWeight['parts'][
   return b;
 }
 
+/** matmul_generic.wgsl's DEQ and SCALE: the snippet's unscaled chunk and its scale where it has them (q4_0, q8_0), else the scaled chunk and 1. */
+export function rawDeq(dequant: string): { DEQ: string; SCALE: string } {
+  return /\bfn deq_raw\(/.test(dequant) ? { DEQ: 'deq_raw', SCALE: 'deq_scale' } : { DEQ: 'deq_chunk', SCALE: 'deq_one' };
+}
+
 /** Splits a workgroup count over two dimensions when it exceeds the per-dimension limit. */
 export function split2(engine: Engine, groups: number): [number, number] {
   const max = engine.limits.maxComputeWorkgroupsPerDimension;
@@ -240,7 +245,7 @@ export async function createMatmul(engine: Engine, w: GpuWeight, io: MatmulIO): 
     ? engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: engine.shader('dequant_xs_plain'), STORE: store })
     : `${engine.shader(mvShader, { ENABLES: enables, DEQUANT: dequant, XLOAD: d.xload, XS: xs, R: tun.mvRows, STORE: store })}\n${engine.shader('matvec_main', lane)}`;
   const mvRowsPerGroup = tun.mvSplit ? 32 : tun.mvRows * tun.mvWg;
-  const mmCode = `${engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, STORE: engine.shader('store_tile'), T: tun.mmTokens, RM: tun.mmRows })}\n${engine.shader('matmul_main', lane)}`;
+  const mmCode = `${engine.shader('matmul_generic', { ENABLES: enables, DEQUANT: dequant, XLOAD: d.plain, XS: xs, STORE: engine.shader('store_tile'), T: tun.mmTokens, RM: tun.mmRows, ...rawDeq(dequant) })}\n${engine.shader('matmul_main', lane)}`;
   const [mv, mm] = await Promise.all([
     engine.pipeline(
       { ...common, kind: mvShader, rows: tun.mvRows, wg: tun.mvWg, gluUp: glu ? io.gluUpOffset : null, normEps: norm ? norm.eps : null, rope: ropeConsts, gluStore },

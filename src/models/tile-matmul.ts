@@ -12,7 +12,7 @@
 // kernels; per token it adds the same partial sums in the same order as the
 // prefill matmul.
 import type { Engine } from '../gpu/engine.ts';
-import { decodeSide, type MatmulIO, partInfo, split2 } from '../gpu/matmul.ts';
+import { decodeSide, type MatmulIO, partInfo, rawDeq, split2 } from '../gpu/matmul.ts';
 import type { GpuWeight } from '../gpu/weights.ts';
 import type { Step } from './llama-parts.ts';
 
@@ -28,7 +28,7 @@ export interface TileMatmul extends Step {
 export function tileCode(engine: Engine, d: ReturnType<typeof decodeSide>, T: number, R: number, enables = d.enables): string {
   return engine.shader('matmul_generic', {
     ENABLES: enables, DEQUANT: `${d.dequant}\n${engine.shader('product_store')}`, XLOAD: d.plain, XS: d.xs,
-    STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R,
+    STORE: engine.shader(d.gluStore ? 'store_tile_glu' : 'store_tile'), T, RM: R, ...rawDeq(d.dequant),
   });
 }
 
