@@ -43,6 +43,8 @@ export interface Family {
   sinks?: boolean;
   /** The FFN's pre-norm is post_attention_norm (gpt-oss names its ffn_norm so). */
   ffnNormIsPostAttn?: boolean;
+  /** output.weight is required: llama.cpp's loader for the family has no tied fallback (OLMo2, OLMoE, gpt-oss, Qwen2-MoE). */
+  outputRequired?: boolean;
 }
 
 /**
@@ -107,15 +109,15 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
   phi3: { rope: 'neox', act: 'silu' }, // no swa: llama.cpp ignores Phi-3's sliding_window ("Phi SWA is currently disabled")
   granite: { rope: 'norm', act: 'silu', scales: true, ropeSwitch: true },
   smollm3: { rope: 'norm', act: 'silu', noRopeEvery: 4 },
-  olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base' },
+  olmo2: { rope: 'neox', act: 'silu', qkNorm: 'full', preNorm: false, postNorm: true, swa: { period: 4, onlyWithWindow: true }, swaRope: 'base', outputRequired: true },
   // Qwen1.5-MoE, Qwen2-57B-A14B: Qwen2's attention (q/k/v biases), softmax top-k without renormalising, and a shared expert.
-  qwen2moe: { rope: 'neox', act: 'silu', moe: { gating: 'softmax', norm: false, ff: 'expertOrSplit', shared: true } },
+  qwen2moe: { rope: 'neox', act: 'silu', moe: { gating: 'softmax', norm: false, ff: 'expertOrSplit', shared: true }, outputRequired: true },
   qwen3moe: { rope: 'neox', act: 'silu', qkNorm: 'head', moe: { gating: 'softmax', norm: true, ff: 'expertOrSplit' } },
-  olmoe: { rope: 'neox', act: 'silu', qkNorm: 'full', moe: { gating: 'softmax', norm: false, ff: 'ffn' } },
+  olmoe: { rope: 'neox', act: 'silu', qkNorm: 'full', moe: { gating: 'softmax', norm: false, ff: 'ffn' }, outputRequired: true },
   // llama.cpp's openai-moe: sliding window on even layers (period 2, the file's window), sinks, YaRN from the file.
   'gpt-oss': {
     rope: 'neox', act: 'silu', swa: { period: 2, required: true }, sinks: true, ffnNormIsPostAttn: true,
-    moe: { gating: 'softmax_weight', norm: false, ff: 'expert', oai: true },
+    moe: { gating: 'softmax_weight', norm: false, ff: 'expert', oai: true }, outputRequired: true,
   },
 };
 

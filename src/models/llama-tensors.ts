@@ -124,7 +124,7 @@ export function checkModel(file: GgufFile, c: Config, contextLength = c.contextL
   shape(tokenEmbd, vocab, c.dim);
   if (c.vocabSize && c.vocabSize !== vocab) throw bad(`vocabulary of ${c.vocabSize} tokens does not match token_embd's ${vocab} rows`);
   const outputNorm = shape(need(tensorNames.output_norm), 1, c.dim);
-  const out = opt(tensorNames.output);
+  const out = f.outputRequired ? need(tensorNames.output, `: llama.cpp's '${arch}' graph has no tied output head`) : opt(tensorNames.output);
   const output = out ? shape(out, vocab, c.dim) : undefined;
   const qDim = c.nHeads * c.headDim, kvDim = c.nKvHeads * c.headDim;
   const pre = f.preNorm !== false;

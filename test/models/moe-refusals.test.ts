@@ -106,4 +106,27 @@ describe('MoE refusals at load', () => {
       await file.close();
     }
   });
+
+  // llama.cpp loads output.weight of these without TENSOR_NOT_REQUIRED: a tied file is refused there, so here.
+  it.each(['gpt-oss', 'qwen2moe', 'olmoe', 'olmo2'])('%s: output.weight is required (no tied head in llama.cpp)', async (arch) => {
+    const { file, config } = await tiny(arch);
+    try {
+      expect(() => checkModel(file, config, 64)).not.toThrow();
+      const tied = withTensors(file, (ts) => ts.filter((t) => t.name !== 'output.weight'));
+      expect(() => checkModel(tied, config, 64)).toThrow(GgufError);
+      expect(() => checkModel(tied, config, 64)).toThrow(new RegExp(`^tensor output\\.weight is missing from .*: llama\\.cpp's '${arch}' graph has no tied output head`));
+    } finally {
+      await file.close();
+    }
+  });
+
+  it('qwen3moe keeps its tied head (llama.cpp falls back to token_embd)', async () => {
+    const { file, config } = await tiny('qwen3moe');
+    try {
+      const tied = withTensors(file, (ts) => ts.filter((t) => t.name !== 'output.weight'));
+      expect(checkModel(tied, config, 64).output).toBeUndefined();
+    } finally {
+      await file.close();
+    }
+  });
 });
