@@ -3,16 +3,16 @@
 //   POST /completion      its own completion shape (llama-completion.ts; /completions too)
 //   POST /tokenize        {content, add_special?, parse_special?, with_pieces?} → {tokens}
 //   POST /detokenize      {tokens} → {content}
-//   POST /apply-template  {messages} → {prompt}: exactly the text a chat request feeds the model
+//   POST /apply-template  {messages, tools?} → {prompt}: exactly the text a chat request feeds the model
 //   GET  /props           context, model path, chat template, BOS/EOS text, default settings
 //   GET  /metrics         Prometheus text with llama-server's metric names
 import type { ServerResponse } from 'node:http';
 import { SAMPLER_DEFAULTS } from '../sampler.ts';
 import { apiError, badType } from './errors.ts';
-import { renderPrompt, type ServeContext } from './generate.ts';
+import { planToolsFor, renderPrompt, type ServeContext } from './generate.ts';
 import { QLLM_VERSION, readJson, sendJson, type Dialect } from './http-util.ts';
 import { llamaCompletion } from './llama-completion.ts';
-import { asObject, optBool, parseMessages } from './parse.ts';
+import { asObject, optBool, parseMessages, parseTools } from './parse.ts';
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
@@ -112,7 +112,10 @@ export function llamaServerDialect(ctx: ServeContext, o: { metrics: boolean }): 
       } },
       '/apply-template': { POST: async (req, res) => {
         const b = await body(req);
-        sendJson(res, 200, { prompt: renderPrompt(ctx, parseMessages(b.messages)).text });
+        // With tools, as a chat request renders them (the template's own, or the generic system prompt).
+        const tools = parseTools(b);
+        const plan = tools ? planToolsFor(ctx, tools) : undefined;
+        sendJson(res, 200, { prompt: renderPrompt(ctx, parseMessages(b.messages), plan?.render).text });
       } },
       '/props': { GET: props },
       '/metrics': { GET: metrics },

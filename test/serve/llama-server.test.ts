@@ -51,6 +51,13 @@ describe('llama-server routes', () => {
     expect(s.fake.lastPrompt).toBe(prompt);
     const bad = await post(`${s.url}/apply-template`, { messages: [{ role: 'tool', content: 'x' }] });
     expect(bad.status).toBe(400);
+    // With tools too (this template cannot show them: the generic JSON format's system prompt carries them).
+    const tools = [{ type: 'function', function: { name: 'get_weather', description: 'weather now', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const withTools = (await (await post(`${s.url}/apply-template`, { messages, tools })).json()).prompt;
+    expect(withTools).toContain('get_weather');
+    await post(`${s.url}/v1/chat/completions`, { messages, tools, max_tokens: 2 });
+    expect(s.fake.lastPrompt).toBe(withTools);
+    expect((await post(`${s.url}/apply-template`, { messages, tools: [{ type: 'function' }] })).status).toBe(400);
   });
 
   it('/tokenize and /detokenize round-trip; pieces and BOS on request; bad ids are 400', async () => {
