@@ -1,9 +1,13 @@
 // The chat page in headless Chromium (playwright-core): type a message, watch the
-// reply stream in, press Stop mid-stream, check the memory panel, screenshot.
-import { existsSync, mkdtempSync } from 'node:fs';
+// reply stream in, press Stop mid-stream, check the memory panel, screenshot;
+// and a reasoning model's reply: its thinking in a "Thinking…" block above the
+// answer, sent back as reasoning_content apart from content.
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TokenizerConfig } from '../../src/config.ts';
+import { templateOf } from '../../src/serve/model-meta.ts';
 import { startFake } from './helpers.ts';
 
 const CHROMIUM = process.env.QLLM_CHROMIUM ?? '/usr/bin/chromium';
@@ -76,6 +80,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     await page.waitForFunction(() => document.querySelectorAll('.msg.assistant').length === 2 && !document.querySelector('.msg.streaming'));
     const replies = await page.$$eval('.msg.assistant', (els: Element[]) => els.map((e) => e.textContent));
     expect(replies[1]).toBe('You said: hello page');
+    expect(await page.$$('.think')).toHaveLength(0); // a model without reasoning: no empty thinking block
     expect(await page.$$eval('.msg.user', (els: Element[]) => els.map((e) => e.textContent))).toEqual(['please talk forever', 'hello page']);
     // The page sent the whole conversation, including the stopped partial reply,
     // with its own reply length (the API default would run to the end of the context).
@@ -113,5 +118,89 @@ describe.skipIf(!haveChromium && !process.env.CI)('chat page in headless Chromiu
     expect(await page.$$('.msg')).toHaveLength(0);
     expect(errors).toEqual([]);
     expect(failed).toEqual([]); // no favicon 404, nothing else missing
+  });
+
+  it("shows a reasoning model's thinking apart from its answer, and sends it back as reasoning_content", async () => {
+    // Qwen3's template and <think> replies: the server streams delta.reasoning_content, then delta.content.
+    const QWEN3 = readFileSync(new URL('../tools/templates/Qwen-Qwen3-0.6B.jinja', import.meta.url), 'utf8');
+    const template = templateOf({
+      model: 'gpt2', pre: undefined, tokens: ['<|endoftext|>', '<|im_end|>'], scores: new Float32Array(2), tokenTypes: Int32Array.of(3, 3),
+      merges: [], bosId: undefined, eosId: 1, unkId: undefined, padId: undefined, eotId: undefined, addBos: false, addEos: false, chatTemplate: QWEN3,
+    } as TokenizerConfig);
+    const script = (prompt: string) => {
+      const last = prompt.slice(prompt.lastIndexOf('<|im_start|>user'));
+      // Thinking that goes on until stopped (max_tokens is far beyond what the test waits for).
+      if (last.includes('think long')) return ['<think>', '\nStep 0', ...Array.from({ length: 2000 }, (_, i) => ` step ${i + 1}`), '\n</think>\n\n', 'never'];
+      // Markup in both parts: shown as text, never as HTML.
+      return ['<think>', '\nIs <b>x</b>', ' safe', '?\n</th', 'ink>\n\n', 'Answer', ' <i>ok</i>', '.'];
+    };
+    const r = await startFake({ meta: { template } }, { delayMs: 20, script });
+    const page = await browser.newPage();
+    try {
+      const errors: string[] = [];
+      page.on('pageerror', (e: Error) => errors.push(e.message));
+      const bodies: { messages: Record<string, unknown>[] }[] = [];
+      page.on('request', (q: import('playwright-core').Request) => { if (q.url().endsWith('/v1/chat/completions')) bodies.push(q.postDataJSON()); });
+      await page.goto(r.url);
+      await page.waitForSelector('#memrows .row');
+
+      // While it thinks: an open "Thinking…" block, no answer yet; Stop collapses it.
+      await page.fill('#input', 'think long');
+      await page.press('#input', 'Enter');
+      await page.waitForFunction(() => {
+        const d = document.querySelector('.msg.assistant.streaming details.think') as HTMLDetailsElement | null;
+        return !!d && d.open && d.querySelector('summary')?.textContent === 'Thinking…' && (d.querySelector('.think-body')?.textContent ?? '').includes('step 3');
+      });
+      expect(await page.textContent('.msg.assistant .answer')).toBe('');
+      expect(await page.textContent('.msg.assistant .think-body')).toMatch(/^Step 0 step 1 step 2 step 3/);
+      await page.click('#stop');
+      await page.waitForFunction(() => document.querySelector('.msg.assistant .note')?.textContent === 'stopped');
+      expect(await page.$eval('.msg.assistant details.think', (d) => (d as HTMLDetailsElement).open)).toBe(false);
+      expect(await page.textContent('.msg.assistant .think summary')).toMatch(/^Thought for \d+\.\d s$/);
+
+      // A whole reply: every change to the answer finds the thinking collapsed (watched, not timed).
+      await page.evaluate(() => {
+        const w = window as unknown as { seen: { answer: string; open: boolean; summary: string }[] };
+        w.seen = [];
+        new MutationObserver(() => {
+          const m = document.querySelectorAll('.msg.assistant')[1];
+          const d = m?.querySelector('details.think') as HTMLDetailsElement | null;
+          if (d) w.seen.push({ answer: m.querySelector('.answer')?.textContent ?? '', open: d.open, summary: d.querySelector('summary')?.textContent ?? '' });
+        }).observe(document.getElementById('messages') as HTMLElement, { subtree: true, childList: true, characterData: true, attributes: true });
+      });
+      await page.fill('#input', 'Hi there');
+      await page.press('#input', 'Enter');
+      await page.waitForFunction(() => document.querySelectorAll('.msg.assistant').length === 2 && !document.querySelector('.msg.streaming'));
+      const second = page.locator('.msg.assistant').nth(1);
+      expect(await second.locator('.think-body').textContent()).toBe('Is <b>x</b> safe?');
+      expect(await second.locator('.answer').textContent()).toBe('Answer <i>ok</i>.');
+      expect(await second.locator('b, i').count()).toBe(0);
+      expect(await second.locator('details.think').evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+      expect(await second.locator('.think summary').textContent()).toMatch(/^Thought for \d+\.\d s$/);
+      const seen = await page.evaluate(() => (window as unknown as { seen: { answer: string; open: boolean; summary: string }[] }).seen);
+      expect(seen.some((v) => v.answer === '' && v.open && v.summary === 'Thinking…')).toBe(true);
+      expect(seen.filter((v) => v.answer !== '').length).toBeGreaterThan(0);
+      expect(seen.filter((v) => v.answer !== '').every((v) => !v.open && v.summary.startsWith('Thought for'))).toBe(true);
+
+      // The next request carries each reply's thinking as reasoning_content, apart from content.
+      await page.fill('#input', 'Hi again');
+      await page.press('#input', 'Enter');
+      await page.waitForFunction(() => document.querySelectorAll('.msg.assistant').length === 3 && !document.querySelector('.msg.streaming'));
+      expect(bodies).toHaveLength(3);
+      const sent = bodies[2].messages;
+      expect(sent.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+      expect(sent[1].content).toBe('');
+      expect(sent[1].reasoning_content).toMatch(/^Step 0 step 1 step 2 step 3/);
+      expect(sent[3]).toEqual({ role: 'assistant', content: 'Answer <i>ok</i>.', reasoning_content: 'Is <b>x</b> safe?' });
+      // The server took it, and the template left the earlier thinking out of the prompt.
+      expect(await page.$$('.msg.error')).toHaveLength(0);
+      expect(r.fake.lastPrompt).toContain('<|im_start|>assistant\nAnswer <i>ok</i>.<|im_end|>');
+      expect(r.fake.lastPrompt).not.toContain('Is <b>x</b>');
+      expect(await page.locator('.msg.assistant').nth(2).locator('.answer').textContent()).toBe('Answer <i>ok</i>.');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await r.close();
+    }
   });
 });
