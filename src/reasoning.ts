@@ -206,8 +206,9 @@ export class ReasoningParser {
       if (i >= 0) {
         const header = this.buf.slice(0, i);
         this.mode = headerMode(header, this.calls);
-        // The call whole, with the role header the first message leaves to the generation prompt.
-        if (this.mode === 'call') this.emit('call', `${header.trimStart().startsWith(H_START) ? '' : `${H_START}assistant`}${header}${H_MESSAGE}`);
+        // The call whole, with the role header the first message leaves to the generation prompt
+        // (and the space before a recipient that opens the reply without one: `assistantto=` names no recipient).
+        if (this.mode === 'call') this.emit('call', `${header.trimStart().startsWith(H_START) ? '' : `${H_START}assistant${header.startsWith('to=') ? ' ' : ''}`}${header}${H_MESSAGE}`);
         this.buf = this.buf.slice(i + H_MESSAGE.length);
         this.state = 'body';
         return true;

@@ -98,6 +98,90 @@ describe('harmony (gpt-oss)', () => {
   });
 });
 
+describe('harmony edge cases (from mutation testing)', () => {
+  const calls = new Set(['get_weather']);
+
+  it('a text with a tag but no harmony header is content whole, tags and all', () => {
+    expectSameAtEverySplit('harmony', 'Just an answer <|end|> more', { reasoning: '', content: 'Just an answer <|end|> more' });
+    // Text after a finished message that is no header is content too, whatever the message before was.
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|end|>plain <|end|> text')).toEqual({ reasoning: 'A', content: 'plain <|end|> text' });
+  });
+
+  it('a header-like text longer than 512 characters without <|message|> is shown; one up to 512 is an unfinished header', () => {
+    const long = `<|channel|>${'x'.repeat(502)}`; // 513
+    expect(long.length).toBe(513);
+    expect(splitReasoning('harmony', long)).toEqual({ reasoning: '', content: long });
+    expect(splitReasoning('harmony', long.slice(0, 512))).toEqual({ reasoning: '', content: '' });
+    expect(streamed('harmony', [long.slice(0, 500), long.slice(500), ' and on'])).toEqual({ reasoning: '', content: `${long} and on` });
+  });
+
+  it('a reply that is only the start of a marker or of a recipient is text; a recipient cut off is nothing', () => {
+    for (const text of ['t', 'to', '<']) expect(splitReasoning('harmony', text), text).toEqual({ reasoning: '', content: text });
+    expect(splitReasoning('harmony', ' to=functions.f')).toEqual({ reasoning: '', content: '' });
+    expect(splitReasoning('harmony', ' to=functions.f<|chan')).toEqual({ reasoning: '', content: '' });
+  });
+
+  it('a recipient with no space before it (the reply\'s first header) is still a recipient', () => {
+    expect(splitReasoning('harmony', 'to=functions.f<|channel|>commentary<|message|>{}')).toEqual({ reasoning: '', content: '' });
+    expect(splitReasoning('harmony', 'to=functions.get_weather<|channel|>commentary<|message|>{}', { calls }))
+      .toEqual({ reasoning: '', content: '<|start|>assistant to=functions.get_weather<|channel|>commentary<|message|>{}' });
+  });
+
+  it('a message with no channel in its header is content', () => {
+    expect(splitReasoning('harmony', '<|message|>Hi')).toEqual({ reasoning: '', content: 'Hi' });
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|end|><|start|>assistant<|message|>Hi')).toEqual({ reasoning: 'A', content: 'Hi' });
+  });
+
+  it('a message ends at the earliest of its end markers, whichever is listed first', () => {
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|return|><|start|>assistant<|channel|>final<|message|>B<|end|>')).toEqual({ reasoning: 'A', content: 'B' });
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|call|><|start|>assistant<|channel|>final<|message|>B<|end|>')).toEqual({ reasoning: 'A', content: 'B' });
+  });
+
+  it('a call after a message closed only by <|start|> keeps its one role header', () => {
+    const text = '<|channel|>analysis<|message|>A<|start|>assistant<|channel|>commentary to=functions.get_weather<|message|>{}';
+    expectSameAtEverySplit('harmony', text, { reasoning: 'A', content: '<|start|>assistant<|channel|>commentary to=functions.get_weather<|message|>{}' }, false, calls);
+  });
+
+  it('a call header with whitespace before its <|start|> gets no second role header', () => {
+    expect(splitReasoning('harmony', '<|channel|>analysis<|message|>A<|end|>\n<|start|>assistant<|channel|>commentary to=functions.get_weather<|message|>{}', { calls }))
+      .toEqual({ reasoning: 'A', content: '\n<|start|>assistant<|channel|>commentary to=functions.get_weather<|message|>{}' });
+  });
+
+  it('a call only counts as one when it goes to functions.: a built-in tool of the same name is dropped', () => {
+    expect(splitReasoning('harmony', '<|channel|>commentary to=container.get_weather<|message|>{}', { calls })).toEqual({ reasoning: '', content: '' });
+  });
+
+  it('opened in the analysis channel, the reasoning keeps its leading whitespace (only <think> trims it)', () => {
+    expectSameAtEverySplit('harmony', ' \nThinking.<|end|><|start|>assistant<|channel|>final<|message|>Answer.', { reasoning: ' \nThinking.', content: 'Answer.' }, true);
+  });
+});
+
+describe('the deltas of one push (what a stream sends)', () => {
+  it('harmony: one delta for consecutive text of one kind; reasoning then content share one; reasoning after content starts a new one', () => {
+    const one = (text: string, calls?: ReadonlySet<string>) => new ReasoningParser('harmony', { calls }).push(text);
+    expect(one(HARMONY)).toEqual([{ reasoning: 'User says hi. Reply briefly.', content: 'Hello! How can I help?' }]);
+    expect(one('<|channel|>analysis<|message|>A<|end|><|start|>assistant<|channel|>analysis<|message|>B<|end|>')).toEqual([{ reasoning: 'AB' }]);
+    expect(one('<|channel|>commentary<|message|>A<|end|><|start|>assistant<|channel|>final<|message|>B<|end|>')).toEqual([{ content: 'AB' }]);
+    expect(one('<|channel|>final<|message|>X<|end|><|start|>assistant<|channel|>analysis<|message|>Y<|end|>')).toEqual([{ content: 'X' }, { reasoning: 'Y' }]);
+    expect(one('<|channel|>analysis<|message|>A<|end|><|start|>assistant<|channel|>final<|message|>X<|end|><|start|>assistant<|channel|>analysis<|message|>Y<|end|>'))
+      .toEqual([{ reasoning: 'A', content: 'X' }, { reasoning: 'Y' }]);
+    expect(one('<|channel|>analysis<|message|>A<|end|><|start|>assistant<|channel|>commentary to=functions.f<|message|>{}<|call|>', new Set(['f'])))
+      .toEqual([{ reasoning: 'A', content: '<|start|>assistant<|channel|>commentary to=functions.f<|message|>{}<|call|>' }]);
+  });
+
+  it('harmony: text that cannot be a header goes out in the push that brings it', () => {
+    const p = new ReasoningParser('harmony');
+    expect(p.push('Hello')).toEqual([{ content: 'Hello' }]);
+    expect(p.push(' there')).toEqual([{ content: ' there' }]);
+    expect(p.finish()).toEqual([]);
+  });
+
+  it('think: a whole block and its answer in one push come out as one delta, the answer not held back', () => {
+    expect(new ReasoningParser('think').push('<think>a</think>b')).toEqual([{ reasoning: 'a', content: 'b' }]);
+    expect(new ReasoningParser('think', { open: true }).push('a</think>\n\nb')).toEqual([{ reasoning: 'a', content: 'b' }]);
+  });
+});
+
 describe('<think> blocks (DeepSeek-R1, Qwen3)', () => {
   it('splits <think>…</think> from the answer, trimming around both, at every split', () => {
     expectSameAtEverySplit('think', '<think>\nThe user greets me.\n\nSo I greet back.\n</think>\n\nHello!', { reasoning: 'The user greets me.\n\nSo I greet back.', content: 'Hello!' });
@@ -105,6 +189,8 @@ describe('<think> blocks (DeepSeek-R1, Qwen3)', () => {
 
   it('starts inside the block when the template opened it (thinking forced open)', () => {
     expectSameAtEverySplit('think', 'Greeting.\n</think>\n\nHi there.', { reasoning: 'Greeting.', content: 'Hi there.' }, true);
+    // The whitespace the block opens with is trimmed too.
+    expectSameAtEverySplit('think', '\n\nGreeting.\n</think>\n\nHi there.', { reasoning: 'Greeting.', content: 'Hi there.' }, true);
   });
 
   it('passes a reply without a block through untouched, tags that only look alike included', () => {
@@ -144,10 +230,16 @@ describe('choosing the syntax', () => {
     expect(thinkingOpen('harmony', '<|start|>assistant')).toBe(false);
     expect(thinkingOpen('harmony', '<|start|>assistant<|channel|>analysis<|message|>')).toBe(true);
     expect(thinkingOpen('none', '<think>')).toBe(false);
+    // The tag may end the prompt with no whitespace after it, or with several lines.
+    expect(thinkingOpen('think', '<|im_start|>assistant\n<think>')).toBe(true);
+    expect(thinkingOpen('think', '<|im_start|>assistant\n<think>\n\n')).toBe(true);
+    expect(thinkingOpen('none', '<|start|>assistant<|channel|>analysis<|message|>')).toBe(false);
   });
 
   it("passes everything through for 'none'", () => {
     expectSameAtEverySplit('none', '<think>x</think>y', { reasoning: '', content: '<think>x</think>y' });
+    expectSameAtEverySplit('none', '<|channel|>analysis<|message|>x<|end|>y', { reasoning: '', content: '<|channel|>analysis<|message|>x<|end|>y' });
+    expectSameAtEverySplit('none', 'x<|end|>y', { reasoning: '', content: 'x<|end|>y' }, true);
   });
 });
 
