@@ -36,7 +36,10 @@ const HG: u32 = {{HG}}u; // heads per workgroup, a divisor of N_HEADS / N_KV
 
 // This lane's partial dots of the HG heads' q with the keys at cache slots jj.
 fn partials(qv: ptr<function, array<array<vec2f, PAIRS>, HG>>, jj: vec4u, off: u32, kvHalf: u32) -> array<vec4f, HG> {
+  // Zeroed by hand: partials() runs in the position loop, and on Dawn + lavapipe a
+  // zero-initialised `var` in a loop body has kept the last iteration's values.
   var s: array<vec4f, HG>;
+  for (var g = 0u; g < HG; g++) { s[g] = vec4f(0.0); }
   let b = jj * kvHalf + vec4u(off);
   for (var i = 0u; i < PAIRS; i++) {
     let k0 = loadK(b.x + i);

@@ -19,7 +19,9 @@ const R: u32 = {{R}}u;
 fn matvec(g: u32, lid: u32, lane: u32) {
   x_begin(); // a persistent kernel runs several row groups per invocation
   let row0 = g * WG * R + lid;
+  // Zeroed by hand: a chain calls matvec() in a loop (see matmul_generic.wgsl).
   var acc: array<f32, R>;
+  for (var r = 0u; r < R; r++) { acc[r] = 0.0; }
   for (var c = 0u; c < info.nc; c++) {
     var xs: array<vec4<f32>, 8>;
     load_xs(&xs, info.xOff, c, lane);

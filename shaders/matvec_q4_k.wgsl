@@ -43,7 +43,9 @@ fn matvec(g: u32, lid: u32, lane: u32) {
   x_begin(); // a persistent kernel runs several row groups per invocation
   let row0 = g * WG * R + lid;
   let nb = info.nc >> 3u; // blocks per row
+  // Zeroed by hand: a chain calls matvec() in a loop (see matmul_generic.wgsl).
   var acc: array<f32, R>;
+  for (var r = 0u; r < R; r++) { acc[r] = 0.0; }
   for (var b = 0u; b < nb; b++) {
     var base: array<u32, R>; // vec4 index of the block
     var hdr: array<vec4<u32>, R>; // d, dmin, packed scales
