@@ -13,7 +13,7 @@ import { grammarAccepts } from '../../src/grammar/index.ts';
 import { mergeDeltas, ReasoningParser } from '../../src/reasoning.ts';
 import { renderChat } from '../../src/tokenizer/chat.ts';
 import { excluding } from '../../src/tools/grammar.ts';
-import { detectToolFormat, parseReply, planTools, replyMessage, type StreamDelta, ToolCallStream, toolGrammar } from '../../src/tools/index.ts';
+import { detectToolFormat, parseReply, parseToolOutput, planTools, replyMessage, type StreamDelta, ToolCallStream, toolGrammar } from '../../src/tools/index.ts';
 
 const HARMONY = readFileSync(new URL('../models/templates/openai-gpt-oss-120b.jinja', import.meta.url), 'utf8');
 const integer = { type: 'object', properties: { arg1: { type: 'integer', description: 'The arg.' } }, required: ['arg1'] };
@@ -144,6 +144,12 @@ describe('harmony replies beyond the ported cases', () => {
     expect(expectSameStreamed(text, false)).toEqual({ reasoning: '', content: 'Write <|channel|> tags.', calls: [ARG1] });
   });
 
+  it('reads a call whose recipient opens the reply with no space before it (to=functions.f…), through the splitter or raw', () => {
+    const text = 'to=functions.special_function<|channel|>commentary<|message|>{"arg1": 1}';
+    expect(expectSameStreamed(text)).toEqual({ reasoning: '', content: '', calls: [ARG1] });
+    expect(read(text, false)).toEqual({ reasoning: '', content: '', calls: [ARG1] });
+  });
+
   it('keeps arguments that are not JSON, or cut off, as the model wrote them', () => {
     expect(read('<|channel|>commentary to=functions.edit<|message|>{"oldString": oops}').calls).toEqual([['edit', '{"oldString": oops}']]);
     expect(read('<|channel|>commentary to=functions.edit<|message|>{"oldString": "a').calls).toEqual([['edit', '{"oldString": "a']]);
@@ -157,6 +163,66 @@ describe('harmony replies beyond the ported cases', () => {
     expect(head).toMatchObject([{ index: 0, name: 'special_function' }, { index: 0, arguments: '{"arg1"' }]);
     expect(s.push(': 1}')).toEqual([{ index: 0, arguments: ': 1}' }]);
     expect(s.finish().calls).toMatchObject([{ name: 'special_function', arguments: '{"arg1": 1}', done: true }]);
+  });
+});
+
+describe('the harmony call parser on its own (parseToolOutput, whole and partial)', () => {
+  const whole = (text: string) => parseToolOutput(text, { ...opts, partial: false });
+  const partial = (text: string) => parseToolOutput(text, { ...opts, partial: true });
+  const CALL = '<|channel|>commentary to=functions.special_function<|message|>';
+
+  it('takes each message\'s earliest end: a call ended by <|end|> or by the next <|start|> is followed by the next call', () => {
+    const second = '<|start|>assistant to=functions.special_function<|channel|>commentary<|message|>{"arg1": 2}<|call|>';
+    for (const end of ['<|end|>', '']) {
+      expect(whole(`${CALL}{"arg1": 1}${end}${second}`).calls.map((c) => [c.name, c.arguments]), end).toEqual([ARG1, ['special_function', '{"arg1": 2}']]);
+    }
+    // A raw final message after a call ended by <|start|> stays whole.
+    expect(whole(`${CALL}{"arg1": 1}<|start|>assistant<|channel|>final<|message|>Done`).content).toBe('<|start|>assistant<|channel|>final<|message|>Done');
+  });
+
+  it('a raw reply that opens with the recipient gives the call once, its header not as text, whatever follows', () => {
+    expect(whole(' to=functions.special_function<|channel|>commentary<|message|>{"arg1": 1}<|call|>')).toEqual({ content: '', calls: [{ name: 'special_function', arguments: '{"arg1": 1}', done: true }] });
+    expect(whole(' to=functions.special_function<|channel|>commentary<|message|>{"arg1": 1}<|call|>Done.')).toEqual({ content: 'Done.', calls: [{ name: 'special_function', arguments: '{"arg1": 1}', done: true }] });
+    // ` to=` later in the text is no role header.
+    const text = 'Say to=functions.special_function<|channel|>commentary<|message|>{"arg1": 1}';
+    expect(whole(text)).toEqual({ content: text, calls: [] });
+  });
+
+  it('arguments that are not JSON end at the message\'s end marker, or (streaming) before what may be one, less trailing whitespace', () => {
+    expect(whole(`${CALL}oops<|call|>`).calls).toEqual([{ name: 'special_function', arguments: 'oops', done: false }]);
+    expect(whole(`${CALL}oops \n`).calls).toEqual([{ name: 'special_function', arguments: 'oops', done: false }]);
+    expect(partial(`${CALL}oops<|ca`).calls).toEqual([{ name: 'special_function', arguments: 'oops', done: false }]);
+    expect(partial(`${CALL}oops<`).calls).toEqual([{ name: 'special_function', arguments: 'oops', done: false }]);
+    // JSON cut off keeps its trailing whitespace (more of the value is coming); no arguments yet is not done either.
+    expect(whole(`${CALL}{"arg1": `).calls).toEqual([{ name: 'special_function', arguments: '{"arg1": ', done: false }]);
+    expect(whole(CALL).calls).toEqual([{ name: 'special_function', arguments: '', done: false }]);
+    expect(whole(`${CALL}{"arg1": 1}`).calls).toEqual([{ name: 'special_function', arguments: '{"arg1": 1}', done: true }]);
+  });
+
+  it('streaming: holds back a reply that may yet open with a recipient, and only that', () => {
+    for (const text of ['', 't', ' to', '\nt']) expect(partial(text), JSON.stringify(text)).toEqual({ content: '', calls: [] });
+    for (const text of ['to', 'Hello', 'tomorrow']) expect(whole(text), text).toEqual({ content: text, calls: [] });
+    expect(partial('Hello')).toEqual({ content: 'Hello', calls: [] });
+    expect(partial('Hello <|chan')).toEqual({ content: 'Hello', calls: [] });
+  });
+
+  it('a header longer than 512 characters is text; one of 512 is a header', () => {
+    const head = (n: number) => `<|channel|>commentary to=functions.special_function${' '.repeat(n - 51)}`;
+    expect(head(512).length).toBe(512);
+    expect(whole(`${head(512)}<|message|>{"arg1": 1}`).calls).toEqual([{ name: 'special_function', arguments: '{"arg1": 1}', done: true }]);
+    const long = `${head(513)}<|message|>{"arg1": 1}`;
+    expect(whole(long)).toEqual({ content: long, calls: [] });
+    // Measured from the header's own start, not the reply's.
+    const after = `${'x'.repeat(600)}${CALL}{"arg1": 1}`;
+    expect(whole(after)).toEqual({ content: 'x'.repeat(600), calls: [{ name: 'special_function', arguments: '{"arg1": 1}', done: true }] });
+  });
+
+  it('streaming: an unfinished header is held up to 512 characters, then shown; a marker followed by another message is text at once', () => {
+    const open = (n: number) => `<|channel|>${'x'.repeat(n - 11)}`;
+    expect(partial(open(512))).toEqual({ content: '', calls: [] });
+    expect(partial(open(513))).toEqual({ content: open(513), calls: [] });
+    expect(partial(`${'x'.repeat(600)}<|channel|>commentary`)).toEqual({ content: 'x'.repeat(600), calls: [] });
+    expect(partial('Write <|channel|> tags.<|start|>assistant')).toEqual({ content: 'Write <|channel|> tags.', calls: [] });
   });
 });
 
