@@ -192,8 +192,10 @@ export class Scheduler {
     }
     const parts = step.parts;
     try {
-      if (parts.length === 1) {
+      if (parts.length === 1 && parts[0].done) {
         // The ordinary path; the greedy step ahead only when no other sequence shares the model.
+        // (A lone chunk of a prompt, the first of two that came together, goes as a batched step:
+        // the ordinary path would run the whole prompt and leave its request queued, to run again.)
         const r = parts[0].r;
         const alone = [...this.expected].every((s) => s === r.seq);
         r.resolve(r.argmax ? await this.model.forwardArgmax(r.tokens, r.pos, { next: r.next && alone, seq: r.seq }) : await this.model.forward(r.tokens, r.pos, { seq: r.seq }));

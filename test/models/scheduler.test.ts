@@ -4,7 +4,7 @@
 // when they do not fit), exclusive work runs alone, a lone sequence takes the
 // one-token path (with `next`), a failed step fails every request in it, and
 // a request the model would refuse is refused alone, before it joins a step. No GPU.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BatchRow } from '../../src/models/llama-batch.ts';
 import { type BatchModel, Scheduler } from '../../src/models/scheduler.ts';
 
@@ -36,7 +36,10 @@ class FakeModel implements BatchModel {
     if (pos + tokens.length > this.contextLength) throw new Error(`prompt of ${pos + tokens.length} tokens does not fit the context of ${this.contextLength}`);
     for (const id of tokens) if (id < 0 || id >= this.vocab) throw new Error(`token id ${id} is outside the vocabulary of ${this.vocab}`);
   }
+  /** Every batched step's rows as given (position, whether logits were asked). */
+  rows: { seq: number; pos: number; n: number; logits: boolean }[][] = [];
   forwardBatch(rows: readonly BatchRow[]) {
+    this.rows.push(rows.map((r) => ({ seq: r.seq, pos: r.pos, n: r.tokens.length, logits: r.logits })));
     // As LlamaModel.forwardBatch: one bad row fails the whole step.
     for (const r of rows) this.validate(r.tokens, r.pos, r.seq);
     this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq), tokens: rows.map((r) => r.tokens.length) });
@@ -167,5 +170,119 @@ describe('Scheduler', () => {
     // Only 0's token reached the model, and the step did not wait for the refused sequences.
     expect(m.steps.slice(before)).toEqual([{ kind: 'one', seq: 0, n: 1, next: undefined }]);
     expect(performance.now() - t).toBeLessThan(150);
+  });
+
+  it('a prompt longer than a step that comes with another is chunked, each chunk at its position, and runs once', async () => {
+    const m = new FakeModel(); // 8 tokens a step
+    const s = new Scheduler(m, 20);
+    const [a, b] = [s.view(0), s.view(1)];
+    const long = Array.from({ length: 10 }, (_, i) => i + 1);
+    // Both prompts at once: the first fills a step alone (a chunk), then its rest rides with the second.
+    expect(await Promise.all([a.forwardArgmax(long, 0), b.forwardArgmax([20, 21, 22, 23, 24], 0)])).toEqual([11, 25]);
+    expect(m.rows).toEqual([
+      [{ seq: 0, pos: 0, n: 8, logits: false }],
+      [{ seq: 0, pos: 8, n: 2, logits: false }, { seq: 1, pos: 0, n: 5, logits: false }],
+    ]);
+    expect(m.steps.filter((x) => x.kind === 'one')).toEqual([]);
+    expect(s.steps).toBe(2);
+  });
+
+  it('a lone prompt longer than a step goes whole, once, on the ordinary path', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const long = Array.from({ length: 10 }, (_, i) => i + 1);
+    expect(Array.from(await s.view(2).forward(long, 0))).toEqual([2, 10]);
+    expect(m.steps).toEqual([{ kind: 'one', seq: 2, n: 10 }]);
+    expect(s.steps).toBe(1);
+  });
+
+  it('asks logits only for the rows that want them: not for argmax rows, nor for a chunk', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const [a, b, c] = [s.view(0), s.view(1), s.view(2)];
+    const got = await Promise.all([a.forward([1, 2, 3], 0), b.forwardArgmax([4, 5], 0), c.forward([1, 2, 3, 4, 5, 6], 0)]);
+    expect(Array.from(got[0] as Float32Array)).toEqual([0, 3]);
+    expect(got[1]).toBe(6);
+    expect(m.rows[0]).toEqual([{ seq: 0, pos: 0, n: 3, logits: true }, { seq: 1, pos: 0, n: 2, logits: false }, { seq: 2, pos: 0, n: 3, logits: false }]);
+    // The rest of the prompt, alone now, takes the ordinary path.
+    expect(m.rows).toHaveLength(1);
+    expect(m.steps.at(-1)).toEqual({ kind: 'one', seq: 2, n: 3 });
+  });
+
+  it('a failed step rejects a prompt it held a chunk of, and that prompt never runs again', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const [a, b] = [s.view(0), s.view(1)];
+    await Promise.all([a.forwardArgmax([1], 0), b.forwardArgmax([2], 0)]);
+    m.fail = true;
+    const r = await Promise.allSettled([a.forwardArgmax([3], 1), b.forwardArgmax(Array.from({ length: 12 }, () => 4), 1)]);
+    expect(r.map((x) => x.status)).toEqual(['rejected', 'rejected']);
+    m.fail = false;
+    const before = m.steps.length;
+    expect(await a.forwardArgmax([5], 1)).toBe(6);
+    expect(m.steps.slice(before)).toEqual([{ kind: 'one', seq: 0, n: 1, next: undefined }]);
+  });
+
+  it('exclusive work through a view returns its value; one that throws rejects, and the next request runs', async () => {
+    const m = new FakeModel();
+    const s = new Scheduler(m, 20);
+    const v = s.view(1);
+    expect(await v.exclusive(async () => 'done')).toBe('done');
+    await expect(s.exclusive(async () => { throw new Error('embedding failed'); })).rejects.toThrow('embedding failed');
+    expect(await v.forwardArgmax([3], 0)).toBe(4);
+    expect(m.steps).toEqual([{ kind: 'one', seq: 1, n: 1, next: undefined }]);
+  });
+});
+
+/** The fake model without its own timers, so that fake timers see only the scheduler's. */
+class InstantModel extends FakeModel {
+  override forwardArgmax(tokens: number[], _pos: number, o: { seq: number; next?: boolean }): Promise<number> {
+    this.steps.push({ kind: 'one', seq: o.seq, n: tokens.length, next: o.next });
+    return Promise.resolve(tokens.at(-1)! + 1);
+  }
+  override forwardBatch(rows: readonly BatchRow[]) {
+    this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq), tokens: rows.map((r) => r.tokens.length) });
+    return Promise.resolve({ ids: rows.map((r) => r.tokens.at(-1)! + 1), logits: rows.map(() => undefined) });
+  }
+}
+
+/** Lets every pending promise settle (real macrotask; the fake timers do not fire). */
+const settle = () => new Promise((r) => setImmediate(r));
+
+describe('Scheduler timers (fake setTimeout: nothing here depends on how fast the machine is)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('an idle scheduler holds no timer', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const m = new InstantModel();
+    const s = new Scheduler(m, 1000);
+    const v = s.view(0);
+    expect(await v.forwardArgmax([1], 0)).toBe(2);
+    v.end();
+    await settle();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a sequence that ended is not waited for: the other\'s next step runs with no timer firing', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const m = new InstantModel();
+    const s = new Scheduler(m, 1000);
+    const [a, b] = [s.view(0), s.view(1)];
+    const prompts = Promise.all([a.forwardArgmax([1], 0), b.forwardArgmax([2], 0)]);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(await prompts).toEqual([2, 3]);
+    // Both ask: one step for the two, and both are expected to ask again.
+    const both = Promise.all([a.forwardArgmax([3], 1), b.forwardArgmax([4], 1)]);
+    await settle();
+    expect(await both).toEqual([4, 5]);
+    expect(m.steps.at(-1)).toEqual({ kind: 'batch', seqs: [0, 1], tokens: [1, 1] });
+    b.end();
+    let got: number | undefined;
+    void a.forwardArgmax([5], 2).then((x) => { got = x; });
+    await settle();
+    expect(got).toBe(6);
+    expect(m.steps.at(-1)).toEqual({ kind: 'one', seq: 0, n: 1, next: undefined });
   });
 });
