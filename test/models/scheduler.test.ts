@@ -39,7 +39,7 @@ class FakeModel implements BatchModel {
   /** Every batched step's rows as given (position, whether logits were asked). */
   rows: { seq: number; pos: number; n: number; logits: boolean }[][] = [];
   forwardBatch(rows: readonly BatchRow[]) {
-    this.rows.push(rows.map((r) => ({ seq: r.seq, pos: r.pos, n: r.tokens.length, logits: r.logits })));
+    this.rows.push(rows.map((r) => ({ seq: r.seq, pos: r.pos, n: r.tokens.length, logits: r.logits === true })));
     // As LlamaModel.forwardBatch: one bad row fails the whole step.
     for (const r of rows) this.validate(r.tokens, r.pos, r.seq);
     this.steps.push({ kind: 'batch', seqs: rows.map((r) => r.seq), tokens: rows.map((r) => r.tokens.length) });
