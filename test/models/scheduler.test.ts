@@ -234,6 +234,27 @@ describe('Scheduler', () => {
     expect(m.steps.slice(before)).toEqual([{ kind: 'one', seq: 0, n: 1, next: undefined }]);
   });
 
+  it('a failed step drops only its own requests: those outside it, and one that came while it ran, are still answered', async () => {
+    const m = new FakeModel(); // 8 tokens a step
+    const s = new Scheduler(m, 20);
+    const [a, b, c] = [s.view(0), s.view(1), s.view(2)];
+    let late: Promise<number> | undefined;
+    const forwardBatch = m.forwardBatch.bind(m);
+    // The first step fails, and c's request comes while it runs.
+    m.forwardBatch = (rows) => {
+      if (late) return forwardBatch(rows);
+      late = c.forwardArgmax([9, 9], 0);
+      return Promise.reject(new Error('device lost (fake)'));
+    };
+    const long = Array.from({ length: 10 }, (_, i) => i + 1);
+    // a's prompt fills the first step alone (a chunk); b's waits outside it.
+    const r = await Promise.allSettled([a.forwardArgmax(long, 0), b.forwardArgmax([5, 6], 0)]);
+    expect(r[0].status).toBe('rejected');
+    expect(r[1]).toEqual({ status: 'fulfilled', value: 7 });
+    expect(await late).toBe(10);
+    expect(m.steps).toEqual([{ kind: 'batch', seqs: [1, 2], tokens: [2, 2] }]);
+  });
+
   it('exclusive work through a view returns its value; one that throws rejects, and the next request runs', async () => {
     const m = new FakeModel();
     const s = new Scheduler(m, 20);
