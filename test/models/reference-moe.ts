@@ -6,6 +6,7 @@
 // shared expert, σ(w_shexp·x) · down_s(silu(gate_s·x) ⊙ up_s·x) (qwen2moe.cpp).
 import { tensorNames } from '../../src/config.ts';
 import type { MoePlan } from '../../src/models/family.ts';
+import { matvec } from './reference-math.ts';
 
 /** A MoE layer's dequantized weights: the router [E, dim] and the experts [E, rows, cols] (ggml row-major). */
 export interface RefMoe {
@@ -37,18 +38,6 @@ export function swigluOai(g: number, u: number): number {
   return (x / (1 + Math.exp(-1.702 * x))) * (y + 1);
 }
 
-/** W[rowOffset + r]·x for r < rows, in f64. */
-function rowsTimes(w: Float32Array, x: Float64Array, rows: number, cols: number, rowOffset: number): Float64Array {
-  const y = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    const o = (rowOffset + r) * cols;
-    for (let c = 0; c < cols; c++) s += w[o + c] * x[c];
-    y[r] = s;
-  }
-  return y;
-}
-
 /** The chosen experts (best first) and their weights for router logits l. */
 export function refRouteOne(l: Float64Array, m: MoePlan): { ids: number[]; weights: number[] } {
   const ids = Array.from(l, (_, e) => e).sort((a, b) => l[b] - l[a] || a - b).slice(0, m.used);
@@ -77,7 +66,7 @@ export function refRouteOne(l: Float64Array, m: MoePlan): { ids: number[]; weigh
  */
 export function refMoeFfn(x: Float64Array, w: RefMoe, m: MoePlan, act: (v: number) => number): Float64Array {
   const dim = x.length, ff = m.ff;
-  const logits = rowsTimes(w.gateInp, x, m.experts, dim, 0);
+  const logits = matvec(w.gateInp, x, m.experts, dim, 0);
   if (w.gateInpBias) for (let e = 0; e < m.experts; e++) logits[e] += w.gateInpBias[e];
   const { ids, weights } = refRouteOne(logits, m);
   const out = new Float64Array(dim);
@@ -85,12 +74,12 @@ export function refMoeFfn(x: Float64Array, w: RefMoe, m: MoePlan, act: (v: numbe
     if (b) for (let i = 0; i < y.length; i++) y[i] += b[e * y.length + i];
   };
   ids.forEach((e, s) => {
-    const g = rowsTimes(w.gate, x, ff, dim, e * ff);
-    const u = rowsTimes(w.up, x, ff, dim, e * ff);
+    const g = matvec(w.gate, x, ff, dim, e * ff);
+    const u = matvec(w.up, x, ff, dim, e * ff);
     bias(g, w.gateBias, e);
     bias(u, w.upBias, e);
     for (let i = 0; i < ff; i++) g[i] = m.oai ? swigluOai(g[i], u[i]) : act(g[i]) * u[i];
-    const y = rowsTimes(w.down, g, dim, ff, e * dim);
+    const y = matvec(w.down, g, dim, ff, e * dim);
     bias(y, w.downBias, e);
     for (let i = 0; i < dim; i++) out[i] += weights[s] * y[i];
   });
@@ -98,11 +87,11 @@ export function refMoeFfn(x: Float64Array, w: RefMoe, m: MoePlan, act: (v: numbe
   if (sh) {
     // build_ffn(LLM_FFN_SILU, LLM_FFN_PAR) on the same x, times σ(w·x) (llama.cpp: silu(v)/v), added to the routed sum.
     const sf = m.sharedFf;
-    const gate = 1 / (1 + Math.exp(-rowsTimes(sh.gateInp, x, 1, dim, 0)[0]));
-    const g = rowsTimes(sh.gate, x, sf, dim, 0);
-    const u = rowsTimes(sh.up, x, sf, dim, 0);
+    const gate = 1 / (1 + Math.exp(-matvec(sh.gateInp, x, 1, dim, 0)[0]));
+    const g = matvec(sh.gate, x, sf, dim, 0);
+    const u = matvec(sh.up, x, sf, dim, 0);
     for (let i = 0; i < sf; i++) g[i] = act(g[i]) * u[i];
-    const y = rowsTimes(sh.down, g, dim, sf, 0);
+    const y = matvec(sh.down, g, dim, sf, 0);
     for (let i = 0; i < dim; i++) out[i] += gate * y[i];
   }
   return out;

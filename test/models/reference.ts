@@ -16,23 +16,13 @@ import type { GgufFile } from '../../src/gguf/types.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
 import { roundF16 } from '../../src/quant/half.ts';
 import { llamaCppRope, llamaCppWindows, ropeFactorKind } from './reference-hparams.ts';
+import { matvec } from './reference-math.ts';
 import { type RefMoe, refMoeFfn, refMoeWeights } from './reference-moe.ts';
 import { applyRope, plainRope, ropeCosSin } from './reference-rope.ts';
 
 /** Dequantized weights by GGUF tensor name (f32 values, ggml row-major). */
 export type RefWeights = ReadonlyMap<string, Float32Array>;
 
-/** y[r] = Σ_c W[r*cols + c]·x[c], in f64. */
-export function matvec(w: Float32Array, x: Float64Array, rows: number, cols: number, rowOffset = 0): Float64Array {
-  const y = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let s = 0;
-    const o = (rowOffset + r) * cols;
-    for (let c = 0; c < cols; c++) s += w[o + c] * x[c];
-    y[r] = s;
-  }
-  return y;
-}
 
 /** RMSNorm (ggml_rms_norm then × weight): x / sqrt(mean(x²) + eps) · weight. */
 export function rmsnorm(x: Float64Array, weight: ArrayLike<number>, eps: number): Float64Array {
