@@ -20,7 +20,7 @@ import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { decodeSide, type MatmulIO, partInfo } from './matmul.ts';
 import type { GpuWeight } from './weights.ts';
-import { tileCode } from '../models/tile-matmul.ts';
+import { tileCode, tileRows } from '../models/tile-matmul.ts';
 
 /** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
 export interface ChainMatvec { kind: 'matvec'; w: GpuWeight; io: MatmulIO }
@@ -163,7 +163,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         const { w, io } = kern;
         const xOffset = io.xOffset ?? 0;
         const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, (w.segments ?? [w.rows]).length);
-        const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
+        const R = tileRows(d);
         // One token tile of the step's tokens, 8 lanes a row group: else the step's own dispatches.
         if (!d.sub || !d.xvec || w.parts.length !== 1 || (io.gluStore && !d.gluStore) || d.tun.mmWg !== 8 || kern.tokens > d.tun.mmTokens) return fail();
         texts.push(composePhase(tileCode(engine, d, kern.tokens, R, ''), sfx, { w: own, info: own + 1, x: 'acts4', y: { f32of: 'acts4' }, params: 'params' }));

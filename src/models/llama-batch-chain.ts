@@ -16,7 +16,7 @@ import type { Engine } from '../gpu/engine.ts';
 import { createGather } from '../gpu/gather.ts';
 import type { GpuWeight } from '../gpu/weights.ts';
 import { createRmsnorm, headsPerGroup } from './kernels.ts';
-import type { ChainLayer } from './llama-chain.ts';
+import { type ChainLayer, qkvParts } from './llama-chain.ts';
 import type { Step } from './llama-parts.ts';
 
 export interface BatchChains {
@@ -52,14 +52,7 @@ export async function createBatchChains(
   const norm = (w: GPUBuffer): ChainKernel => ({ kind: 'norm', w, eps: c.rmsEps, dim: c.dim, xOff: xO, yOff: xnO, tokens: S });
   const chains: Chain[] = [];
   for (const [i, L] of o.layers.entries()) {
-    const regions = [qO, kO, vO];
-    let seg = 0;
-    const qkv: ChainKernel[] = L.qkv.map((w) => {
-      const n = w.segments?.length ?? 1;
-      const offs = regions.slice(seg, seg + n).map((r) => r * 4);
-      seg += n;
-      return { kind: 'tile', w, tokens: S, io: { ...base, xOffset: xnO * 4, yOffset: offs[0], yOffsets: offs } };
-    });
+    const qkv: ChainKernel[] = qkvParts(L.qkv, [qO, kO, vO]).map(({ w, offs }) => ({ kind: 'tile', w, tokens: S, io: { ...base, xOffset: xnO * 4, yOffset: offs[0], yOffsets: offs } }));
     const phases: ChainKernel[][] = [
       [norm(L.attnNorm)],
       qkv,

@@ -40,6 +40,22 @@ export interface LayerChains {
 
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
 
+/**
+ * The q|k|v weights (one, or two when v differs in format) with the byte
+ * offsets of the regions their segments fill (`regions`: q, k, v element
+ * offsets) and the roles of those segments.
+ */
+export function qkvParts(ws: readonly GpuWeight[], regions: readonly number[]): { w: GpuWeight; offs: number[]; roles: ('q' | 'k' | 'v')[] }[] {
+  const roles = ['q', 'k', 'v'] as const;
+  let seg = 0;
+  return ws.map((w) => {
+    const n = w.segments?.length ?? 1;
+    const part = { w, offs: regions.slice(seg, seg + n).map((r) => r * 4), roles: roles.slice(seg, seg + n) };
+    seg += n;
+    return part;
+  });
+}
+
 /** One chain per layer, or undefined where some layer cannot be chained (GPU kernels, split attention, several parts…). */
 export async function createLayerChains(
   e: Engine,
@@ -63,14 +79,8 @@ export async function createLayerChains(
   const chains: Chain[] = [];
   for (const [i, L] of o.layers.entries()) {
     const rope = { table: o.table, kCache: L.kCache, vCache: L.vCache, headDim: c.headDim, ropeDim: L.ropeDim, kvDim, kvF16: o.kvF16 };
-    const regions = [qO, kO, vO];
-    const roles = ['q', 'k', 'v'] as const;
-    let seg = 0;
-    const qkv: ChainKernel[] = L.qkv.map((w) => {
-      const n = w.segments?.length ?? 1;
-      const offs = regions.slice(seg, seg + n).map((r) => r * 4);
-      const io = { ...base, xOffset: xO * 4, yOffset: offs[0], yOffsets: offs, norm: { x: acts, w: L.attnNorm, eps: c.rmsEps }, rope: { ...rope, roles: roles.slice(seg, seg + n) } };
-      seg += n;
+    const qkv: ChainKernel[] = qkvParts(L.qkv, [qO, kO, vO]).map(({ w, offs, roles }) => {
+      const io = { ...base, xOffset: xO * 4, yOffset: offs[0], yOffsets: offs, norm: { x: acts, w: L.attnNorm, eps: c.rmsEps }, rope: { ...rope, roles } };
       return { kind: 'matvec', w, io };
     });
     const kernels: ChainKernel[][] = [

@@ -24,6 +24,9 @@ export interface TileMatmul extends Step {
   readonly buffers: GPUBuffer[];
 }
 
+/** Rows per lane of a tile: the SwiGLU store pairs rows as the matvec's interleave made them (mvRows), else the prefill matmul's. */
+export const tileRows = (d: ReturnType<typeof decodeSide>): number => (d.gluStore ? d.tun.mvRows : d.tun.mmRows);
+
 /** matmul_generic.wgsl for a batched decode step's tile of T tokens × R rows per lane (no entry point: matmul_main.wgsl, or a batched chain's). */
 export function tileCode(engine: Engine, d: ReturnType<typeof decodeSide>, T: number, R: number, enables = d.enables): string {
   return engine.shader('matmul_generic', {
@@ -39,7 +42,7 @@ export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulI
   const segs = w.segments ?? [w.rows];
   // decodeSide decides the gate|up store as for one token's matvec: it needs the interleave made for the matvec's rows per lane, which the tile then uses.
   const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, segs.length);
-  const R = d.gluStore ? d.tun.mvRows : d.tun.mmRows;
+  const R = tileRows(d);
   // Without the fast x path prefill keeps 2-token tiles (a wider one costs LLVM seconds to compile): never wider than prefill's.
   const T = Math.max(1, Math.min(tokens, d.tun.mmTokens));
   const code = `${tileCode(engine, d, T, R)}\n${engine.shader('matmul_main', d.lane)}`;
