@@ -113,6 +113,11 @@ export class BatchSteps {
     return rows.flatMap((r) => r.tokens);
   }
 
+  /** Rows of the step being recorded that go through the head (one per request). */
+  get headRows(): number {
+    return this.plan.outRows.length;
+  }
+
   /** Between passes: each request's last row of the normed hidden state `xn` [n, dim] into headIn. */
   gather(enc: GPUCommandEncoder, xn: GPUBuffer): void {
     const row = this.dim * 4;

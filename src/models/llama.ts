@@ -111,7 +111,7 @@ export class LlamaModel extends LlamaBuild {
       pass.end();
       rows.gather(enc, a.xn);
       pass = enc.beginComputePass();
-      run('output', rows.head!);
+      run('output', rows.head!, rows.headRows); // k rows, not the step's n tokens
       if (rows.post) run('logits scale/cap', rows.post);
       if (prof) pass = prof.next(enc, pass, 'argmax');
       rows.encodeArgmax(pass);
