@@ -15,6 +15,8 @@ struct ChainParams { nTokens: u32, pos: u32, base: u32, pad1: u32 }
 // Where each token goes, for the phases' RoPE and attention: seq_uniform.wgsl
 // (one token of one sequence), or for a batched chain seq_table.wgsl at binding 7.
 {{SEQ}}
+// A batched chain with 8-bit-x tiles: their x records (quantize_q8x.wgsl) at binding 8.
+{{Q8X}}
 
 // The next item of phase p, the same for every lane of the subgroup.
 fn claim(p: u32, lid: u32) -> u32 {

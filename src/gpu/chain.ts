@@ -20,7 +20,7 @@ import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { decodeSide, type MatmulIO, partInfo } from './matmul.ts';
 import type { GpuWeight } from './weights.ts';
-import { tileCode, tileRows } from '../models/tile-matmul.ts';
+import { quantizeCode, tileCode, tileRows, tileTokens } from '../models/tile-matmul.ts';
 
 /** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
 export interface ChainMatvec { kind: 'matvec'; w: GpuWeight; io: MatmulIO }
@@ -41,6 +41,8 @@ export interface ChainNorm { kind: 'norm'; w: GPUBuffer; eps: number; dim: numbe
 export interface ChainRope {
   kind: 'rope'; nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean; qOff: number; kOff: number; vOff: number; tokens: number;
 }
+/** quantize_q8x.wgsl over the step's tokens of x at element xOff (rows of cols): createChain puts one before a phase of 8-bit-x tiles. */
+interface ChainQuant { kind: 'quant'; xOff: number; cols: number; tokens: number }
 export type ChainKernel = ChainMatvec | ChainAttention | ChainTile | ChainNorm | ChainRope;
 
 export interface ChainShared {
@@ -56,6 +58,10 @@ export interface ChainShared {
   claimBase: number;
   /** Batched chains: per token (position, first cache slot), seq_table.wgsl; else one token at params.pos of params.base. */
   seqs?: GPUBuffer;
+  /** Batched chains: the 8-bit x records of the Q4_0 tiles (tile-matmul.ts q8xBytes for the widest x); without it such tiles do not chain. */
+  q8x?: GPUBuffer;
+  /** Phases the counters at claimBase have room for (with the quantize phases added before 8-bit-x tiles). */
+  maxPhases?: number;
 }
 
 export interface Chain {
@@ -118,8 +124,20 @@ function indexAsComponent(code: string, name: string, view: string): string {
 }
 
 /** The chain's kernels, phase by phase, as one pipeline and bind group; undefined where a kernel cannot join. */
-export async function createChain(engine: Engine, shared: ChainShared, phases: ChainKernel[][], label: string): Promise<Chain | undefined> {
+export async function createChain(engine: Engine, shared: ChainShared, given: ChainKernel[][], label: string): Promise<Chain | undefined> {
   if (!engine.cpuTuning || !engine.subgroups) return undefined;
+  // A phase of 8-bit-x tiles (all reading one x) first quantizes that x, as a phase of its own.
+  const phases: (ChainKernel | ChainQuant)[][] = [];
+  for (const phase of given) {
+    const x8 = phase.filter((k): k is ChainTile => k.kind === 'tile' && tileX8(engine, k));
+    if (x8.length) {
+      const { io, w, tokens } = x8[0];
+      if (!shared.q8x || x8.some((k) => k.io.xOffset !== io.xOffset || k.w.cols !== w.cols || k.tokens !== tokens)) return undefined;
+      phases.push([{ kind: 'quant', xOff: (io.xOffset ?? 0) / 4, cols: w.cols, tokens }]);
+    }
+    phases.push(phase);
+  }
+  if (shared.maxPhases !== undefined && phases.length > shared.maxPhases) throw new GpuError(`internal error: chain ${label} has ${phases.length} phases, its counters room for ${shared.maxPhases}`);
   const texts: string[] = [];
   const constants: Record<string, number> = {};
   const entries: GPUBindGroupEntry[] = [];
@@ -127,7 +145,8 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   const calls: { items: number; call: (t: string) => string }[][] = [];
   const owned: GPUBuffer[] = [];
   // Bindings per stage: the shared ones (chain_common.wgsl) and each kernel's own.
-  let storage = shared.seqs ? 6 : 5;
+  const usesQ8 = phases.some((p) => p.some((k) => k.kind === 'quant'));
+  let storage = (shared.seqs ? 6 : 5) + (usesQ8 ? 1 : 0);
   let uniforms = 2;
   const fail = () => {
     for (const b of owned) engine.destroyBuffer(b);
@@ -159,21 +178,28 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
         }
         keyParts.push({ f: d.snippet, r: d.tun.mvRows, normEps: d.norm ? d.norm.eps : null, rope: d.ropeConsts, glu: d.gluStore });
         row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
+      } else if (kern.kind === 'quant') {
+        texts.push(composePhase(quantizeCode(engine), sfx, { x: 'acts4', q8x: 'q8x', params: 'params' }));
+        constants[`X_OFF${sfx}`] = kern.xOff;
+        constants[`COLS${sfx}`] = kern.cols;
+        keyParts.push({ quant: kern.cols, xOff: kern.xOff });
+        row.push({ items: tileTokens8(kern.tokens) / 2 * (kern.cols / 32), call: (t) => `quantize_q8x${sfx}(${t}, lane);` });
       } else if (kern.kind === 'tile') {
         const { w, io } = kern;
         const xOffset = io.xOffset ?? 0;
         const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, (w.segments ?? [w.rows]).length);
-        const R = tileRows(d);
+        const x8 = tileTokens(d, kern.tokens).x8;
+        const R = tileRows(d, x8);
         // One token tile of the step's tokens, 8 lanes a row group: else the step's own dispatches.
         if (!d.sub || !d.xvec || w.parts.length !== 1 || (io.gluStore && !d.gluStore) || d.tun.mmWg !== 8 || kern.tokens > d.tun.mmTokens) return fail();
-        texts.push(composePhase(tileCode(engine, d, kern.tokens, R, ''), sfx, { w: own, info: own + 1, x: 'acts4', y: { f32of: 'acts4' }, params: 'params' }));
+        texts.push(composePhase(tileCode(engine, d, kern.tokens, R, ''), sfx, { w: own, info: own + 1, x: 'acts4', q8x: 'q8x', y: { f32of: 'acts4' }, params: 'params' }));
         constants[`WG${sfx}`] = 8;
         const info = partInfo(engine, w, w.parts[0], xOffset / 4, (io.yOffsets ?? [io.yOffset ?? 0]).map((o) => o / 4), `${w.name}.chain.info`, !!io.accumulate);
         owned.push(info);
         entries.push({ binding: own, resource: { buffer: w.parts[0].buffer } }, { binding: own + 1, resource: { buffer: info } });
         storage++;
         uniforms++;
-        keyParts.push({ tile: d.snippet, t: kern.tokens, r: R, glu: d.gluStore });
+        keyParts.push({ tile: d.snippet, t: kern.tokens, r: R, glu: d.gluStore, x8 });
         row.push({ items: Math.ceil(w.rows / (R * 8)), call: (t) => `matmul${sfx}(${t}, 0u, lid, lane);` });
       } else if (kern.kind === 'norm') {
         texts.push(composePhase(engine.shader('rmsnorm_subgroup'), sfx, { x: { f32of: 'acts4' }, nw: own, y: { f32of: 'acts4' } }));
@@ -227,7 +253,10 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
     .join('\n');
   const header = [
     [engine.f16 ? 'enable f16;' : '', 'enable subgroups;', 'diagnostic(off, subgroup_uniformity);'].join(' '),
-    engine.shader('chain_common', { SEQ: engine.shader(shared.seqs ? 'seq_table' : 'seq_uniform', shared.seqs ? { BINDING: 7 } : {}) }),
+    engine.shader('chain_common', {
+      SEQ: engine.shader(shared.seqs ? 'seq_table' : 'seq_uniform', shared.seqs ? { BINDING: 7 } : {}),
+      Q8X: usesQ8 ? '@group(0) @binding(8) var<storage, read_write> q8x: array<vec4<u32>>;' : '',
+    }),
   ].join('\n');
   const main = `@compute @workgroup_size(8)\nfn main(@builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) lane: u32) {\n${body}\n}`;
   const code = [header, ...texts, main].join('\n');
@@ -247,6 +276,7 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
   };
   for (const [i, name] of SHARED.entries()) entries.push({ binding: i, resource: { buffer: buffers[name] } });
   if (shared.seqs) entries.push({ binding: 7, resource: { buffer: shared.seqs } });
+  if (usesQ8 && shared.q8x) entries.push({ binding: 8, resource: { buffer: shared.q8x } });
   const bindGroup = engine.device.createBindGroup({ label: `${label}.chain`, layout: pipeline.getBindGroupLayout(0), entries });
   return {
     buffers: owned,
@@ -258,3 +288,12 @@ export async function createChain(engine: Engine, shared: ChainShared, phases: C
     },
   };
 }
+
+/** Whether a chain's tile takes the 8-bit-x kernel (tile-matmul.ts tileTokens). */
+function tileX8(engine: Engine, k: ChainTile): boolean {
+  const d = decodeSide(engine, k.w, { ...k.io, norm: undefined, rope: undefined, gluUpOffset: undefined }, k.io.xOffset ?? 0, (k.w.segments ?? [k.w.rows]).length);
+  return tileTokens(d, k.tokens).x8;
+}
+
+/** A tile's tokens as the 8-bit-x kernel takes them: in pairs. */
+const tileTokens8 = (tokens: number) => tokens + (tokens & 1);

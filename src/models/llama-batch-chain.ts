@@ -30,7 +30,8 @@ export interface BatchChains {
 }
 
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
-const PHASES = 8;
+// Eight, and a quantize phase before each 8-bit-x tile phase (src/gpu/chain.ts).
+const PHASES = 12;
 
 /** One chain per layer for steps of up to S tokens, or undefined where a layer cannot be chained. */
 export async function createBatchChains(
@@ -39,6 +40,8 @@ export async function createBatchChains(
   o: {
     S: number; layers: ChainLayer[]; embedding: GpuWeight; outNorm: GPUBuffer; ids: GPUBuffer; params: GPUBuffer; xn: GPUBuffer; seqs: GPUBuffer;
     table: GPUBuffer; kvF16: boolean; buffer: (label: string, bytes: number) => GPUBuffer;
+    /** The 8-bit x records of the Q4_0 tiles (the model's, tile-matmul.ts q8xBytes). */
+    q8x: GPUBuffer;
   },
 ): Promise<BatchChains | undefined> {
   const S = o.S;
@@ -63,7 +66,7 @@ export async function createBatchChains(
       [{ kind: 'tile', w: L.gateUp[0], tokens: S, io: { ...base, xOffset: xnO * 4, yOffset: gO * 4, yOffsets: [gO * 4, uO * 4], gluStore: true } }],
       [{ kind: 'tile', w: L.down, tokens: S, io: { ...base, xOffset: gO * 4, yOffset: xO * 4, accumulate: true } }], // x += Wdown·silu(gate)·up
     ];
-    const chain = await createChain(e, { acts, params: o.params, kCache: L.kCache, vCache: L.vCache, table: o.table, claims, claimBase: i * 2 * PHASES, seqs: o.seqs }, phases, `blk.${i} batch`);
+    const chain = await createChain(e, { acts, params: o.params, kCache: L.kCache, vCache: L.vCache, table: o.table, claims, claimBase: i * 2 * PHASES, maxPhases: PHASES, seqs: o.seqs, q8x: o.q8x }, phases, `blk.${i} batch`);
     if (!chain) {
       for (const made of chains) for (const b of made.buffers) e.destroyBuffer(b);
       return undefined;

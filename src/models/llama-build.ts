@@ -25,7 +25,7 @@ import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 import { type BatchRow, BatchSteps } from './llama-batch.ts';
 import { type BatchChains, createBatchChains } from './llama-batch-chain.ts';
 import { Readback } from './readback.ts';
-import { createTileMatmul, type TileMatmul } from './tile-matmul.ts';
+import { createTileMatmul, q8xBytes, type TileMatmul } from './tile-matmul.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -184,10 +184,12 @@ export abstract class LlamaBuild {
       return table;
     });
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
+    // Batched steps: the 8-bit x of their Q4_0 tiles (tile-matmul.ts), one product at a time, for the widest x.
+    const q8x = this.sequences > 1 ? this.buffer('activations', 'batch 8-bit x', q8xBytes(this.sequences, Math.max(c.dim, c.nHeads * c.headDim, c.ffnDim))) : undefined;
     // A product; with several sequences also its batched-decode twin (tile-matmul.ts), which submit() swaps in.
     const mm = async (w: GpuWeight, mio: MatmulIO) => {
       const step = await createMatmul(e, w, mio);
-      if (this.sequences > 1) this.tiles.set(step, this.adopt(await createTileMatmul(e, w, mio, this.sequences)));
+      if (this.sequences > 1) this.tiles.set(step, this.adopt(await createTileMatmul(e, w, mio, this.sequences, q8x)));
       return step;
     };
     // Products that read the same input: runs of tensors of one type become one
@@ -316,7 +318,7 @@ export abstract class LlamaBuild {
     }
     // Batched steps: the head over each request's last row (llama-batch.ts).
     if (batch) {
-      batch.head = this.adopt(await createTileMatmul(e, outW, { x: batch.headIn, y: a.logits, params: batch.paramsOut, maxTokens: this.sequences }, this.sequences));
+      batch.head = this.adopt(await createTileMatmul(e, outW, { x: batch.headIn, y: a.logits, params: batch.paramsOut, maxTokens: this.sequences }, this.sequences, q8x));
     }
     this.argmax = await createArgmax(e, { params: a.paramsOne, x: a.logits, out: a.best, n: this.vocab });
     this.batch = batch;
@@ -329,7 +331,7 @@ export abstract class LlamaBuild {
       if (this.chains && batch) {
         this.batchChains = await createBatchChains(e, c, {
           S: this.sequences, layers: chainLayers, embedding: embd, outNorm: outNormW, ids: a.ids, params: a.params, xn: a.xn, seqs: batch.seqs,
-          table: tables[0], kvF16: this.kvF16, buffer: (label, bytes) => this.buffer('activations', label, bytes),
+          table: tables[0], kvF16: this.kvF16, q8x: q8x!, buffer: (label, bytes) => this.buffer('activations', label, bytes),
         });
         for (const ch of this.batchChains?.chains ?? []) this.owned.push(...ch.buffers);
       }

@@ -3,7 +3,8 @@
 // = s·contextLength: prefill, one-token steps, decode chains) gives bit for bit
 // what sequence 0 gives, and sequences interleaved step by step do not disturb
 // each other; a batched step (forwardBatch) of several sequences, prompts and
-// decodes mixed, gives each the ids it gets alone. Synthetic random-weight
+// decodes mixed, gives each the ids it gets alone (or parts at a near-tie:
+// its Q4_0 tiles quantize x to 8 bits as llama.cpp does). Synthetic random-weight
 // llama (headDim 16: the subgroup attention and the decode chains on lavapipe),
 // f16, f32, q8_0 and q4_0 caches, chained and step by step.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -79,8 +80,9 @@ describe.skipIf(!engine || !gpuTuned)('several sequences in one KV cache', () =>
   ] as const)('a batched step of prompts and decodes gives each sequence its ids alone (kv %s, GPU tuning %s)', async (kvType, gpu) => {
     const m = await load({ sequences: 3, kvType, gpu });
     try {
-      const alone = [];
-      for (const p of PROMPTS) alone.push((await run(m, 0, p, 6)).map(argmax));
+      const aloneLogits = [];
+      for (const p of PROMPTS) aloneLogits.push(await run(m, 0, p, 6));
+      const alone = aloneLogits.map((ls) => ls.map(argmax));
       // Sequence 0 starts alone; 1 and 2 join with their prompts in its steps, in chunks (maxBatch 16).
       const ids: number[][] = [[await m.forwardArgmax(PROMPTS[0], 0, { seq: 0 })], [], []];
       let r = await m.forwardBatch([{ seq: 0, tokens: [ids[0][0]], pos: PROMPTS[0].length }, { seq: 1, tokens: PROMPTS[1], pos: 0 }, { seq: 2, tokens: PROMPTS[2].slice(0, 6), pos: 0, logits: true }]);
@@ -96,7 +98,15 @@ describe.skipIf(!engine || !gpuTuned)('several sequences in one KV cache', () =>
         r = await m.forwardBatch([0, 1, 2].map((s) => ({ seq: s, tokens: [ids[s].at(-1)!], pos: PROMPTS[s].length + ids[s].length - 1 })));
         for (let s = 0; s < 3; s++) ids[s].push(r.ids[s]);
       }
-      for (let s = 0; s < 3; s++) expect(ids[s], `sequence ${s}`).toEqual(alone[s].slice(0, ids[s].length));
+      // The decode-only steps' Q4_0 products quantize x to 8 bits (matmul_q4_0_q8.wgsl), the
+      // one-token path does not: ids agree, or first part at a near-tie of the one-token logits
+      // (the logits here span ~4; the one divergence seen is a gap of 0.016).
+      for (let s = 0; s < 3; s++) {
+        const k = ids[s].findIndex((id, i) => id !== alone[s][i]);
+        if (k < 0) continue;
+        const l = aloneLogits[s][k];
+        expect(l[alone[s][k]] - l[ids[s][k]], `sequence ${s} parts at step ${k}: ${ids[s]} vs ${alone[s]}`).toBeLessThan(0.05);
+      }
     } finally {
       m.dispose();
     }

@@ -6,15 +6,20 @@
 // same tokens (bit for bit: the same sums in the same order), matches the CPU
 // reference, accumulates into y when asked, writes nothing outside the rows
 // and tokens given; and with an interleaved gate|up (CPU kernels) it stores
-// silu(gate)·up per token, as one token's matvec does.
+// silu(gate)·up per token, as one token's matvec does. Q4_0 with subgroups
+// takes the 8-bit-x tile (matmul_q4_0_q8.wgsl): it matches llama.cpp's
+// Q4_0 × Q8_0 product instead (x quantized per block, halves rounded away
+// from zero, the scale rounded to f16), and the prefill matmul up to that.
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions } from '../../src/gpu/engine.ts';
-import { createMatmul, gluInterleave } from '../../src/gpu/matmul.ts';
+import { createMatmul, gluInterleave, useSubgroups } from '../../src/gpu/matmul.ts';
 import { destroyWeight, uploadConcat } from '../../src/gpu/weights.ts';
 import { createTileMatmul } from '../../src/models/tile-matmul.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
+import { quantize } from '../../src/quant/quantize.ts';
 import { GgmlType, typeInfo } from '../../src/quant/table.ts';
 import { f32Buffer, getTestEngine, memGguf, nmse, paramsBuffer, randomTensor, readF32, rng } from '../gpu/fixture.ts';
+import { matvecQ4_0Q8 } from './reference-math.ts';
 
 const CONFIGS: [string, EngineOptions][] = [['cpu tuning', {}], ['gpu tuning', { tuning: 'gpu' }], ['no f16', { noF16: true }]];
 const TYPES = [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.F16];
@@ -42,6 +47,7 @@ for (const [config, opts] of CONFIGS) {
       const y0 = new Float32Array(total).map(() => rand());
       const params = paramsBuffer(e, NT);
       const wrefs = datas.map((d, i) => dequantize(type, d, ROWS[i] * cols));
+      const x8 = type === GgmlType.Q4_0 && useSubgroups(e);
       for (const acc of [false, true]) {
         const ya = f32Buffer(e, y0), yb = f32Buffer(e, y0);
         const io = { x: xb, yOffset: 0, yOffsets: offs, params, maxTokens: NT, accumulate: acc };
@@ -59,18 +65,24 @@ for (const [config, opts] of CONFIGS) {
             pass.end();
             e.device.queue.submit([enc.finish()]);
             const got = await readF32(e, yb, total * 4);
-            expect(Array.from(got), `${nt} tokens in tiles of ${T}, accumulate ${acc}`).toEqual(Array.from(await readF32(e, ya, total * 4)));
-            // The CPU reference: the rows of tokens < nt, the rest as it was.
+            const prefill = await readF32(e, ya, total * 4);
+            if (x8) expect(nmse(got, prefill), 'the f32-x product, up to 8-bit x').toBeLessThan(1e-4);
+            else expect(Array.from(got), `${nt} tokens in tiles of ${T}, accumulate ${acc}`).toEqual(Array.from(prefill));
+            // The CPU reference (llama.cpp's Q4_0 × Q8_0 for the 8-bit-x tile): the rows of tokens < nt, the rest as it was.
             const want = Float64Array.from(y0);
             ROWS.forEach((rows, s) => {
-              for (let t = 0; t < nt; t++)
+              for (let t = 0; t < nt; t++) {
+                const xt = x.subarray(t * cols, (t + 1) * cols);
+                const q8 = x8 ? matvecQ4_0Q8(datas[s], xt, rows, cols) : undefined;
                 for (let r = 0; r < rows; r++) {
                   let d = 0;
-                  for (let k = 0; k < cols; k++) d += wrefs[s][r * cols + k] * x[t * cols + k];
+                  if (q8) d = q8[r];
+                  else for (let k = 0; k < cols; k++) d += wrefs[s][r * cols + k] * xt[k];
                   want[offs[s] / 4 + t * rows + r] = (acc ? y0[offs[s] / 4 + t * rows + r] : 0) + d;
                 }
+              }
             });
-            expect(nmse(got, want)).toBeLessThan(1e-9);
+            expect(nmse(got, want)).toBeLessThan(x8 ? 1e-12 : 1e-9);
           }
           for (const b of tile.buffers) e.destroyBuffer(b);
         }
@@ -79,6 +91,50 @@ for (const [config, opts] of CONFIGS) {
       }
       e.check();
       for (const b of [xb, params]) e.destroyBuffer(b);
+      destroyWeight(e, w);
+    });
+
+    it.skipIf(!useSubgroups(e))('Q4_0: the 8-bit x is llama.cpp\'s Q8_0: halves away from zero, the scale to f16 (subnormal too), a zero block', async () => {
+      const ti = typeInfo(GgmlType.Q4_0)!;
+      const rows = 40, cols = 128, rand = rng(77);
+      const data = randomTensor(GgmlType.Q4_0, rows, cols, rand);
+      const file = memGguf([{ name: 'w', type: ti, dims: [cols, rows], data }]);
+      const w = await uploadConcat(e, file, file.tensors, 'w', {});
+      // Token 0: block 0 has amax 127 (d = 1) and halves, block 1 is zero, the rest random;
+      // token 1: every block below 2^-14·127 (f16-subnormal scales).
+      const x = new Float32Array(2 * cols);
+      for (let k = 0; k < cols; k++) x[k] = k < 32 ? (k === 0 ? 127 : (k % 2 ? 1 : -1) * ((k % 7) + 0.5)) : k < 64 ? 0 : rand() * 2 - 1;
+      for (let k = 0; k < cols; k++) x[cols + k] = (rand() * 2 - 1) * 1e-3;
+      const xb = f32Buffer(e, x), yb = f32Buffer(e, new Float32Array(2 * rows)), params = paramsBuffer(e, 2);
+      const tile = await createTileMatmul(e, w, { x: xb, y: yb, params, maxTokens: 2 }, 2);
+      const enc = e.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      tile.encode(pass, 2);
+      pass.end();
+      e.device.queue.submit([enc.finish()]);
+      const got = await readF32(e, yb, 2 * rows * 4);
+      // Halves to even instead (AVX2's _mm256_round_ps): the data must tell the two apart.
+      const even = (xt: Float32Array) => {
+        const q = quantize(GgmlType.Q8_0, xt);
+        for (let b = 0; b < cols / 32; b++) {
+          let amax = 0;
+          for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(xt[b * 32 + j]));
+          const id = amax ? Math.fround(1 / Math.fround(amax / 127)) : 0;
+          for (let j = 0; j < 32; j++) {
+            const v = Math.fround(xt[b * 32 + j] * id);
+            q[b * 34 + 2 + j] = (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)) & 0xff;
+          }
+        }
+        return q;
+      };
+      for (let t = 0; t < 2; t++) {
+        const xt = x.subarray(t * cols, (t + 1) * cols);
+        const want = matvecQ4_0Q8(data, xt, rows, cols);
+        expect(nmse(got.subarray(t * rows, (t + 1) * rows), want), `token ${t}`).toBeLessThan(1e-12);
+        if (t === 0) expect(nmse(matvecQ4_0Q8(data, xt, rows, cols, even(xt)), want)).toBeGreaterThan(1e-9);
+      }
+      e.check();
+      for (const b of [xb, yb, params, ...tile.buffers]) e.destroyBuffer(b);
       destroyWeight(e, w);
     });
 
@@ -106,7 +162,10 @@ for (const [config, opts] of CONFIGS) {
       e.device.queue.submit([enc.finish()]);
       const got = await readF32(e, yb, total * 4);
       const [wg, wu] = datas.map((d) => dequantize(type, d, F * cols));
+      const x8 = type === GgmlType.Q4_0 && useSubgroups(e);
+      const q8 = datas.map((d) => Array.from({ length: NT }, (_, t) => matvecQ4_0Q8(d, x.subarray(t * cols, (t + 1) * cols), F, cols)));
       const dot = (wr: Float32Array, r: number, t: number) => {
+        if (x8) return q8[wr === wg ? 0 : 1][t][r];
         let acc = 0;
         for (let k = 0; k < cols; k++) acc += wr[r * cols + k] * x[t * cols + k];
         return acc;
@@ -121,7 +180,7 @@ for (const [config, opts] of CONFIGS) {
             want[offs[1] / 4 + t * F + r] = u;
           }
         }
-      expect(nmse(got, want)).toBeLessThan(1e-9);
+      expect(nmse(got, want)).toBeLessThan(x8 ? 1e-12 : 1e-9);
       if (G) expect(got[offs[1] / 4]).toBe(7); // the up region untouched
       e.check();
       for (const b of [xb, yb, params, ...tile.buffers]) e.destroyBuffer(b);
