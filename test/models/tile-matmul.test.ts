@@ -12,9 +12,9 @@
 // from zero, the scale rounded to f16), and the prefill matmul up to that.
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions } from '../../src/gpu/engine.ts';
-import { createMatmul, gluInterleave, useSubgroups } from '../../src/gpu/matmul.ts';
+import { createMatmul, decodeSide, gluInterleave, useSubgroups } from '../../src/gpu/matmul.ts';
 import { destroyWeight, uploadConcat } from '../../src/gpu/weights.ts';
-import { createTileMatmul } from '../../src/models/tile-matmul.ts';
+import { createTileMatmul, q8xBytes, tileTokens } from '../../src/models/tile-matmul.ts';
 import { dequantize } from '../../src/quant/dequant.ts';
 import { quantize } from '../../src/quant/quantize.ts';
 import { GgmlType, typeInfo } from '../../src/quant/table.ts';
@@ -105,8 +105,10 @@ for (const [config, opts] of CONFIGS) {
       const x = new Float32Array(2 * cols);
       for (let k = 0; k < cols; k++) x[k] = k < 32 ? (k === 0 ? 127 : (k % 2 ? 1 : -1) * ((k % 7) + 0.5)) : k < 64 ? 0 : rand() * 2 - 1;
       for (let k = 0; k < cols; k++) x[cols + k] = (rand() * 2 - 1) * 1e-3;
-      const xb = f32Buffer(e, x), yb = f32Buffer(e, new Float32Array(2 * rows)), params = paramsBuffer(e, 2);
-      const tile = await createTileMatmul(e, w, { x: xb, y: yb, params, maxTokens: 2 }, 2);
+      // x 64 floats into its buffer (xOffset), after other data.
+      const xb = f32Buffer(e, Float32Array.from([...new Float32Array(64).fill(9), ...x])), yb = f32Buffer(e, new Float32Array(2 * rows)), params = paramsBuffer(e, 2);
+      const tile = await createTileMatmul(e, w, { x: xb, xOffset: 256, y: yb, params, maxTokens: 2 }, 2);
+      expect(tile.buffers.length, 'its Info and its own x records').toBe(2);
       const enc = e.device.createCommandEncoder();
       const pass = enc.beginComputePass();
       tile.encode(pass, 2);
@@ -136,6 +138,36 @@ for (const [config, opts] of CONFIGS) {
       e.check();
       for (const b of [xb, yb, params, ...tile.buffers]) e.destroyBuffer(b);
       destroyWeight(e, w);
+    });
+
+    it.skipIf(!useSubgroups(e))('Q4_0: which tiles take 8-bit x, the records\' size, and a shared record buffer\'s limits', async () => {
+      const cols = 96, rows = 20;
+      const tiles = async (type: GgmlType) => {
+        const ti = typeInfo(type)!;
+        const file = memGguf([{ name: 'w', type: ti, dims: [cols, rows], data: randomTensor(type, rows, cols, rng(3)) }]);
+        return uploadConcat(e, file, file.tensors, 'w', {});
+      };
+      const w = await tiles(GgmlType.Q4_0), w8 = await tiles(GgmlType.Q8_0);
+      const xb = f32Buffer(e, new Float32Array(16 * cols)), yb = f32Buffer(e, new Float32Array(16 * rows)), params = paramsBuffer(e, 3);
+      const io = { x: xb, y: yb, params, maxTokens: 16 };
+      const d = decodeSide(e, w, io, 0, 1);
+      // Up to 8 tokens, in pairs; not Q8_0.
+      expect([1, 3, 8, 9].map((t) => tileTokens(d, t))).toEqual([{ T: 2, x8: true }, { T: 4, x8: true }, { T: 8, x8: true }, { T: 9, x8: false }]);
+      expect(tileTokens(decodeSide(e, w8, io, 0, 1), 4).x8).toBe(false);
+      // A record: 8 words + the scales (16 B each) per token pair and 32 columns.
+      expect(q8xBytes(3, 96)).toBe(2 * 3 * 9 * 16);
+      // Shared records serve one tile of tokens, and must hold it.
+      const shared = e.createBuffer('activations', 'shared q8x', q8xBytes(4, cols), GPUBufferUsage.STORAGE);
+      const small = e.createBuffer('activations', 'small', q8xBytes(2, cols), GPUBufferUsage.STORAGE);
+      await expect(createTileMatmul(e, w, io, 4, small)).rejects.toThrow(/internal error: .* smaller than 4 tokens of 96/);
+      const tile = await createTileMatmul(e, w, io, 4, shared);
+      expect(tile.buffers.length, 'the Info only: the records are the caller\'s').toBe(1);
+      const pass = e.device.createCommandEncoder().beginComputePass();
+      expect(() => tile.encode(pass, 5)).toThrow(/internal error: w's tile shares its 8-bit x records for 4 tokens, got 5/);
+      pass.end();
+      for (const b of [xb, yb, params, shared, small, ...tile.buffers]) e.destroyBuffer(b);
+      destroyWeight(e, w);
+      destroyWeight(e, w8);
     });
 
     it.each(TYPES.map((type) => ({ type, name: typeInfo(type)!.name })))('$name: gate|up interleaved stores silu(gate)·up per token where the CPU kernels interleave', async ({ type }) => {
