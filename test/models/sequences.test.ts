@@ -25,11 +25,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const engine = await getTestEngine();
 const gpuTuned = await getTestEngine({ tuning: 'gpu' });
 
-async function load(opts: { sequences: number; chains?: boolean; kvType?: KvType; gpu?: boolean }) {
-  const path = join(dir, 'm.gguf');
-  await makeModel({ out: path, seed: 21, std: 0.08, type: 'q4_0', layers: 2 });
+async function load(opts: { sequences: number; chains?: boolean; kvType?: KvType; gpu?: boolean; type?: 'q4_0' | 'q8_0' }) {
+  const type = opts.type ?? 'q4_0';
+  const path = join(dir, `m-${type}.gguf`);
+  await makeModel({ out: path, seed: 21, std: 0.08, type, layers: 2 });
   const file = await openGguf(path);
-  const m = await LlamaModel.load((opts.gpu ? gpuTuned : engine)!, file, readConfig(file), { contextLength: 40, maxBatch: 16, ...opts });
+  const { type: _, ...load } = opts;
+  const m = await LlamaModel.load((opts.gpu ? gpuTuned : engine)!, file, readConfig(file), { contextLength: 40, maxBatch: 16, ...load });
   await file.close();
   return m;
 }
@@ -112,9 +114,13 @@ describe.skipIf(!engine || !gpuTuned)('several sequences in one KV cache', () =>
     }
   });
 
-  it.each([undefined, 'f32'] as const)('a batched chain gives the batched steps\' logits bit for bit (kv %s)', async (kvType) => {
-    const chained = await load({ sequences: 3, kvType });
-    const plain = await load({ sequences: 3, kvType, chains: false });
+  it.each([
+    [undefined, 'q4_0'],
+    ['f32', 'q4_0'],
+    [undefined, 'q8_0'], // f32 tiles: no quantize phases, no records bound
+  ] as const)('a batched chain gives the batched steps\' logits bit for bit (kv %s, weights %s)', async (kvType, type) => {
+    const chained = await load({ sequences: 3, kvType, type });
+    const plain = await load({ sequences: 3, kvType, chains: false, type });
     try {
       expect(chained.batchChained).toBe(true);
       expect(plain.batchChained).toBe(false);
