@@ -13,7 +13,7 @@
 // prefill matmul, except Q4_0 (with subgroups, up to 8 tokens), whose tile
 // quantizes x to 8 bits per block as llama.cpp's CPU backend does
 // (matmul_q4_0_q8.wgsl: two tokens per integer multiply; on lavapipe a
-// 4-token step of s110m Q4_0 measured ~25% faster).
+// 4-token step of s110m Q4_0 measured ~20% faster, docs/PERFORMANCE.md).
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { decodeSide, type MatmulIO, partInfo, rawDeq, split2 } from '../gpu/matmul.ts';
