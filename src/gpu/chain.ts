@@ -20,7 +20,7 @@ import { GpuError } from '../errors.ts';
 import type { Engine } from './engine.ts';
 import { decodeSide, type MatmulIO, partInfo } from './matmul.ts';
 import type { GpuWeight } from './weights.ts';
-import { quantizeCode, tileCode, tileRows, tileTokens } from '../models/tile-matmul.ts';
+import { tileCode, tileRows, tileTokens } from '../models/tile-matmul.ts';
 
 /** A matvec of the chain: x and y are the chain's activation buffer (offsets in io). */
 export interface ChainMatvec { kind: 'matvec'; w: GpuWeight; io: MatmulIO }
@@ -41,7 +41,7 @@ export interface ChainNorm { kind: 'norm'; w: GPUBuffer; eps: number; dim: numbe
 export interface ChainRope {
   kind: 'rope'; nHeads: number; nKvHeads: number; headDim: number; ropeDim: number; kvF16: boolean; qOff: number; kOff: number; vOff: number; tokens: number;
 }
-/** quantize_q8x.wgsl over the step's tokens of x at element xOff (rows of cols): createChain puts one before a phase of 8-bit-x tiles. */
+/** quantize_q8x.wgsl over `tokens` (even: the tile's pairs) of x at element xOff (rows of cols): createChain puts one before a phase of 8-bit-x tiles. */
 interface ChainQuant { kind: 'quant'; xOff: number; cols: number; tokens: number }
 export type ChainKernel = ChainMatvec | ChainAttention | ChainTile | ChainNorm | ChainRope;
 
@@ -126,14 +126,19 @@ function indexAsComponent(code: string, name: string, view: string): string {
 /** The chain's kernels, phase by phase, as one pipeline and bind group; undefined where a kernel cannot join. */
 export async function createChain(engine: Engine, shared: ChainShared, given: ChainKernel[][], label: string): Promise<Chain | undefined> {
   if (!engine.cpuTuning || !engine.subgroups) return undefined;
+  // Each tile's product side, once: it decides the kernel (8-bit x or not) and its tokens.
+  const sides = new Map<ChainTile, ReturnType<typeof decodeSide>>();
+  for (const k of given.flat()) {
+    if (k.kind === 'tile') sides.set(k, decodeSide(engine, k.w, { ...k.io, norm: undefined, rope: undefined, gluUpOffset: undefined }, k.io.xOffset ?? 0, (k.w.segments ?? [k.w.rows]).length));
+  }
   // A phase of 8-bit-x tiles (all reading one x) first quantizes that x, as a phase of its own.
   const phases: (ChainKernel | ChainQuant)[][] = [];
   for (const phase of given) {
-    const x8 = phase.filter((k): k is ChainTile => k.kind === 'tile' && tileX8(engine, k));
+    const x8 = phase.filter((k): k is ChainTile => k.kind === 'tile' && tileTokens(sides.get(k)!, k.tokens).x8);
     if (x8.length) {
       const { io, w, tokens } = x8[0];
       if (!shared.q8x || x8.some((k) => k.io.xOffset !== io.xOffset || k.w.cols !== w.cols || k.tokens !== tokens)) return undefined;
-      phases.push([{ kind: 'quant', xOff: (io.xOffset ?? 0) / 4, cols: w.cols, tokens }]);
+      phases.push([{ kind: 'quant', xOff: (io.xOffset ?? 0) / 4, cols: w.cols, tokens: tileTokens(sides.get(x8[0])!, tokens).T }]);
     }
     phases.push(phase);
   }
@@ -179,15 +184,15 @@ export async function createChain(engine: Engine, shared: ChainShared, given: Ch
         keyParts.push({ f: d.snippet, r: d.tun.mvRows, normEps: d.norm ? d.norm.eps : null, rope: d.ropeConsts, glu: d.gluStore });
         row.push({ items: Math.ceil(w.rows / (d.tun.mvRows * d.tun.mvWg)), call: (t) => `matvec${sfx}(${t}, lid, lane);` });
       } else if (kern.kind === 'quant') {
-        texts.push(composePhase(quantizeCode(engine), sfx, { x: 'acts4', q8x: 'q8x', params: 'params' }));
+        texts.push(composePhase(engine.shader('quantize_q8x'), sfx, { x: 'acts4', q8x: 'q8x', params: 'params' }));
         constants[`X_OFF${sfx}`] = kern.xOff;
         constants[`COLS${sfx}`] = kern.cols;
         keyParts.push({ quant: kern.cols, xOff: kern.xOff });
-        row.push({ items: tileTokens8(kern.tokens) / 2 * (kern.cols / 32), call: (t) => `quantize_q8x${sfx}(${t}, lane);` });
+        row.push({ items: (kern.tokens / 2) * (kern.cols / 32), call: (t) => `quantize_q8x${sfx}(${t}, lane);` });
       } else if (kern.kind === 'tile') {
         const { w, io } = kern;
         const xOffset = io.xOffset ?? 0;
-        const d = decodeSide(engine, w, { ...io, norm: undefined, rope: undefined, gluUpOffset: undefined }, xOffset, (w.segments ?? [w.rows]).length);
+        const d = sides.get(kern)!;
         const x8 = tileTokens(d, kern.tokens).x8;
         const R = tileRows(d, x8);
         // One token tile of the step's tokens, 8 lanes a row group: else the step's own dispatches.
@@ -288,12 +293,3 @@ export async function createChain(engine: Engine, shared: ChainShared, given: Ch
     },
   };
 }
-
-/** Whether a chain's tile takes the 8-bit-x kernel (tile-matmul.ts tileTokens). */
-function tileX8(engine: Engine, k: ChainTile): boolean {
-  const d = decodeSide(engine, k.w, { ...k.io, norm: undefined, rope: undefined, gluUpOffset: undefined }, k.io.xOffset ?? 0, (k.w.segments ?? [k.w.rows]).length);
-  return tileTokens(d, k.tokens).x8;
-}
-
-/** A tile's tokens as the 8-bit-x kernel takes them: in pairs. */
-const tileTokens8 = (tokens: number) => tokens + (tokens & 1);

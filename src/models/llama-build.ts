@@ -25,7 +25,7 @@ import { createMoeBuffers, createMoeFfn } from './moe-layer.ts';
 import { type BatchRow, BatchSteps } from './llama-batch.ts';
 import { type BatchChains, createBatchChains } from './llama-batch-chain.ts';
 import { Readback } from './readback.ts';
-import { createTileMatmul, q8xBytes, type TileMatmul } from './tile-matmul.ts';
+import { createTileMatmul, modelQ8xBytes, type TileMatmul } from './tile-matmul.ts';
 
 export interface LlamaLoadOptions {
   /** KV-cache length in tokens. */
@@ -184,8 +184,8 @@ export abstract class LlamaBuild {
       return table;
     });
     const io = (x: GPUBuffer, y: GPUBuffer, accumulate = false) => ({ x, y, params: a.params, maxTokens: B, accumulate });
-    // Batched steps: the 8-bit x of their Q4_0 tiles (tile-matmul.ts), one product at a time, for the widest x.
-    const q8x = this.sequences > 1 ? this.buffer('activations', 'batch 8-bit x', q8xBytes(this.sequences, Math.max(c.dim, c.nHeads * c.headDim, c.ffnDim))) : undefined;
+    // Batched steps: the 8-bit x of their Q4_0 tiles (tile-matmul.ts), one product at a time.
+    const q8x = this.sequences > 1 ? this.buffer('activations', 'batch 8-bit x', modelQ8xBytes(c, this.sequences)) : undefined;
     // A product; with several sequences also its batched-decode twin (tile-matmul.ts), which submit() swaps in.
     const mm = async (w: GpuWeight, mio: MatmulIO) => {
       const step = await createMatmul(e, w, mio);

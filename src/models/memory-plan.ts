@@ -17,7 +17,7 @@ import { checkModel, type ModelTensors } from './llama-tensors.ts';
 import { type KvType, kvBufferBytes } from './kv-cache.ts';
 import { align256 } from './llama-parts.ts';
 import { moeActivations } from './moe-layer.ts';
-import { q8xBytes } from './tile-matmul.ts';
+import { modelQ8xBytes } from './tile-matmul.ts';
 
 export interface MemoryPlanOptions {
   /** KV-cache length in tokens. */
@@ -196,7 +196,7 @@ export function planMemory(c: Config, t: ModelTensors, o: MemoryPlanOptions): Me
     add('other', 'batch attention dims', 16, { count: nL, storage: false });
     add('other', 'batch params', 16, { storage: false });
     add('other', 'batch tile uniforms', 64 * parts, { storage: false });
-    add('activations', 'batch 8-bit x', q8xBytes(S, Math.max(c.dim, qDim, c.ffnDim)));
+    add('activations', 'batch 8-bit x', modelQ8xBytes(c, S));
     add('staging', 'read batch', S * 4 + S * t.vocab * 4, { storage: false });
   }
   // Uniforms: params, one 64-byte Info per weight part and product (matvec and matmul share it), attention dims.

@@ -14,6 +14,7 @@
 // quantizes x to 8 bits per block as llama.cpp's CPU backend does
 // (matmul_q4_0_q8.wgsl: two tokens per integer multiply; on lavapipe a
 // 4-token step of s110m Q4_0 measured ~20% faster, docs/PERFORMANCE.md).
+import type { Config } from '../config.ts';
 import { GpuError } from '../errors.ts';
 import type { Engine } from '../gpu/engine.ts';
 import { decodeSide, type MatmulIO, partInfo, rawDeq, split2 } from '../gpu/matmul.ts';
@@ -54,13 +55,11 @@ export function tileCode(engine: Engine, d: ReturnType<typeof decodeSide>, T: nu
   return k.x8 ? engine.shader('matmul_q4_0_q8', common) : engine.shader('matmul_generic', { ...common, XLOAD: d.plain, XS: d.xs, ...rawDeq(d.dequant) });
 }
 
-/** quantize_q8x.wgsl for x at element xOff, rows of `cols` (no entry point). */
-export function quantizeCode(engine: Engine): string {
-  return engine.shader('quantize_q8x');
-}
-
 /** Bytes of quantize_q8x.wgsl's records for `tokens` tokens (in pairs) of `cols`. */
 export const q8xBytes = (tokens: number, cols: number) => Math.ceil(tokens / 2) * (cols / 32) * 9 * 16;
+
+/** A model's one record buffer for its tiles of S tokens: the widest product input (dim, heads·headDim, ffn). */
+export const modelQ8xBytes = (c: Config, S: number) => q8xBytes(S, Math.max(c.dim, c.nHeads * c.headDim, c.ffnDim));
 
 /**
  * y (+)= W·x for up to `tokens` tokens per tile; io as for createMatmul (x is
@@ -120,7 +119,7 @@ export async function createTileMatmul(engine: Engine, w: GpuWeight, io: MatmulI
 /** quantize_q8x.wgsl as a dispatch of its own: x (io.x at xOffset bytes, rows of `cols`) into `records`, up to maxTokens rounded up to tiles of T. */
 async function createQuantize(engine: Engine, io: MatmulIO, xOffset: number, cols: number, T: number, label: string, shared?: GPUBuffer) {
   const main = '@compute @workgroup_size(8)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) { quantize_q8x(wid.x, lane); }';
-  const pipeline = await engine.pipeline({ kind: 'quantize_q8x', xOff: xOffset / 4, cols }, `enable subgroups;\n${quantizeCode(engine)}\n${main}`, { X_OFF: xOffset / 4, COLS: cols });
+  const pipeline = await engine.pipeline({ kind: 'quantize_q8x', xOff: xOffset / 4, cols }, `enable subgroups;\n${engine.shader('quantize_q8x')}\n${main}`, { X_OFF: xOffset / 4, COLS: cols });
   if (shared && shared.size < q8xBytes(T, cols)) throw new GpuError(`internal error: ${label}'s shared 8-bit x records (${shared.size} B) are smaller than ${T} tokens of ${cols}`);
   const records = shared ?? engine.createBuffer('activations', `${label}.q8x`, q8xBytes(Math.ceil(io.maxTokens / T) * T, cols), GPUBufferUsage.STORAGE);
   const bindGroup = engine.device.createBindGroup({
